@@ -1,0 +1,154 @@
+//! The contract between a request type and the runtime.
+//!
+//! Request types implement [`Endpoint`] through `#[derive(Endpoint)]` (re-exported from
+//! `media-sdk-macros`), and [`Validate`] by hand or from generated code. The runtime takes any
+//! `Endpoint` and handles keys, auth, retries, jobs and health.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::spec::EndpointSpec;
+
+/// A request that can be sent to a provider endpoint.
+///
+/// Implemented by `#[derive(Endpoint)]`; see the crate docs for the attributes. The serialized
+/// form of the value (with path and query fields skipped) is the JSON body.
+pub trait Endpoint: Serialize + Send + Sync {
+    /// What a successful call returns: [`Audio`], a JSON document type, or [`Job<T>`].
+    type Output: Send + 'static;
+
+    /// The endpoint's static description.
+    const SPEC: EndpointSpec;
+
+    /// Checks the request's limits. Called before any network call.
+    fn validate(&self) -> Result<(), ValidationError>;
+
+    /// Values of the path parameters, by name (unencoded).
+    fn path_params(&self) -> Vec<(&'static str, String)>;
+
+    /// Query parameters, by name; absent optional values are left out.
+    fn query_params(&self) -> Vec<(&'static str, String)>;
+
+    /// Turns the final response body into the output.
+    fn decode(body: ResponseBody) -> Result<Self::Output, DecodeError>;
+}
+
+/// Checks a request against its limits before it is sent.
+pub trait Validate {
+    /// `Ok(())` when the request is within every limit of its endpoint.
+    fn validate(&self) -> Result<(), ValidationError> {
+        Ok(())
+    }
+}
+
+/// A request field outside its limits, found before any network call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{field}`: {message}")]
+pub struct ValidationError {
+    /// The offending field (wire name), e.g. `"speed"`.
+    pub field: &'static str,
+    /// What is wrong, e.g. `"must be between 0.25 and 4, got 9"`.
+    pub message: String,
+}
+
+impl ValidationError {
+    /// A new error for `field`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A response body that could not be turned into the endpoint's output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode response: {0}")]
+pub struct DecodeError(pub String);
+
+/// The final body of a successful exchange, handed to [`Endpoint::decode`].
+#[derive(Debug, Clone)]
+pub struct ResponseBody {
+    /// Raw bytes (for JSON endpoints, the payload after any envelope was removed).
+    pub bytes: Bytes,
+    /// The response's `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// For jobs, the provider's job id.
+    pub job_id: Option<String>,
+}
+
+/// Binary audio returned by a text-to-speech endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Audio {
+    /// The encoded audio.
+    pub bytes: Bytes,
+    /// Its content type, e.g. `audio/mpeg`.
+    pub content_type: String,
+}
+
+impl std::fmt::Debug for Audio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audio")
+            .field("content_type", &self.content_type)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl Audio {
+    /// Builds the output of an audio endpoint; `default_content_type` is used when the response
+    /// carries none.
+    pub fn from_body(body: ResponseBody, default_content_type: &str) -> Result<Self, DecodeError> {
+        if body.bytes.is_empty() {
+            return Err(DecodeError("empty audio body".into()));
+        }
+        let content_type = body
+            .content_type
+            .unwrap_or_else(|| default_content_type.to_owned());
+        if content_type.starts_with("application/json") {
+            return Err(DecodeError(format!(
+                "expected audio, got {content_type}"
+            )));
+        }
+        Ok(Self {
+            bytes: body.bytes,
+            content_type,
+        })
+    }
+}
+
+/// A finished asynchronous job (fal queue request, Kling task).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job<T> {
+    /// The provider's id for the job (fal `request_id`, Kling `task_id`).
+    pub id: String,
+    /// The job's result.
+    pub output: T,
+}
+
+impl<T: serde::de::DeserializeOwned> Job<T> {
+    /// Decodes a finished job's result document.
+    pub fn from_body(body: ResponseBody) -> Result<Self, DecodeError> {
+        let output = decode_json(&body)?;
+        Ok(Self {
+            id: body.job_id.unwrap_or_default(),
+            output,
+        })
+    }
+}
+
+/// Decodes a JSON body, with the serde path of the failure in the message.
+pub fn decode_json<T: serde::de::DeserializeOwned>(body: &ResponseBody) -> Result<T, DecodeError> {
+    serde_json::from_slice(&body.bytes).map_err(|e| DecodeError(e.to_string()))
+}
+
+/// Renders a path or query value from its serde form: strings as-is, numbers and booleans in
+/// their JSON spelling; `None` (null) gives `None`. Used by `#[derive(Endpoint)]`.
+#[doc(hidden)]
+pub fn param_value<T: Serialize + ?Sized>(value: &T) -> Option<String> {
+    match serde_json::to_value(value).ok()? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}

@@ -1,0 +1,144 @@
+//! The public error type of calls made through the SDK.
+
+use std::time::Duration;
+
+use crate::endpoint::{DecodeError, ValidationError};
+
+/// Why a call failed. Never contains an API key; keys are named by fingerprint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request broke a limit of its endpoint; nothing was sent.
+    #[error("{provider}/{endpoint}: {source}")]
+    Invalid {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// The broken limit.
+        #[source]
+        source: ValidationError,
+    },
+    /// No key is configured for the provider.
+    #[error("no keys configured for {provider}: set {env}{legacy}", legacy = legacy_env.map(|l| format!(" or {l}")).unwrap_or_default())]
+    NoKeys {
+        /// Provider id.
+        provider: &'static str,
+        /// The pool variable, e.g. `OPENAI_API_KEYS`.
+        env: &'static str,
+        /// The legacy single-key variable, e.g. `OPENAI_API_KEY`.
+        legacy_env: Option<&'static str>,
+    },
+    /// Every key is cooling down and none is back within the configured `max_wait`.
+    #[error("{provider}: rate limited, no alternate keys (earliest key back in {retry_after:?})")]
+    RateLimited {
+        /// Provider id.
+        provider: &'static str,
+        /// When the earliest key is available again.
+        retry_after: Duration,
+    },
+    /// Every key of the provider is quarantined (invalid, or out of quota).
+    #[error("{provider}: every key is quarantined ({reason})")]
+    KeysExhausted {
+        /// Provider id.
+        provider: &'static str,
+        /// The last quarantine reason.
+        reason: String,
+    },
+    /// The provider answered with an error that is not retried.
+    #[error("{provider}/{endpoint}: HTTP {status}{code}: {message}", code = code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Api {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The provider's error code, if any.
+        code: Option<String>,
+        /// The provider's error message.
+        message: String,
+    },
+    /// Transient failures persisted through every allowed attempt or past the deadline.
+    #[error("{provider}/{endpoint}: gave up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// A network failure that is not retried.
+    #[error("{provider}/{endpoint}: transport error: {message}")]
+    Transport {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// What failed.
+        message: String,
+    },
+    /// The response could not be decoded.
+    #[error("{provider}/{endpoint}: {source}")]
+    Decode {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// The decoding failure.
+        #[source]
+        source: DecodeError,
+    },
+    /// An asynchronous job finished in failure.
+    #[error("{provider}/{endpoint}: job {job_id} failed: {message}")]
+    JobFailed {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// The provider's job id.
+        job_id: String,
+        /// Why, as the provider says.
+        message: String,
+    },
+    /// An asynchronous job did not finish in time.
+    #[error("{provider}/{endpoint}: job {job_id} not finished after {waited:?}")]
+    JobTimeout {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// The provider's job id.
+        job_id: String,
+        /// How long it was polled.
+        waited: Duration,
+    },
+    /// The SDK is misconfigured (bad base URL, unknown provider, ...).
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// A short, stable class name for metrics and logs.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } => "invalid",
+            Error::NoKeys { .. } => "no_keys",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::KeysExhausted { .. } => "keys_exhausted",
+            Error::Api { .. } => "api",
+            Error::RetriesExhausted { .. } => "retries_exhausted",
+            Error::Transport { .. } => "transport",
+            Error::Decode { .. } => "decode",
+            Error::JobFailed { .. } => "job_failed",
+            Error::JobTimeout { .. } => "job_timeout",
+            Error::Config(_) => "config",
+        }
+    }
+}
+
+/// Result alias for SDK calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

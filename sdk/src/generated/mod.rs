@@ -1,0 +1,1 @@
+//! Generated clients (in progress)

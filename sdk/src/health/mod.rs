@@ -1,0 +1,1 @@
+//! Health store (in progress)

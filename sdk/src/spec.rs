@@ -1,0 +1,264 @@
+//! Static descriptions of providers and endpoints, as generated from `providers.yaml`.
+//!
+//! `cargo xtask codegen` turns every provider in the spec into one `static` [`ProviderSpec`] in
+//! `crate::generated`. The runtime reads only these descriptors: it knows protocol kinds (auth
+//! schemes, job flows, error envelopes) but never a particular provider.
+
+use std::time::Duration;
+
+/// Everything the runtime needs to know about one provider.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProviderSpec {
+    /// Stable identifier, e.g. `"openai"`.
+    pub id: &'static str,
+    /// Human-readable name, e.g. `"OpenAI"`.
+    pub name: &'static str,
+    /// Default base URL, e.g. `"https://api.openai.com"`.
+    pub base_url: &'static str,
+    /// Environment variable that overrides [`base_url`](Self::base_url) at run time.
+    pub base_url_env: &'static str,
+    /// How a key is presented to the provider.
+    pub auth: AuthScheme,
+    /// Where the key pool comes from.
+    pub keys: KeySource,
+    /// Connection and request timeouts.
+    pub timeouts: Timeouts,
+    /// Retry, backoff and rate-limit waiting policy.
+    pub retry: RetryPolicy,
+    /// How error bodies are read and classified.
+    pub errors: ErrorRules,
+    /// A JSON envelope wrapping every response (Kling's `{"code", "message", "data"}`), if any.
+    pub envelope: Option<Envelope>,
+    /// Rules turning health metrics into a status.
+    pub health: HealthRules,
+    /// Alert thresholds checked by `cargo xtask health` and exported as alarms.
+    pub alerts: AlertThresholds,
+    /// The endpoints of this provider.
+    pub endpoints: &'static [EndpointSpec],
+}
+
+impl ProviderSpec {
+    /// The endpoint with the given id.
+    pub fn endpoint(&self, id: &str) -> Option<&'static EndpointSpec> {
+        self.endpoints.iter().find(|e| e.id == id)
+    }
+}
+
+/// How an API key is attached to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthScheme {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// `<header>: <key>`, e.g. ElevenLabs' `xi-api-key`.
+    Header {
+        /// Header name.
+        header: &'static str,
+    },
+    /// `Authorization: Key <key>` (fal.ai).
+    FalKey,
+    /// `Authorization: Bearer <jwt>` where the JWT is signed HS256 from an `access:secret` key
+    /// pair (Kling AI).
+    KlingJwt {
+        /// Token lifetime in seconds (`exp = now + ttl`).
+        ttl_secs: u64,
+    },
+}
+
+/// Environment variables holding a provider's key pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySource {
+    /// Comma-separated pool, e.g. `OPENAI_API_KEYS`.
+    pub env: &'static str,
+    /// Legacy single-key variable, used when [`env`](Self::env) is absent, e.g. `OPENAI_API_KEY`.
+    pub legacy_env: Option<&'static str>,
+    /// Recommended minimum pool size; a smaller pool logs one warning.
+    pub recommended_min: u32,
+    /// Recommended maximum pool size.
+    pub recommended_max: u32,
+}
+
+/// Connection and request timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP/TLS connect timeout in milliseconds.
+    pub connect_ms: u64,
+    /// Timeout of one HTTP exchange in milliseconds.
+    pub request_ms: u64,
+}
+
+impl Timeouts {
+    /// Connect timeout as a [`Duration`].
+    pub fn connect(&self) -> Duration {
+        Duration::from_millis(self.connect_ms)
+    }
+    /// Request timeout as a [`Duration`].
+    pub fn request(&self) -> Duration {
+        Duration::from_millis(self.request_ms)
+    }
+}
+
+/// Retry, backoff and rate-limit waiting policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per call for transient failures (5xx, timeouts, connection errors).
+    pub max_attempts: u32,
+    /// First backoff delay (full jitter: a random delay in `0..=base * 2^n`, capped).
+    pub base_delay_ms: u64,
+    /// Upper bound of one backoff delay.
+    pub max_delay_ms: u64,
+    /// Overall budget for one call, waits included.
+    pub deadline_ms: u64,
+    /// Cool-down for a key after a 429 without a reset hint.
+    pub default_cooldown_ms: u64,
+    /// Longest wait for a cooling key before failing with `RateLimited`.
+    pub max_wait_ms: u64,
+    /// HTTP statuses retried with backoff (429 and 503 always are).
+    pub retry_statuses: &'static [u16],
+    /// Whether request timeouts are retried.
+    pub retry_timeouts: bool,
+}
+
+/// How a provider's error bodies are read and classified. Pointers are JSON pointers tried in
+/// order; codes are compared as strings (numbers are rendered in decimal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorRules {
+    /// Where the human-readable message is.
+    pub message: &'static [&'static str],
+    /// Where the machine-readable code is.
+    pub code: &'static [&'static str],
+    /// Codes meaning "this key is rate limited": cool the key down and rotate.
+    pub rate_limited: &'static [&'static str],
+    /// Codes meaning "this key is unusable" (bad key, quota/billing): quarantine it.
+    pub quarantine: &'static [&'static str],
+    /// Codes meaning "the provider is busy for everyone": back off, rotation does not help.
+    pub busy: &'static [&'static str],
+    /// Extra codes that are safe to retry with backoff.
+    pub retryable: &'static [&'static str],
+}
+
+/// A JSON envelope around every response body, such as Kling's
+/// `{"code": 0, "message": "...", "data": {...}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Envelope {
+    /// Pointer to the status code.
+    pub code: &'static str,
+    /// The code value meaning success.
+    pub ok: i64,
+    /// Pointer to the message.
+    pub message: &'static str,
+    /// Pointer to the payload.
+    pub data: &'static str,
+}
+
+/// Rules that turn metrics over the window into a health status.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthRules {
+    /// The rolling window, in seconds.
+    pub window_secs: u64,
+    /// Fewer requests than this in the window gives `unknown`.
+    pub min_requests: u64,
+    /// Degraded when the success rate is below this (0..=1)...
+    pub degraded_success_rate_below: f64,
+    /// ...or the average latency is above this.
+    pub degraded_avg_latency_ms_above: u64,
+    /// Down when the success rate is below this (0..=1).
+    pub down_success_rate_below: f64,
+}
+
+impl HealthRules {
+    /// The window as a [`Duration`].
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.window_secs)
+    }
+}
+
+/// Alert thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertThresholds {
+    /// Alert when a provider sees more rate limits than this per hour.
+    pub rate_limits_per_hour: u32,
+    /// Alert when the average latency over the window exceeds this.
+    pub avg_latency_ms: u64,
+    /// Alert when the success rate over the window falls below this (0..=1).
+    pub success_rate: f64,
+}
+
+/// One endpoint of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointSpec {
+    /// Provider id this endpoint belongs to.
+    pub provider: &'static str,
+    /// Endpoint id, unique within the provider, e.g. `"speech"`.
+    pub id: &'static str,
+    /// Id health metrics are recorded under, e.g. `"openai-tts"`.
+    pub health_id: &'static str,
+    /// HTTP method.
+    pub method: Method,
+    /// Path template relative to the base URL, with `{param}` placeholders.
+    pub path: &'static str,
+    /// What the endpoint returns.
+    pub response: ResponseSpec,
+}
+
+/// HTTP methods used by endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Patch,
+}
+
+impl Method {
+    /// The method as an [`http::Method`].
+    pub fn as_http(self) -> http::Method {
+        match self {
+            Method::Get => http::Method::GET,
+            Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Delete => http::Method::DELETE,
+            Method::Patch => http::Method::PATCH,
+        }
+    }
+}
+
+/// What an endpoint returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseSpec {
+    /// A JSON document.
+    Json,
+    /// Binary audio; the content type is taken from the response, else this default.
+    Audio {
+        /// Content type when the response carries none.
+        content_type: &'static str,
+    },
+    /// An asynchronous job: submit, poll, fetch the result.
+    Job(JobSpec),
+}
+
+/// How an asynchronous job is followed to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSpec {
+    /// The job protocol.
+    pub flow: JobFlow,
+    /// Delay between two polls.
+    pub poll_interval_ms: u64,
+    /// Give up (with `Error::JobTimeout`) after this long.
+    pub timeout_ms: u64,
+}
+
+/// Job protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobFlow {
+    /// fal.ai's queue: submit returns `status_url` / `response_url`, which are followed.
+    FalQueue,
+    /// A task resource polled at `poll_path` (with `{task_id}`) until `task_status` is final.
+    KlingTask {
+        /// Poll path template containing `{task_id}`.
+        poll_path: &'static str,
+    },
+}
