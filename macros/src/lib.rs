@@ -256,15 +256,12 @@ impl StructAttrs {
                 format!("missing `{key} = {example}` in #[endpoint(...)]"),
             )
         };
-        let provider = non_empty(
-            self.provider
-                .ok_or_else(|| missing("provider", "\"...\""))?,
-        )?;
-        let id = non_empty(self.id.ok_or_else(|| missing("id", "\"...\""))?)?;
-        let health_id = non_empty(
-            self.health_id
-                .ok_or_else(|| missing("health_id", "\"...\""))?,
-        )?;
+        let required = |key, entry: Option<Entry<LitStr>>| {
+            non_empty(key, entry.ok_or_else(|| missing(key, "\"...\""))?)
+        };
+        let provider = required("provider", self.provider)?;
+        let id = required("id", self.id)?;
+        let health_id = required("health_id", self.health_id)?;
         let method = self
             .method
             .ok_or_else(|| missing("method", "\"POST\""))?
@@ -348,8 +345,12 @@ impl StructAttrs {
                     ResponseKind::Job {
                         output,
                         flow: job_flow(&response, self.flow, self.poll_path)?,
-                        poll_interval_ms: positive(self.poll_interval_ms, 1000)?,
-                        timeout_ms: positive(self.timeout_ms, 600_000)?,
+                        poll_interval_ms: positive(
+                            "poll_interval_ms",
+                            self.poll_interval_ms,
+                            1000,
+                        )?,
+                        timeout_ms: positive("timeout_ms", self.timeout_ms, 600_000)?,
                     }
                 }
             }
@@ -394,14 +395,17 @@ fn unknown_key(key: &syn::Path) -> syn::Error {
     )
 }
 
-fn non_empty(entry: Entry<LitStr>) -> syn::Result<LitStr> {
+fn non_empty(key: &str, entry: Entry<LitStr>) -> syn::Result<LitStr> {
     if entry.value.value().trim().is_empty() {
-        return Err(syn::Error::new_spanned(&entry.tokens, "must not be empty"));
+        return Err(syn::Error::new_spanned(
+            &entry.value,
+            format!("`{key}` must not be empty"),
+        ));
     }
     Ok(entry.value)
 }
 
-fn positive(entry: Option<Entry<LitInt>>, default: u64) -> syn::Result<u64> {
+fn positive(key: &str, entry: Option<Entry<LitInt>>, default: u64) -> syn::Result<u64> {
     let Some(entry) = entry else {
         return Ok(default);
     };
@@ -409,7 +413,7 @@ fn positive(entry: Option<Entry<LitInt>>, default: u64) -> syn::Result<u64> {
     if value == 0 {
         return Err(syn::Error::new_spanned(
             &entry.value,
-            "must be greater than 0",
+            format!("`{key}` must be greater than 0"),
         ));
     }
     Ok(value)
