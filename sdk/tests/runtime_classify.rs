@@ -371,7 +371,8 @@ fn rate_limit_reset_hints_from_every_header_form() {
     let past = httpdate::fmt_http_date(now() - Duration::from_secs(30));
     let ms = Duration::from_millis;
     let s = Duration::from_secs;
-    let cases: Vec<(&str, Vec<(&str, &str)>, Option<Duration>)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<Duration>);
+    let cases: Vec<Case> = vec![
         ("no headers: caller uses the default", vec![], None),
         (
             "retry-after-ms",

@@ -212,3 +212,27 @@ pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
         .finish();
     (logs, tracing::subscriber::set_default(subscriber))
 }
+
+/// A telemetry sink that keeps what it is given, to assert on the runtime's reports.
+#[derive(Default)]
+pub struct Recorded {
+    pub calls: std::sync::Mutex<Vec<media_sdk::telemetry::CallMetric>>,
+    pub rate_limits: std::sync::Mutex<Vec<media_sdk::telemetry::RateLimitEvent>>,
+}
+
+impl media_sdk::telemetry::Telemetry for Recorded {
+    fn record_call(&self, metric: media_sdk::telemetry::CallMetric) {
+        self.calls.lock().unwrap().push(metric);
+    }
+    fn record_rate_limit(&self, event: media_sdk::telemetry::RateLimitEvent) {
+        self.rate_limits.lock().unwrap().push(event);
+    }
+}
+
+/// A loopback address nothing listens on (bound, then released).
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
