@@ -579,3 +579,30 @@ impl fmt::Debug for KeyLease {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_replaces_the_key_and_each_half_of_a_pair() {
+        let key = ApiKey::new("sk-live-abcdef123456");
+        let fp = key.fingerprint().to_owned();
+        assert_eq!(
+            key.redact("Incorrect API key provided: sk-live-abcdef123456."),
+            format!("Incorrect API key provided: {fp}.")
+        );
+        let pair = ApiKey::new("access-AAAA:secret-BBBB");
+        let fp = pair.fingerprint().to_owned();
+        assert_eq!(
+            pair.redact("issuer access-AAAA, signed with secret-BBBB"),
+            format!("issuer {fp}, signed with {fp}")
+        );
+        let short = ApiKey::new("a");
+        assert_eq!(
+            short.redact("a banana"),
+            "a banana",
+            "too short to be a real key"
+        );
+    }
+}
