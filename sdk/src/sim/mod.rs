@@ -236,14 +236,14 @@ impl SimBuilder {
                         added_to: spec.id,
                     });
                 }
-                if let Some(example) = route.example {
-                    if let Err(error) = serde_json::from_str::<serde_json::Value>(example) {
-                        return Err(SimError::BadExample {
-                            provider: spec.id,
-                            endpoint: route.spec.id,
-                            message: error.to_string(),
-                        });
-                    }
+                if let Some(example) = route.example
+                    && let Err(error) = serde_json::from_str::<serde_json::Value>(example)
+                {
+                    return Err(SimError::BadExample {
+                        provider: spec.id,
+                        endpoint: route.spec.id,
+                        message: error.to_string(),
+                    });
                 }
             }
             let listener = TcpListener::bind(("127.0.0.1", 0))

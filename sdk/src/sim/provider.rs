@@ -413,34 +413,29 @@ impl ProviderSim {
     }
 
     fn target(&self, request: &SimRequest) -> Target {
-        let method = request.method.clone();
+        let method = &request.method;
         for (i, route) in self.routes.iter().enumerate() {
-            if route.spec.method.as_http() == method {
-                if let Some(params) = match_template(route.spec.path, &request.path) {
-                    return Target::Call { route: i, params };
-                }
+            if route.spec.method.as_http() == method
+                && let Some(params) = match_template(route.spec.path, &request.path)
+            {
+                return Target::Call { route: i, params };
             }
         }
         let has_fal_queue = self.routes.iter().any(
             |r| matches!(r.spec.response, ResponseSpec::Job(job) if job.flow == JobFlow::FalQueue),
         );
-        if has_fal_queue {
-            if let Some((prefix, id, op)) = parse_fal_url(&method, &request.path) {
-                return Target::Fal { prefix, id, op };
-            }
+        if has_fal_queue && let Some((prefix, id, op)) = parse_fal_url(method, &request.path) {
+            return Target::Fal { prefix, id, op };
         }
         if method == http::Method::GET {
             for (i, route) in self.routes.iter().enumerate() {
-                if let ResponseSpec::Job(job) = route.spec.response {
-                    if let JobFlow::KlingTask { poll_path } = job.flow {
-                        if let Some(captures) = match_template(poll_path, &request.path) {
-                            if let Some((_, task_id)) =
-                                captures.into_iter().find(|(name, _)| name == "task_id")
-                            {
-                                return Target::KlingPoll { route: i, task_id };
-                            }
-                        }
-                    }
+                if let ResponseSpec::Job(job) = route.spec.response
+                    && let JobFlow::KlingTask { poll_path } = job.flow
+                    && let Some(captures) = match_template(poll_path, &request.path)
+                    && let Some((_, task_id)) =
+                        captures.into_iter().find(|(name, _)| name == "task_id")
+                {
+                    return Target::KlingPoll { route: i, task_id };
                 }
             }
         }
@@ -790,10 +785,10 @@ impl State {
             }
             _ => {
                 let fp = fingerprint(credential);
-                if let Some(keys) = &self.keys {
-                    if !keys.iter().any(|k| k.key == *credential) {
-                        return Err((Failure::InvalidKey, Some(fp)));
-                    }
+                if let Some(keys) = &self.keys
+                    && !keys.iter().any(|k| k.key == *credential)
+                {
+                    return Err((Failure::InvalidKey, Some(fp)));
                 }
                 fp
             }
