@@ -169,7 +169,7 @@ impl Failure {
                     Some(h) => format!(
                         "Rate limit reached for requests per min (RPM): Limit {}, Used {}, Requested 1. Please try again in {}. Visit https://platform.openai.com/account/rate-limits to learn more.",
                         h.limit,
-                        h.limit - h.remaining,
+                        h.limit.saturating_sub(h.remaining),
                         go_duration(h.retry_after.unwrap_or(h.reset)),
                     ),
                     None => "Rate limit reached for requests. Please try again later.".to_owned(),
