@@ -1,0 +1,255 @@
+//! Credentials as the providers check them: bearer tokens, fal's `Key` scheme, header keys and
+//! Kling's HS256 JWTs; plus a token signer for tests and the key fingerprint.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::spec::AuthScheme;
+
+/// A short, stable name for a key: the first 12 hex digits of its SHA-256. Safe to log.
+pub(crate) fn fingerprint(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The claims of a Kling API token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KlingClaims {
+    /// The access key.
+    pub iss: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+    /// Not valid before, seconds since the Unix epoch.
+    pub nbf: i64,
+}
+
+impl KlingClaims {
+    /// Claims as Kling's documentation prescribes: `exp = now + ttl`, `nbf = now - 5 s`.
+    pub fn new(access_key: &str, now: SystemTime, ttl: Duration) -> Self {
+        let now = unix_secs(now);
+        Self {
+            iss: access_key.to_owned(),
+            exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            nbf: now - 5,
+        }
+    }
+}
+
+/// Signs `claims` as an HS256 JWT with header `{"alg":"HS256","typ":"JWT"}`, keyed by the
+/// secret key. Use it to hand-craft tokens (expired, wrong issuer, wrong secret) in tests.
+pub fn sign_kling_jwt(claims: &KlingClaims, secret_key: &str) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(claims).expect("claims are plain strings and integers"));
+    let signing_input = format!("{header}.{payload}");
+    let signature = URL_SAFE_NO_PAD.encode(hs256(secret_key, &signing_input));
+    format!("{signing_input}.{signature}")
+}
+
+/// A token valid for the next 30 minutes for a Kling pool key `access_key:secret_key`.
+///
+/// # Panics
+/// When `key_pair` has no `:`.
+pub fn kling_token(key_pair: &str) -> String {
+    let (access, secret) = key_pair
+        .split_once(':')
+        .expect("a Kling key is `access_key:secret_key`");
+    let claims = KlingClaims::new(access, SystemTime::now(), Duration::from_secs(1800));
+    sign_kling_jwt(&claims, secret)
+}
+
+fn hs256(secret: &str, input: &str) -> Vec<u8> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    mac.update(input.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+pub(crate) fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Why a Kling token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JwtProblem {
+    /// Not three base64url parts, bad JSON, or not HS256.
+    Malformed,
+    /// The signature does not match the issuer's secret.
+    BadSignature,
+    /// `iss` names no known access key.
+    UnknownIssuer,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `exp` has passed.
+    Expired,
+}
+
+/// A decoded, not yet verified token.
+pub(crate) struct UnverifiedJwt {
+    pub claims: KlingClaims,
+    signing_input: String,
+    signature: Vec<u8>,
+}
+
+impl UnverifiedJwt {
+    pub fn parse(token: &str) -> Result<Self, JwtProblem> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwtProblem::Malformed);
+        };
+        let decode = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| JwtProblem::Malformed)
+        };
+        #[derive(Deserialize)]
+        struct Header {
+            alg: String,
+        }
+        let header: Header =
+            serde_json::from_slice(&decode(header)?).map_err(|_| JwtProblem::Malformed)?;
+        if header.alg != "HS256" {
+            return Err(JwtProblem::Malformed);
+        }
+        let claims: KlingClaims =
+            serde_json::from_slice(&decode(payload)?).map_err(|_| JwtProblem::Malformed)?;
+        Ok(Self {
+            claims,
+            signing_input: token[..token.rfind('.').expect("three parts")].to_owned(),
+            signature: decode(signature)?,
+        })
+    }
+
+    /// Checks the signature against `secret` (constant time).
+    pub fn signed_by(&self, secret: &str) -> bool {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+        mac.update(self.signing_input.as_bytes());
+        mac.verify_slice(&self.signature).is_ok()
+    }
+
+    /// Checks `nbf` and `exp` against `now` (Unix seconds).
+    pub fn check_times(&self, now: i64) -> Result<(), JwtProblem> {
+        if self.claims.nbf > now {
+            Err(JwtProblem::NotYetValid)
+        } else if self.claims.exp <= now {
+            Err(JwtProblem::Expired)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// What a request presented as its credential, before it is checked.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// No credential in the place the scheme expects.
+    Missing,
+    /// The credential (an API key, or a JWT for Kling).
+    Credential(String),
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Presented::Missing => f.write_str("Missing"),
+            Presented::Credential(_) => f.write_str("Credential(<redacted>)"),
+        }
+    }
+}
+
+/// Reads the credential the scheme expects. Returns it with a label of how it was sent
+/// (`"Bearer"`, `"Key"`, or the header name) for the request log.
+pub(crate) fn presented(
+    scheme: AuthScheme,
+    headers: &http::HeaderMap,
+) -> (Presented, Option<String>) {
+    let authorization = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let label = authorization.map(|v| v.split_once(' ').map_or(v, |(scheme, _)| scheme).to_owned());
+    let with_prefix = |prefix: &str| {
+        authorization
+            .and_then(|v| v.strip_prefix(prefix))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map_or(Presented::Missing, |k| Presented::Credential(k.to_owned()))
+    };
+    match scheme {
+        AuthScheme::Bearer | AuthScheme::KlingJwt { .. } => (with_prefix("Bearer "), label),
+        AuthScheme::FalKey => (with_prefix("Key "), label),
+        AuthScheme::Header { header } => {
+            let value = headers
+                .get(header)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|k| !k.is_empty());
+            match value {
+                Some(key) => (
+                    Presented::Credential(key.to_owned()),
+                    Some(header.to_owned()),
+                ),
+                None => (Presented::Missing, label),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_token_verifies_with_its_secret_only() {
+        let claims = KlingClaims::new("ak", SystemTime::now(), Duration::from_secs(1800));
+        let token = sign_kling_jwt(&claims, "sk");
+        let jwt = UnverifiedJwt::parse(&token).unwrap();
+        assert_eq!(jwt.claims, claims);
+        assert!(jwt.signed_by("sk"));
+        assert!(!jwt.signed_by("other"));
+        assert_eq!(jwt.check_times(unix_secs(SystemTime::now())), Ok(()));
+    }
+
+    #[test]
+    fn times_are_checked() {
+        let claims = KlingClaims {
+            iss: "ak".into(),
+            exp: 100,
+            nbf: 50,
+        };
+        let jwt = UnverifiedJwt::parse(&sign_kling_jwt(&claims, "sk")).unwrap();
+        assert_eq!(jwt.check_times(49), Err(JwtProblem::NotYetValid));
+        assert_eq!(jwt.check_times(99), Ok(()));
+        assert_eq!(jwt.check_times(100), Err(JwtProblem::Expired));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        for token in ["", "a.b", "a.b.c.d", "!!.e30.sig", "e30.e30.c2ln"] {
+            assert_eq!(
+                UnverifiedJwt::parse(token).err(),
+                Some(JwtProblem::Malformed),
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_a_short_hex_digest() {
+        let fp = fingerprint("sk-secret");
+        assert_eq!(fp.len(), 12);
+        assert!(fp.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(fp, fingerprint("sk-secret2"));
+        assert!(!fp.contains("secret"));
+    }
+}

@@ -1,0 +1,692 @@
+//! Shared by the `sim_*` tests: provider descriptors mirroring `providers.yaml`, request types
+//! implementing `Endpoint` by hand (as `#[derive(Endpoint)]` would), and small HTTP helpers.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use media_sdk::endpoint::{DecodeError, ResponseBody, decode_json, param_value};
+use media_sdk::sim::{SimRoute, Simulator};
+use media_sdk::spec::{
+    AlertThresholds, AuthScheme, EndpointSpec, Envelope, ErrorRules, HealthRules, JobFlow, JobSpec,
+    KeySource, Method, ProviderSpec, ResponseSpec, RetryPolicy, Timeouts,
+};
+use media_sdk::{Audio, Endpoint, Job, Validate, ValidationError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Provider descriptors (as codegen would emit them from providers.yaml).
+
+const TIMEOUTS: Timeouts = Timeouts {
+    connect_ms: 5000,
+    request_ms: 60000,
+};
+const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_delay_ms: 200,
+    max_delay_ms: 5000,
+    deadline_ms: 120000,
+    default_cooldown_ms: 20000,
+    max_wait_ms: 2000,
+    retry_statuses: &[500, 502, 503, 504],
+    retry_timeouts: true,
+};
+const HEALTH: HealthRules = HealthRules {
+    window_secs: 300,
+    min_requests: 1,
+    degraded_success_rate_below: 0.95,
+    degraded_avg_latency_ms_above: 5000,
+    down_success_rate_below: 0.5,
+};
+const ALERTS: AlertThresholds = AlertThresholds {
+    rate_limits_per_hour: 10,
+    avg_latency_ms: 5000,
+    success_rate: 0.9,
+};
+
+const fn keys(env: &'static str) -> KeySource {
+    KeySource {
+        env,
+        legacy_env: None,
+        recommended_min: 2,
+        recommended_max: 3,
+    }
+}
+
+pub static OPENAI: ProviderSpec = ProviderSpec {
+    id: "openai",
+    name: "OpenAI",
+    base_url: "https://api.openai.com",
+    base_url_env: "OPENAI_BASE_URL",
+    auth: AuthScheme::Bearer,
+    keys: keys("OPENAI_API_KEYS"),
+    timeouts: TIMEOUTS,
+    retry: RETRY,
+    errors: ErrorRules {
+        message: &["/error/message"],
+        code: &["/error/code", "/error/type"],
+        rate_limited: &["rate_limit_exceeded"],
+        quarantine: &["insufficient_quota", "invalid_api_key"],
+        busy: &[],
+        retryable: &[],
+    },
+    envelope: None,
+    health: HEALTH,
+    alerts: ALERTS,
+    endpoints: &[SpeechRequest::SPEC, ImageRequest::SPEC],
+};
+
+pub static FAL: ProviderSpec = ProviderSpec {
+    id: "fal",
+    name: "fal.ai",
+    base_url: "https://queue.fal.run",
+    base_url_env: "FAL_BASE_URL",
+    auth: AuthScheme::FalKey,
+    keys: keys("FAL_KEYS"),
+    timeouts: TIMEOUTS,
+    retry: RETRY,
+    errors: ErrorRules {
+        message: &["/detail/0/msg", "/detail/message", "/detail"],
+        code: &["/detail/0/type", "/detail/status"],
+        rate_limited: &[],
+        quarantine: &["insufficient_credits", "user_locked"],
+        busy: &[],
+        retryable: &[],
+    },
+    envelope: None,
+    health: HEALTH,
+    alerts: ALERTS,
+    endpoints: &[FluxProRequest::SPEC, StableAudioRequest::SPEC],
+};
+
+pub static KLING: ProviderSpec = ProviderSpec {
+    id: "kling",
+    name: "Kling AI",
+    base_url: "https://api.klingai.com",
+    base_url_env: "KLING_BASE_URL",
+    auth: AuthScheme::KlingJwt { ttl_secs: 1800 },
+    keys: keys("KLING_API_KEYS"),
+    timeouts: TIMEOUTS,
+    retry: RETRY,
+    errors: ErrorRules {
+        message: &["/message"],
+        code: &["/code"],
+        rate_limited: &["1302", "1303"],
+        quarantine: &["1000", "1001", "1002", "1003", "1004", "1102"],
+        busy: &[],
+        retryable: &["5000", "5001"],
+    },
+    envelope: Some(Envelope {
+        code: "/code",
+        ok: 0,
+        message: "/message",
+        data: "/data",
+    }),
+    health: HEALTH,
+    alerts: ALERTS,
+    endpoints: &[TextToVideoRequest::SPEC],
+};
+
+pub static ELEVENLABS: ProviderSpec = ProviderSpec {
+    id: "elevenlabs",
+    name: "ElevenLabs",
+    base_url: "https://api.elevenlabs.io",
+    base_url_env: "ELEVENLABS_BASE_URL",
+    auth: AuthScheme::Header {
+        header: "xi-api-key",
+    },
+    keys: keys("ELEVENLABS_API_KEYS"),
+    timeouts: TIMEOUTS,
+    retry: RETRY,
+    errors: ErrorRules {
+        message: &["/detail/message", "/detail/0/msg", "/detail"],
+        code: &["/detail/status", "/detail/0/type"],
+        rate_limited: &["too_many_concurrent_requests"],
+        quarantine: &["invalid_api_key", "quota_exceeded"],
+        busy: &["system_busy"],
+        retryable: &[],
+    },
+    envelope: None,
+    health: HEALTH,
+    alerts: ALERTS,
+    endpoints: &[ElevenTtsRequest::SPEC],
+};
+
+/// A provider the simulator does not know by id: its dialect comes from the spec's hints.
+pub static ACME: ProviderSpec = ProviderSpec {
+    id: "acme",
+    name: "Acme",
+    base_url: "https://api.acme.example",
+    base_url_env: "ACME_BASE_URL",
+    auth: AuthScheme::Bearer,
+    keys: keys("ACME_KEYS"),
+    timeouts: TIMEOUTS,
+    retry: RETRY,
+    errors: ErrorRules {
+        message: &["/error/message"],
+        code: &["/error/code"],
+        rate_limited: &[],
+        quarantine: &[],
+        busy: &[],
+        retryable: &[],
+    },
+    envelope: None,
+    health: HEALTH,
+    alerts: ALERTS,
+    endpoints: &[],
+};
+
+// ---------------------------------------------------------------------------------------------
+// Request types, with `Endpoint` implemented by hand.
+
+fn check_len(
+    field: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
+    let len = value.chars().count();
+    if len < min || len > max {
+        return Err(ValidationError::new(
+            field,
+            format!("length must be between {min} and {max}, got {len}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_range(
+    field: &'static str,
+    value: Option<f64>,
+    min: f64,
+    max: f64,
+) -> Result<(), ValidationError> {
+    match value {
+        Some(v) if !(min..=max).contains(&v) => Err(ValidationError::new(
+            field,
+            format!("must be between {min} and {max}, got {v}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeechFormat {
+    Mp3,
+    Opus,
+    Aac,
+    Flac,
+    Wav,
+    Pcm,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechRequest {
+    pub model: String,
+    pub input: String,
+    pub voice: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<SpeechFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+}
+
+impl SpeechRequest {
+    pub fn new(input: &str) -> Self {
+        Self {
+            model: "tts-1".into(),
+            input: input.into(),
+            voice: "alloy".into(),
+            response_format: None,
+            speed: None,
+        }
+    }
+}
+
+impl Validate for SpeechRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        check_len("input", &self.input, 1, 4096)?;
+        check_range("speed", self.speed, 0.25, 4.0)
+    }
+}
+
+impl Endpoint for SpeechRequest {
+    type Output = Audio;
+    const SPEC: EndpointSpec = EndpointSpec {
+        provider: "openai",
+        id: "speech",
+        health_id: "openai-tts",
+        method: Method::Post,
+        path: "/v1/audio/speech",
+        response: ResponseSpec::Audio {
+            content_type: "audio/mpeg",
+        },
+    };
+    fn validate(&self) -> Result<(), ValidationError> {
+        Validate::validate(self)
+    }
+    fn path_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn query_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn decode(body: ResponseBody) -> Result<Audio, DecodeError> {
+        Audio::from_body(body, "audio/mpeg")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRequest {
+    pub prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImagesResponse {
+    pub created: u64,
+    pub data: Vec<Value>,
+}
+
+impl Validate for ImageRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        check_len("prompt", &self.prompt, 1, 32000)?;
+        check_range("n", self.n.map(f64::from), 1.0, 10.0)
+    }
+}
+
+impl Endpoint for ImageRequest {
+    type Output = ImagesResponse;
+    const SPEC: EndpointSpec = EndpointSpec {
+        provider: "openai",
+        id: "images",
+        health_id: "openai-image",
+        method: Method::Post,
+        path: "/v1/images/generations",
+        response: ResponseSpec::Json,
+    };
+    fn validate(&self) -> Result<(), ValidationError> {
+        Validate::validate(self)
+    }
+    fn path_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn query_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn decode(body: ResponseBody) -> Result<ImagesResponse, DecodeError> {
+        decode_json(&body)
+    }
+}
+
+pub const IMAGES_EXAMPLE: &str = r#"{"created": 1713833628, "data": [{"url": "https://oaidalleapiprodscus.blob.core.windows.net/private/img-1.png", "revised_prompt": "A cat in a hat, photorealistic."}]}"#;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FluxProRequest {
+    pub prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_images: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl Validate for FluxProRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        check_len("prompt", &self.prompt, 1, usize::MAX)?;
+        check_range("num_images", self.num_images.map(f64::from), 1.0, 4.0)
+    }
+}
+
+impl Endpoint for FluxProRequest {
+    type Output = Job<Value>;
+    const SPEC: EndpointSpec = EndpointSpec {
+        provider: "fal",
+        id: "flux_pro",
+        health_id: "fal-flux",
+        method: Method::Post,
+        path: "/fal-ai/flux-pro/v1.1",
+        response: ResponseSpec::Job(JobSpec {
+            flow: JobFlow::FalQueue,
+            poll_interval_ms: 500,
+            timeout_ms: 300000,
+        }),
+    };
+    fn validate(&self) -> Result<(), ValidationError> {
+        Validate::validate(self)
+    }
+    fn path_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn query_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn decode(body: ResponseBody) -> Result<Job<Value>, DecodeError> {
+        Job::from_body(body)
+    }
+}
+
+pub const FLUX_EXAMPLE: &str = r#"{"images": [{"url": "https://v3.fal.media/files/rabbit/flux-1.jpeg", "width": 1024, "height": 768, "content_type": "image/jpeg"}], "seed": 42, "has_nsfw_concepts": [false], "timings": {"inference": 2.1}, "prompt": "A lighthouse at dawn"}"#;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StableAudioRequest {
+    pub prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds_total: Option<u32>,
+}
+
+impl Validate for StableAudioRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        check_len("prompt", &self.prompt, 1, usize::MAX)?;
+        check_range(
+            "seconds_total",
+            self.seconds_total.map(f64::from),
+            1.0,
+            47.0,
+        )
+    }
+}
+
+impl Endpoint for StableAudioRequest {
+    type Output = Job<Value>;
+    const SPEC: EndpointSpec = EndpointSpec {
+        provider: "fal",
+        id: "stable_audio",
+        health_id: "fal-stable-audio",
+        method: Method::Post,
+        path: "/fal-ai/stable-audio",
+        response: ResponseSpec::Job(JobSpec {
+            flow: JobFlow::FalQueue,
+            poll_interval_ms: 1000,
+            timeout_ms: 300000,
+        }),
+    };
+    fn validate(&self) -> Result<(), ValidationError> {
+        Validate::validate(self)
+    }
+    fn path_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn query_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn decode(body: ResponseBody) -> Result<Job<Value>, DecodeError> {
+        Job::from_body(body)
+    }
+}
+
+pub const STABLE_AUDIO_EXAMPLE: &str = r#"{"audio_file": {"url": "https://v3.fal.media/files/zebra/audio.wav", "content_type": "audio/wav", "file_name": "audio.wav", "file_size": 2646044}}"#;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextToVideoRequest {
+    pub prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cfg_scale: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_task_id: Option<String>,
+}
+
+impl Validate for TextToVideoRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        check_len("prompt", &self.prompt, 1, 2500)?;
+        check_range("cfg_scale", self.cfg_scale, 0.0, 1.0)?;
+        match self.duration.as_deref() {
+            None | Some("5") | Some("10") => Ok(()),
+            Some(other) => Err(ValidationError::new(
+                "duration",
+                format!("must be \"5\" or \"10\", got {other:?}"),
+            )),
+        }
+    }
+}
+
+impl Endpoint for TextToVideoRequest {
+    type Output = Job<Value>;
+    const SPEC: EndpointSpec = EndpointSpec {
+        provider: "kling",
+        id: "text_to_video",
+        health_id: "kling-video",
+        method: Method::Post,
+        path: "/v1/videos/text2video",
+        response: ResponseSpec::Job(JobSpec {
+            flow: JobFlow::KlingTask {
+                poll_path: "/v1/videos/text2video/{task_id}",
+            },
+            poll_interval_ms: 2000,
+            timeout_ms: 900000,
+        }),
+    };
+    fn validate(&self) -> Result<(), ValidationError> {
+        Validate::validate(self)
+    }
+    fn path_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn query_params(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    fn decode(body: ResponseBody) -> Result<Job<Value>, DecodeError> {
+        Job::from_body(body)
+    }
+}
+
+pub const VIDEO_EXAMPLE: &str = r#"{"videos": [{"id": "860533486925324353", "url": "https://cdn.klingai.com/bs2/upload-kling-api/video.mp4", "duration": "5.1"}]}"#;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElevenTtsRequest {
+    #[serde(skip_serializing)]
+    pub voice_id: String,
+    #[serde(skip_serializing, default)]
+    pub output_format: Option<String>,
+    #[serde(skip_serializing, default)]
+    pub enable_logging: Option<bool>,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+}
+
+impl Validate for ElevenTtsRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        check_len("voice_id", &self.voice_id, 1, usize::MAX)?;
+        check_len("text", &self.text, 1, 40000)?;
+        match self.output_format.as_deref() {
+            None => Ok(()),
+            Some(f)
+                if ["mp3_", "pcm_", "opus_", "ulaw_", "alaw_"]
+                    .iter()
+                    .any(|p| f.starts_with(p)) =>
+            {
+                Ok(())
+            }
+            Some(other) => Err(ValidationError::new(
+                "output_format",
+                format!("unknown output format {other:?}"),
+            )),
+        }
+    }
+}
+
+impl Endpoint for ElevenTtsRequest {
+    type Output = Audio;
+    const SPEC: EndpointSpec = EndpointSpec {
+        provider: "elevenlabs",
+        id: "text_to_speech",
+        health_id: "elevenlabs-tts",
+        method: Method::Post,
+        path: "/v1/text-to-speech/{voice_id}",
+        response: ResponseSpec::Audio {
+            content_type: "audio/mpeg",
+        },
+    };
+    fn validate(&self) -> Result<(), ValidationError> {
+        Validate::validate(self)
+    }
+    fn path_params(&self) -> Vec<(&'static str, String)> {
+        vec![("voice_id", param_value(&self.voice_id).unwrap_or_default())]
+    }
+    fn query_params(&self) -> Vec<(&'static str, String)> {
+        let mut query = Vec::new();
+        if let Some(v) = param_value(&self.output_format) {
+            query.push(("output_format", v));
+        }
+        if let Some(v) = param_value(&self.enable_logging) {
+            query.push(("enable_logging", v));
+        }
+        query
+    }
+    fn decode(body: ResponseBody) -> Result<Audio, DecodeError> {
+        Audio::from_body(body, "audio/mpeg")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes and helpers.
+
+pub fn openai_routes() -> Vec<SimRoute> {
+    vec![
+        SimRoute::of::<SpeechRequest>(None),
+        SimRoute::of::<ImageRequest>(Some(IMAGES_EXAMPLE)),
+    ]
+}
+
+pub fn fal_routes() -> Vec<SimRoute> {
+    vec![
+        SimRoute::of::<FluxProRequest>(Some(FLUX_EXAMPLE)),
+        SimRoute::of::<StableAudioRequest>(Some(STABLE_AUDIO_EXAMPLE)),
+    ]
+}
+
+pub fn kling_routes() -> Vec<SimRoute> {
+    vec![SimRoute::of::<TextToVideoRequest>(Some(VIDEO_EXAMPLE))]
+}
+
+pub fn elevenlabs_routes() -> Vec<SimRoute> {
+    vec![SimRoute::of::<ElevenTtsRequest>(None)]
+}
+
+pub const OPENAI_KEYS: [&str; 2] = ["sk-test-alpha-0001", "sk-test-bravo-0002"];
+pub const FAL_KEYS: [&str; 2] = ["fal-id-1:fal-secret-1", "fal-id-2:fal-secret-2"];
+pub const KLING_KEYS: [&str; 2] = ["ak-one:sk-one-secret", "ak-two:sk-two-secret"];
+pub const ELEVEN_KEYS: [&str; 2] = ["xi-key-one-111", "xi-key-two-222"];
+
+/// Every provider, with two keys each.
+pub fn all_providers() -> media_sdk::sim::SimBuilder {
+    Simulator::builder()
+        .provider(&OPENAI, openai_routes())
+        .provider(&FAL, fal_routes())
+        .provider(&KLING, kling_routes())
+        .provider(&ELEVENLABS, elevenlabs_routes())
+        .keys("openai", OPENAI_KEYS)
+        .keys("fal", FAL_KEYS)
+        .keys("kling", KLING_KEYS)
+        .keys("elevenlabs", ELEVEN_KEYS)
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: bytes::Bytes,
+}
+
+impl Answer {
+    pub async fn read(response: reqwest::Response) -> Self {
+        Self {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await.expect("body"),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Sends `request` the way the runtime would for its provider's auth scheme.
+pub struct Caller {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub auth: AuthScheme,
+}
+
+impl Caller {
+    pub fn new(sim: &Simulator, provider: &ProviderSpec) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: sim.base_url(provider.id),
+            auth: provider.auth,
+        }
+    }
+
+    /// Attaches `key` as the scheme wants (for Kling, a fresh token from the pair).
+    pub fn authorize(
+        &self,
+        builder: reqwest::RequestBuilder,
+        key: &str,
+    ) -> reqwest::RequestBuilder {
+        match self.auth {
+            AuthScheme::Bearer => builder.bearer_auth(key),
+            AuthScheme::FalKey => builder.header("authorization", format!("Key {key}")),
+            AuthScheme::Header { header } => builder.header(header, key),
+            AuthScheme::KlingJwt { .. } => builder.bearer_auth(media_sdk::sim::kling_token(key)),
+            _ => panic!("unknown scheme"),
+        }
+    }
+
+    /// Calls the endpoint of `E` with `request`, built as the runtime builds it.
+    pub async fn call<E: Endpoint>(&self, request: &E, key: &str) -> Answer {
+        let mut path = E::SPEC.path.to_owned();
+        for (name, value) in request.path_params() {
+            path = path.replace(&format!("{{{name}}}"), &value);
+        }
+        let url = format!("{}{}", self.base, path);
+        let builder = self
+            .http
+            .request(E::SPEC.method.as_http(), url)
+            .query(&request.query_params())
+            .json(request);
+        let response = self.authorize(builder, key).send().await.expect("send");
+        Answer::read(response).await
+    }
+
+    /// Sends a raw JSON body to `path`.
+    pub async fn post_raw(&self, path: &str, body: &str, key: &str) -> Answer {
+        let builder = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        let response = self.authorize(builder, key).send().await.expect("send");
+        Answer::read(response).await
+    }
+
+    /// `GET` (or `PUT`) an absolute URL, as job polling does.
+    pub async fn fetch(&self, method: reqwest::Method, url: &str, key: &str) -> Answer {
+        let builder = self.http.request(method, url);
+        let response = self.authorize(builder, key).send().await.expect("send");
+        Answer::read(response).await
+    }
+}
