@@ -1,1 +1,315 @@
-//! (in progress)
+//! Presenting a key to a provider, by [`AuthScheme`].
+//!
+//! - [`AuthScheme::Bearer`]: `Authorization: Bearer <key>`.
+//! - [`AuthScheme::Header`]: `<header>: <key>`.
+//! - [`AuthScheme::FalKey`]: `Authorization: Key <key>`.
+//! - [`AuthScheme::KlingJwt`]: `Authorization: Bearer <jwt>`, where the JWT is signed HS256 with
+//!   the secret half of an `access:secret` key; claims `iss` (access key), `exp` (now + ttl) and
+//!   `nbf` (now - 5 s). A token is cached per key and re-signed about five minutes before it
+//!   expires; the cache is an `arc-swap` cell on the key, so reading it takes no lock.
+//!
+//! Header values are marked sensitive so `http`'s `Debug` output hides them.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use http::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::error::{Error, Result};
+use crate::keys::KeyLease;
+use crate::spec::AuthScheme;
+
+/// The JOSE header of every Kling token.
+const JWT_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+/// `nbf` is set this many seconds in the past, to tolerate clock skew.
+const NBF_SKEW_SECS: u64 = 5;
+/// A cached token is replaced this long before it expires (at most half its lifetime).
+const REFRESH_MARGIN_SECS: u64 = 300;
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    exp: u64,
+    nbf: u64,
+}
+
+/// Signs a Kling API token: HS256 over `{"alg":"HS256","typ":"JWT"}` and
+/// `{"iss": access, "exp": now_unix + ttl_secs, "nbf": now_unix - 5}`, base64url without padding.
+pub fn kling_jwt(access: &str, secret: &str, now_unix: u64, ttl_secs: u64) -> String {
+    let claims = Claims {
+        iss: access.to_owned(),
+        exp: now_unix.saturating_add(ttl_secs),
+        nbf: now_unix.saturating_sub(NBF_SKEW_SECS),
+    };
+    let claims = serde_json::to_vec(&claims).unwrap_or_default();
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(JWT_HEADER),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let signature = URL_SAFE_NO_PAD.encode(hmac(secret, &signing_input).finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+/// Checks a Kling API token as the provider would: HS256 header, signature under `secret`,
+/// `iss == access`, `nbf <= now_unix < exp`. The error says what is wrong (never the secret).
+pub fn verify_kling_jwt(
+    token: &str,
+    access: &str,
+    secret: &str,
+    now_unix: u64,
+) -> std::result::Result<(), String> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("malformed token: expected three dot-separated parts".into());
+    };
+    let decode = |part: &str, what: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|e| format!("malformed token {what}: {e}"))
+    };
+    let header: serde_json::Value = serde_json::from_slice(&decode(header, "header")?)
+        .map_err(|e| format!("malformed token header: {e}"))?;
+    if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+        return Err("unsupported token algorithm: expected HS256".into());
+    }
+    let signature = decode(signature, "signature")?;
+    let signing_input = &token[..token.rfind('.').unwrap_or(0)];
+    hmac(secret, signing_input)
+        .verify_slice(&signature)
+        .map_err(|_| "bad token signature".to_owned())?;
+    let claims: Claims = serde_json::from_slice(&decode(claims, "claims")?)
+        .map_err(|e| format!("malformed token claims: {e}"))?;
+    if claims.iss != access {
+        return Err("token issuer is not this access key".into());
+    }
+    if now_unix < claims.nbf {
+        return Err(format!("token not valid before {}", claims.nbf));
+    }
+    if now_unix >= claims.exp {
+        return Err(format!("token expired at {}", claims.exp));
+    }
+    Ok(())
+}
+
+fn hmac(secret: &str, input: &str) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(input.as_bytes());
+    mac
+}
+
+/// A signed token cached on a key.
+pub(crate) struct CachedToken {
+    value: String,
+    issued_unix: u64,
+    refresh_unix: u64,
+}
+
+/// Seconds since the Unix epoch, by the system clock.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The header carrying the leased key under `scheme`, valued at `now_unix` (for JWTs).
+pub(crate) fn header(
+    scheme: AuthScheme,
+    lease: &KeyLease,
+    now_unix: u64,
+) -> Result<(HeaderName, HeaderValue)> {
+    let key = lease.key();
+    let (name, value) = match scheme {
+        AuthScheme::Bearer => (
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", key.secret()),
+        ),
+        AuthScheme::FalKey => (http::header::AUTHORIZATION, format!("Key {}", key.secret())),
+        AuthScheme::Header { header } => {
+            let name = HeaderName::from_bytes(header.as_bytes())
+                .map_err(|_| Error::Config(format!("invalid auth header name `{header}`")))?;
+            (name, key.secret().to_owned())
+        }
+        AuthScheme::KlingJwt { ttl_secs } => (
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", cached_jwt(lease, ttl_secs, now_unix)?),
+        ),
+    };
+    let mut value = HeaderValue::from_str(&value).map_err(|_| {
+        Error::Config(format!(
+            "key {} contains characters not allowed in an HTTP header",
+            key.fingerprint()
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}
+
+fn cached_jwt(lease: &KeyLease, ttl_secs: u64, now_unix: u64) -> Result<String> {
+    let cell = &lease.slot().token;
+    if let Some(token) = cell.load().as_ref()
+        && now_unix >= token.issued_unix
+        && now_unix < token.refresh_unix
+    {
+        return Ok(token.value.clone());
+    }
+    let Some((access, secret)) = lease.key().pair() else {
+        return Err(Error::Config(format!(
+            "key {} is not an `access_key:secret_key` pair, as JWT auth needs",
+            lease.fingerprint()
+        )));
+    };
+    let value = kling_jwt(access, secret, now_unix, ttl_secs);
+    let margin = REFRESH_MARGIN_SECS.min(ttl_secs / 2);
+    cell.store(Some(Arc::new(CachedToken {
+        value: value.clone(),
+        issued_unix: now_unix,
+        refresh_unix: now_unix.saturating_add(ttl_secs - margin),
+    })));
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyPool;
+    use crate::spec::*;
+
+    static KLING_LIKE: ProviderSpec = ProviderSpec {
+        id: "jwt-provider",
+        name: "JWT provider",
+        base_url: "http://127.0.0.1:9",
+        base_url_env: "UNUSED_BASE_URL",
+        auth: AuthScheme::KlingJwt { ttl_secs: 1800 },
+        keys: KeySource {
+            env: "UNUSED_KEYS",
+            legacy_env: None,
+            recommended_min: 1,
+            recommended_max: 1,
+        },
+        timeouts: Timeouts {
+            connect_ms: 1000,
+            request_ms: 1000,
+        },
+        retry: RetryPolicy {
+            max_attempts: 1,
+            base_delay_ms: 1,
+            max_delay_ms: 1,
+            deadline_ms: 1000,
+            default_cooldown_ms: 1000,
+            max_wait_ms: 0,
+            retry_statuses: &[],
+            retry_timeouts: false,
+        },
+        errors: ErrorRules {
+            message: &[],
+            code: &[],
+            rate_limited: &[],
+            quarantine: &[],
+            busy: &[],
+            retryable: &[],
+        },
+        envelope: None,
+        health: HealthRules {
+            window_secs: 60,
+            min_requests: 1,
+            degraded_success_rate_below: 0.9,
+            degraded_avg_latency_ms_above: 1000,
+            down_success_rate_below: 0.5,
+        },
+        alerts: AlertThresholds {
+            rate_limits_per_hour: 1,
+            avg_latency_ms: 1,
+            success_rate: 0.5,
+        },
+        endpoints: &[],
+    };
+
+    fn token(lease: &KeyLease, now: u64) -> String {
+        let (name, value) = header(KLING_LIKE.auth, lease, now).unwrap();
+        assert_eq!(name, http::header::AUTHORIZATION);
+        assert!(value.is_sensitive());
+        value
+            .to_str()
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn jwt_is_cached_per_key_until_five_minutes_before_expiry() {
+        let pool = KeyPool::from_keys(&KLING_LIKE, ["ak-1:sk-1", "ak-2:sk-2"]).unwrap();
+        let first = pool.select().unwrap();
+        let second = pool.select().unwrap();
+        let t0 = 1_700_000_000;
+        let a = token(&first, t0);
+        assert_eq!(verify_kling_jwt(&a, "ak-1", "sk-1", t0), Ok(()));
+        assert_eq!(token(&first, t0 + 1), a, "reused");
+        assert_eq!(token(&first, t0 + 1499), a, "reused until exp - 300 s");
+        let b = token(&second, t0 + 1);
+        assert_ne!(a, b, "one token per key");
+        assert_eq!(verify_kling_jwt(&b, "ak-2", "sk-2", t0 + 1), Ok(()));
+
+        let refreshed = token(&first, t0 + 1500);
+        assert_ne!(refreshed, a, "re-signed 5 minutes before expiry");
+        assert_eq!(
+            verify_kling_jwt(&refreshed, "ak-1", "sk-1", t0 + 3000),
+            Ok(())
+        );
+        assert_eq!(token(&first, t0 + 1600), refreshed);
+
+        let back = token(&first, t0 + 100);
+        assert_ne!(back, refreshed, "clock went back before issue: re-signed");
+        assert_eq!(verify_kling_jwt(&back, "ak-1", "sk-1", t0 + 100), Ok(()));
+    }
+
+    #[test]
+    fn static_schemes_put_the_key_where_the_spec_says() {
+        for (auth, name, value) in [
+            (AuthScheme::Bearer, "authorization", "Bearer secret-value"),
+            (AuthScheme::FalKey, "authorization", "Key secret-value"),
+            (
+                AuthScheme::Header {
+                    header: "xi-api-key",
+                },
+                "xi-api-key",
+                "secret-value",
+            ),
+        ] {
+            let spec: &'static ProviderSpec =
+                Box::leak(Box::new(ProviderSpec { auth, ..KLING_LIKE }));
+            let pool = KeyPool::from_keys(spec, ["secret-value"]).unwrap();
+            let (n, v) = header(auth, &pool.select().unwrap(), 0).unwrap();
+            assert_eq!((n.as_str(), v.to_str().unwrap()), (name, value));
+            assert!(v.is_sensitive());
+            assert!(!format!("{v:?}").contains("secret-value"));
+        }
+    }
+
+    #[test]
+    fn keys_unfit_for_a_header_are_a_config_error_naming_the_fingerprint() {
+        let spec: &'static ProviderSpec = Box::leak(Box::new(ProviderSpec {
+            auth: AuthScheme::Bearer,
+            ..KLING_LIKE
+        }));
+        let pool = KeyPool::from_keys(spec, ["bad\u{7f}key-material"]).unwrap();
+        let error = header(spec.auth, &pool.select().unwrap(), 0).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains(&crate::keys::fingerprint("bad\u{7f}key-material")),
+            "{text}"
+        );
+        assert!(!text.contains("key-material"), "{text}");
+    }
+}

@@ -1,34 +1,1002 @@
 //! Executes endpoint calls for one provider: key pool, auth, retries, jobs, telemetry.
-//! (Skeleton: the runtime issue fills this in.)
+//!
+//! # One call
+//!
+//! 1. The request is validated; an invalid request fails with [`Error::Invalid`] before any
+//!    network call.
+//! 2. A key is taken from the provider's [`KeyPool`] (fewest calls in flight, round-robin on
+//!    ties) and presented as the spec's [`AuthScheme`](crate::spec::AuthScheme) says.
+//! 3. The response is classified by [`classify`] from the spec's
+//!    error rules and envelope, and acted on:
+//!    - **Rate limited** (HTTP 429 or a `rate_limited` code): the key cools down for the
+//!      provider's reset hint (`retry-after-ms`, `retry-after`, `x-ratelimit-reset-*`) or
+//!      `retry.default_cooldown_ms`, and the call moves on at once to another key. While another
+//!      key is available this does not use up one of `retry.max_attempts`. When every key is
+//!      cooling down, the call waits for the earliest one if it is back within
+//!      `retry.max_wait_ms` (and the deadline), else fails fast with [`Error::RateLimited`].
+//!    - **Quarantine** (HTTP 401/403 or a `quarantine` code such as OpenAI's
+//!      `insufficient_quota`, which comes with HTTP 429): the key is set aside until the pool is
+//!      reloaded and the call moves on to another key. No key left: [`Error::KeysExhausted`].
+//!    - **Busy** (a `busy` code): the provider is overloaded for everyone; back off, keep the key.
+//!    - **Transient** (HTTP 503, a status in `retry.retry_statuses`, a `retryable` code, a
+//!      connection failure, a timeout when `retry.retry_timeouts`): exponential backoff with
+//!      full jitter ([`crate::retry`]), at most `retry.max_attempts` attempts within
+//!      `retry.deadline_ms`, then [`Error::RetriesExhausted`].
+//!    - Anything else fails with [`Error::Api`] carrying the provider's status, code and message.
+//!
+//! **Only requests the provider did not act on are retried**: a 429 or 503 means the request
+//! was refused, a connection failure means it never arrived, and the spec lists further statuses
+//! and codes that are safe. Other failures (a 400, a 500 not listed, a body cut off after the
+//! headers arrived) are reported, never replayed, so a generation is not paid for twice. A
+//! timeout is the one ambiguous case: it is retried only when the spec says `retry_timeouts`.
+//!
+//! # Jobs
+//!
+//! Job endpoints submit once (with the retries above), then poll with **the same key** (a job
+//! belongs to the account that submitted it): a 429 while polling waits for the key's cool-down
+//! (or the poll interval) and asks again with that key; transient failures back off, up to
+//! `retry.max_attempts` in a row. The job's `timeout_ms` bounds the polling
+//! ([`Error::JobTimeout`]); a job the provider reports as failed gives [`Error::JobFailed`].
+//!
+//! - [`JobFlow::FalQueue`]: the submit answer gives `status_url` and `response_url`; the status
+//!   is polled until `COMPLETED`, then the result is fetched. These URLs are followed only on the
+//!   client's base-URL origin: a URL on another host is re-rooted there, so credentials are
+//!   never sent to a host the caller did not configure.
+//! - [`JobFlow::KlingTask`]: the submit answer's `task_id` is polled at `poll_path` until
+//!   `task_status` is `succeed` (the output is `task_result`) or `failed`.
+//!
+//! # Telemetry
+//!
+//! Every call that reached the key pool is reported once to [`Telemetry::record_call`], and
+//! every rate-limited response to [`Telemetry::record_rate_limit`]. Invalid requests and calls
+//! on an empty pool are not (they say nothing about the provider). `attempts` counts the HTTP
+//! attempts of the request itself, not the polls of a job.
 
-use crate::endpoint::Endpoint;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::auth;
+use crate::classify::{Failure, Outcome, classify};
+use crate::endpoint::{Endpoint, ResponseBody};
 use crate::error::{Error, Result};
-use crate::spec::ProviderSpec;
+use crate::keys::{KeyLease, KeyPool, Unavailable};
+use crate::retry::backoff_delay;
+use crate::spec::{EndpointSpec, JobFlow, JobSpec, ProviderSpec, ResponseSpec};
+use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 
-/// Sends requests to one provider.
-#[derive(Debug)]
+/// Characters percent-encoded in a path parameter: everything but RFC 3986 unreserved ones.
+const PATH_PARAM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Sends requests to one provider. Cheap to clone: clones share the pool, the HTTP client and
+/// the telemetry sink.
+#[derive(Clone)]
 pub struct ProviderClient {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
     spec: &'static ProviderSpec,
+    pool: KeyPool,
+    base_url: Url,
+    http: reqwest::Client,
+    telemetry: Arc<dyn Telemetry>,
+}
+
+impl std::fmt::Debug for ProviderClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderClient")
+            .field("provider", &self.inner.spec.id)
+            .field("base_url", &self.inner.base_url.as_str())
+            .field("pool", &self.inner.pool)
+            .finish()
+    }
 }
 
 impl ProviderClient {
-    /// A client for `spec`.
-    pub fn new(spec: &'static ProviderSpec) -> Self {
-        Self { spec }
+    /// A client for `spec` sending to `base_url` with keys from `pool`. Usually built by
+    /// [`SdkBuilder`](crate::sdk::SdkBuilder).
+    pub fn new(
+        spec: &'static ProviderSpec,
+        pool: KeyPool,
+        base_url: &str,
+        http: reqwest::Client,
+        telemetry: Arc<dyn Telemetry>,
+    ) -> Result<Self> {
+        let trimmed = base_url.trim().trim_end_matches('/');
+        let base_url = Url::parse(trimmed)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| Error::Config(format!("{}: invalid base URL `{trimmed}`", spec.id)))?;
+        Ok(Self {
+            inner: Arc::new(ClientInner {
+                spec,
+                pool,
+                base_url,
+                http,
+                telemetry,
+            }),
+        })
     }
 
     /// The provider this client talks to.
     pub fn spec(&self) -> &'static ProviderSpec {
-        self.spec
+        self.inner.spec
     }
 
-    /// Validates and sends `request`, returning its output.
+    /// The provider's key pool.
+    pub fn pool(&self) -> &KeyPool {
+        &self.inner.pool
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        self.inner.base_url.as_str().trim_end_matches('/')
+    }
+
+    /// Validates and sends `request`, returning its output (see the module docs for keys,
+    /// retries and jobs).
     pub async fn call<E: Endpoint>(&self, request: E) -> Result<E::Output> {
+        let endpoint = &E::SPEC;
         request.validate().map_err(|source| Error::Invalid {
-            provider: E::SPEC.provider,
-            endpoint: E::SPEC.id,
+            provider: endpoint.provider,
+            endpoint: endpoint.id,
             source,
         })?;
-        Err(Error::Config("runtime not built yet".into()))
+        let span = tracing::info_span!(
+            "media_sdk.call",
+            provider = endpoint.provider,
+            endpoint = endpoint.id
+        );
+        let mut call = Call::new(self.inner.spec, endpoint);
+        let result = self.run(&request, &mut call).instrument(span).await;
+        self.finish(&call, result.as_ref().err());
+        result
+    }
+
+    async fn run<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<E::Output> {
+        let endpoint = call.endpoint;
+        let url = build_url(
+            &self.inner.base_url,
+            endpoint.path,
+            &request.path_params(),
+            &request.query_params(),
+        )
+        .map_err(|message| {
+            Error::Config(format!("{}/{}: {message}", endpoint.provider, endpoint.id))
+        })?;
+        let method = endpoint.method.as_http();
+        let body = if method == http::Method::GET || method == http::Method::DELETE {
+            None
+        } else {
+            let json = serde_json::to_vec(request).map_err(|e| {
+                Error::Config(format!(
+                    "{}/{}: cannot serialize request: {e}",
+                    endpoint.provider, endpoint.id
+                ))
+            })?;
+            Some(Bytes::from(json))
+        };
+        let prepared = Prepared { method, url, body };
+        let reply = self.send(call, &prepared).await?;
+        let body = match endpoint.response {
+            ResponseSpec::Json | ResponseSpec::Audio { .. } => ResponseBody {
+                bytes: reply.payload,
+                content_type: reply.content_type,
+                job_id: None,
+            },
+            ResponseSpec::Job(job) => self.follow_job(call, job, reply).await?,
+        };
+        E::decode(body).map_err(|source| Error::Decode {
+            provider: endpoint.provider,
+            endpoint: endpoint.id,
+            source,
+        })
+    }
+
+    fn finish(&self, call: &Call, error: Option<&Error>) {
+        let latency_ms = millis(call.started.elapsed());
+        let (provider, endpoint) = (call.provider.id, call.endpoint.id);
+        let key = call.key.as_deref().unwrap_or("-");
+        match error {
+            None => tracing::info!(
+                provider,
+                endpoint,
+                key,
+                status = call.status,
+                latency_ms,
+                attempt = call.attempts,
+                "call succeeded"
+            ),
+            Some(error) => tracing::warn!(
+                provider, endpoint, key, status = call.status, latency_ms, attempt = call.attempts,
+                class = error.class(), %error, "call failed"
+            ),
+        }
+        let reached_provider = call.attempts > 0
+            || matches!(
+                error,
+                Some(Error::RateLimited { .. } | Error::KeysExhausted { .. })
+            );
+        if reached_provider {
+            self.inner.telemetry.record_call(CallMetric {
+                health_id: call.endpoint.health_id,
+                provider,
+                endpoint,
+                latency_ms,
+                success: error.is_none(),
+                status: call.status,
+                error_class: error.map(Error::class),
+                attempts: call.attempts,
+                key_fingerprint: call.key.clone(),
+                at: SystemTime::now(),
+            });
+        }
+    }
+
+    /// One HTTP exchange with `lease`'s key.
+    async fn exchange(
+        &self,
+        call: &mut Call,
+        lease: &KeyLease,
+        req: &Prepared,
+        timeout: Duration,
+        counted: bool,
+    ) -> Result<Reply> {
+        let spec = self.inner.spec;
+        let (name, value) = auth::header(spec.auth, lease, auth::unix_now())?;
+        let mut builder = self
+            .inner
+            .http
+            .request(req.method.clone(), req.url.clone())
+            .header(name, value)
+            .timeout(timeout);
+        if let Some(body) = &req.body {
+            builder = builder
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if counted {
+            call.attempts += 1;
+        }
+        call.key = Some(lease.fingerprint().to_owned());
+        let started = Instant::now();
+        let reply = match builder.send().await {
+            Err(error) => network_reply(spec, lease, &error),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let content_type = headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                call.status = Some(status);
+                match response.bytes().await {
+                    Err(error) => network_reply(spec, lease, &error),
+                    Ok(body) => Reply::Response {
+                        content_type,
+                        outcome: redact(
+                            classify(spec, status, &headers, &body, SystemTime::now()),
+                            lease,
+                        ),
+                    },
+                }
+            }
+        };
+        tracing::debug!(
+            provider = spec.id,
+            endpoint = call.endpoint.id,
+            key = lease.fingerprint(),
+            status = call.status,
+            latency_ms = millis(started.elapsed()),
+            attempt = call.attempts,
+            url = req.url.path(),
+            "attempt finished"
+        );
+        Ok(reply)
+    }
+
+    /// Sends the request, rotating keys on rate limits and retrying transient failures.
+    async fn send(&self, call: &mut Call, req: &Prepared) -> Result<Delivered> {
+        let spec = self.inner.spec;
+        let policy = &spec.retry;
+        let pool = &self.inner.pool;
+        let (provider, endpoint) = (spec.id, call.endpoint.id);
+        let max_attempts = policy.max_attempts.max(1);
+        let mut counted = 0_u32;
+        let mut free_rotations = 0_usize;
+        let mut last = String::from("no attempt made");
+        loop {
+            let lease = match pool.select() {
+                Ok(lease) => lease,
+                Err(Unavailable::CoolingDown { until }) => {
+                    let wait = until.saturating_duration_since(Instant::now());
+                    if wait <= Duration::from_millis(policy.max_wait_ms) && until < call.deadline {
+                        tracing::info!(
+                            provider,
+                            endpoint,
+                            wait_ms = millis(wait),
+                            "rate limited on every key, waiting for the earliest to cool down"
+                        );
+                        tokio::time::sleep_until(until).await;
+                        continue;
+                    }
+                    tracing::warn!(
+                        provider,
+                        endpoint,
+                        retry_after_ms = millis(wait),
+                        "rate limited, no alternate keys"
+                    );
+                    return Err(Error::RateLimited {
+                        provider,
+                        retry_after: wait,
+                    });
+                }
+                Err(other) => return Err(pool.unavailable_error(other)),
+            };
+            let now = Instant::now();
+            if now >= call.deadline {
+                return Err(self.exhausted(call, format!("{last} (deadline reached)")));
+            }
+            let timeout = spec.timeouts.request().min(call.deadline - now);
+            let (failure, retry_after) = match self
+                .exchange(call, &lease, req, timeout, true)
+                .await?
+            {
+                Reply::Response {
+                    content_type,
+                    outcome: Outcome::Success(payload),
+                } => {
+                    return Ok(Delivered {
+                        payload,
+                        content_type,
+                        lease,
+                    });
+                }
+                Reply::Response {
+                    outcome: Outcome::RateLimited { failure, cooldown },
+                    ..
+                } => {
+                    let cooldown =
+                        cooldown.unwrap_or(Duration::from_millis(policy.default_cooldown_ms));
+                    lease.cool_down(Instant::now() + cooldown);
+                    let rotated = pool.has_available();
+                    self.rate_limited(call, &lease, cooldown, rotated);
+                    if rotated {
+                        tracing::info!(
+                            provider,
+                            endpoint,
+                            key = lease.fingerprint(),
+                            status = failure.status,
+                            cooldown_ms = millis(cooldown),
+                            "rate limited key, rotated to another key"
+                        );
+                    }
+                    if rotated && free_rotations < pool.len() {
+                        free_rotations += 1;
+                    } else {
+                        counted += 1;
+                        if counted >= max_attempts {
+                            tracing::warn!(provider, endpoint, "rate limited, no alternate keys");
+                            return Err(Error::RateLimited {
+                                provider,
+                                retry_after: cooldown,
+                            });
+                        }
+                    }
+                    last = failure.to_string();
+                    continue;
+                }
+                Reply::Response {
+                    outcome: Outcome::Quarantine(failure),
+                    ..
+                } => {
+                    lease.quarantine(&failure.to_string());
+                    tracing::warn!(
+                        provider,
+                        endpoint,
+                        key = lease.fingerprint(),
+                        status = failure.status,
+                        code = failure.code.as_deref(),
+                        "key rejected and quarantined, rotating"
+                    );
+                    last = failure.to_string();
+                    continue;
+                }
+                Reply::Response {
+                    outcome: Outcome::Fatal(failure),
+                    ..
+                } => {
+                    return Err(api_error(call.endpoint, failure));
+                }
+                Reply::Response {
+                    outcome:
+                        Outcome::Busy {
+                            failure,
+                            retry_after,
+                        }
+                        | Outcome::Transient {
+                            failure,
+                            retry_after,
+                        },
+                    ..
+                } => (failure.to_string(), retry_after),
+                Reply::Network {
+                    retryable: true,
+                    message,
+                } => (message, None),
+                Reply::Network {
+                    retryable: false,
+                    message,
+                } => {
+                    return Err(Error::Transport {
+                        provider,
+                        endpoint,
+                        message,
+                    });
+                }
+            };
+            drop(lease);
+            counted += 1;
+            last = failure;
+            if counted >= max_attempts {
+                return Err(self.exhausted(call, last));
+            }
+            let delay =
+                retry_after.unwrap_or_else(|| backoff_delay(policy, counted - 1, &mut rand::rng()));
+            if Instant::now() + delay >= call.deadline {
+                return Err(self.exhausted(call, format!("{last} (deadline reached)")));
+            }
+            tracing::info!(
+                provider, endpoint, attempt = call.attempts, delay_ms = millis(delay), failure = %last,
+                "transient failure, backing off"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn exhausted(&self, call: &Call, last: String) -> Error {
+        Error::RetriesExhausted {
+            provider: call.provider.id,
+            endpoint: call.endpoint.id,
+            attempts: call.attempts,
+            last,
+        }
+    }
+
+    fn rate_limited(&self, call: &Call, lease: &KeyLease, cooldown: Duration, rotated: bool) {
+        self.inner.telemetry.record_rate_limit(RateLimitEvent {
+            provider: call.provider.id,
+            health_id: call.endpoint.health_id,
+            key_fingerprint: lease.fingerprint().to_owned(),
+            cooldown,
+            rotated,
+            at: SystemTime::now(),
+        });
+    }
+
+    /// Follows a submitted job to its result.
+    async fn follow_job(
+        &self,
+        call: &mut Call,
+        job: JobSpec,
+        submitted: Delivered,
+    ) -> Result<ResponseBody> {
+        let mut tracker = JobTracker {
+            lease: submitted.lease,
+            id: String::new(),
+            started: Instant::now(),
+            deadline: Instant::now() + Duration::from_millis(job.timeout_ms),
+            interval: Duration::from_millis(job.poll_interval_ms),
+        };
+        let decode_error = |message: String| Error::Decode {
+            provider: call.provider.id,
+            endpoint: call.endpoint.id,
+            source: crate::endpoint::DecodeError(message),
+        };
+        match job.flow {
+            JobFlow::FalQueue => {
+                let submit: FalSubmit = serde_json::from_slice(&submitted.payload)
+                    .map_err(|e| decode_error(format!("queue submit answer: {e}")))?;
+                tracker.id = submit.request_id.clone();
+                let app_root = self.fal_app_root(call.endpoint.path, &submit.request_id);
+                let status_url =
+                    self.follow_url(submit.status_url.as_deref(), &format!("{app_root}/status"))?;
+                let mut response_url = submit.response_url;
+                loop {
+                    let (payload, _) = self.poll(call, &tracker, &status_url).await?;
+                    let status: FalStatus = serde_json::from_slice(&payload)
+                        .map_err(|e| decode_error(format!("queue status: {e}")))?;
+                    if let Some(error) = status.error.filter(|e| !e.is_null()) {
+                        return Err(self.job_failed(call, &tracker, json_text(&error)));
+                    }
+                    if status.response_url.is_some() {
+                        response_url = status.response_url;
+                    }
+                    match status.status.as_str() {
+                        "COMPLETED" => break,
+                        "FAILED" | "ERROR" | "CANCELLED" | "CANCELED" => {
+                            return Err(self.job_failed(
+                                call,
+                                &tracker,
+                                format!("status {}", status.status),
+                            ));
+                        }
+                        _ => self.wait_poll(call, &tracker).await?,
+                    }
+                }
+                let response_url = self.follow_url(response_url.as_deref(), &app_root)?;
+                let (bytes, content_type) = match self.poll(call, &tracker, &response_url).await {
+                    Ok(result) => result,
+                    Err(Error::Api {
+                        status,
+                        code,
+                        message,
+                        ..
+                    }) => {
+                        let code = code.map(|c| format!(" ({c})")).unwrap_or_default();
+                        return Err(self.job_failed(
+                            call,
+                            &tracker,
+                            format!("HTTP {status}{code}: {message}"),
+                        ));
+                    }
+                    Err(other) => return Err(other),
+                };
+                Ok(ResponseBody {
+                    bytes,
+                    content_type,
+                    job_id: Some(tracker.id),
+                })
+            }
+            JobFlow::KlingTask { poll_path } => {
+                let mut task: KlingTask = serde_json::from_slice(&submitted.payload)
+                    .map_err(|e| decode_error(format!("task submit answer: {e}")))?;
+                tracker.id = task
+                    .id()
+                    .ok_or_else(|| decode_error("task submit answer has no task_id".into()))?;
+                let url = build_url(
+                    &self.inner.base_url,
+                    poll_path,
+                    &[("task_id", tracker.id.clone())],
+                    &[],
+                )
+                .map_err(|m| {
+                    Error::Config(format!("{}/{}: {m}", call.provider.id, call.endpoint.id))
+                })?;
+                loop {
+                    match task.task_status.as_deref() {
+                        Some("succeed") => {
+                            let result = task.task_result.unwrap_or(Value::Null);
+                            let bytes =
+                                Bytes::from(serde_json::to_vec(&result).unwrap_or_default());
+                            return Ok(ResponseBody {
+                                bytes,
+                                content_type: Some("application/json".into()),
+                                job_id: Some(tracker.id),
+                            });
+                        }
+                        Some("failed") => {
+                            let message =
+                                task.task_status_msg.unwrap_or_else(|| "task failed".into());
+                            return Err(self.job_failed(call, &tracker, message));
+                        }
+                        _ => {}
+                    }
+                    if task.task_status.is_some() {
+                        self.wait_poll(call, &tracker).await?;
+                    }
+                    let (payload, _) = self.poll(call, &tracker, &url).await?;
+                    task = serde_json::from_slice(&payload)
+                        .map_err(|e| decode_error(format!("task status: {e}")))?;
+                }
+            }
+        }
+    }
+
+    /// Where fal's queue keeps a request: the app id's first two path segments, `requests`, id.
+    fn fal_app_root(&self, path: &str, request_id: &str) -> String {
+        let app: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).take(2).collect();
+        let id = utf8_percent_encode(request_id, PATH_PARAM);
+        format!("{}/{}/requests/{id}", self.base_url(), app.join("/"))
+    }
+
+    /// Resolves a URL given by the provider, keeping it on the base URL's origin.
+    fn follow_url(&self, given: Option<&str>, fallback: &str) -> Result<Url> {
+        let base = &self.inner.base_url;
+        let bad =
+            |u: &str| Error::Config(format!("{}: cannot follow URL `{u}`", self.inner.spec.id));
+        let mut url = match given {
+            Some(given) => base.join(given).map_err(|_| bad(given))?,
+            None => Url::parse(fallback).map_err(|_| bad(fallback))?,
+        };
+        if url.origin() != base.origin() {
+            tracing::debug!(
+                provider = self.inner.spec.id, from = %url.origin().ascii_serialization(),
+                "job URL on another origin, re-rooted on the base URL"
+            );
+            let path_and_query = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_owned(),
+            };
+            url = base
+                .join(&path_and_query)
+                .map_err(|_| bad(&path_and_query))?;
+        }
+        Ok(url)
+    }
+
+    /// One poll (GET with the job's key), tolerating rate limits and transient failures.
+    async fn poll(
+        &self,
+        call: &mut Call,
+        job: &JobTracker,
+        url: &Url,
+    ) -> Result<(Bytes, Option<String>)> {
+        let spec = self.inner.spec;
+        let (provider, endpoint) = (spec.id, call.endpoint.id);
+        let request = Prepared {
+            method: http::Method::GET,
+            url: url.clone(),
+            body: None,
+        };
+        let mut failures = 0_u32;
+        loop {
+            let now = Instant::now();
+            if now >= job.deadline {
+                return Err(self.job_timeout(call, job));
+            }
+            let timeout = spec.timeouts.request().min(job.deadline - now);
+            let (message, wait) = match self
+                .exchange(call, &job.lease, &request, timeout, false)
+                .await?
+            {
+                Reply::Response {
+                    content_type,
+                    outcome: Outcome::Success(payload),
+                } => {
+                    return Ok((payload, content_type));
+                }
+                Reply::Response {
+                    outcome: Outcome::RateLimited { failure, cooldown },
+                    ..
+                } => {
+                    let cooldown =
+                        cooldown.unwrap_or(Duration::from_millis(spec.retry.default_cooldown_ms));
+                    job.lease.cool_down(Instant::now() + cooldown);
+                    self.rate_limited(call, &job.lease, cooldown, false);
+                    (failure.to_string(), cooldown.max(job.interval))
+                }
+                Reply::Response {
+                    outcome: Outcome::Quarantine(failure),
+                    ..
+                } => {
+                    job.lease.quarantine(&failure.to_string());
+                    return Err(api_error(call.endpoint, failure));
+                }
+                Reply::Response {
+                    outcome: Outcome::Fatal(failure),
+                    ..
+                } => {
+                    return Err(api_error(call.endpoint, failure));
+                }
+                Reply::Response {
+                    outcome:
+                        Outcome::Busy {
+                            failure,
+                            retry_after,
+                        }
+                        | Outcome::Transient {
+                            failure,
+                            retry_after,
+                        },
+                    ..
+                } => {
+                    failures += 1;
+                    let delay = retry_after.unwrap_or_else(|| {
+                        backoff_delay(&spec.retry, failures - 1, &mut rand::rng())
+                    });
+                    (failure.to_string(), delay.max(job.interval))
+                }
+                Reply::Network {
+                    retryable: true,
+                    message,
+                } => {
+                    failures += 1;
+                    let delay = backoff_delay(&spec.retry, failures - 1, &mut rand::rng());
+                    (message, delay.max(job.interval))
+                }
+                Reply::Network {
+                    retryable: false,
+                    message,
+                } => {
+                    return Err(Error::Transport {
+                        provider,
+                        endpoint,
+                        message,
+                    });
+                }
+            };
+            if failures >= spec.retry.max_attempts.max(1) {
+                return Err(self.exhausted(call, message));
+            }
+            if Instant::now() + wait >= job.deadline {
+                return Err(self.job_timeout(call, job));
+            }
+            tracing::info!(
+                provider, endpoint, key = job.lease.fingerprint(), job_id = %job.id,
+                delay_ms = millis(wait), failure = %message, "job poll failed, retrying with the same key"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn wait_poll(&self, call: &Call, job: &JobTracker) -> Result<()> {
+        if Instant::now() + job.interval >= job.deadline {
+            return Err(self.job_timeout(call, job));
+        }
+        tokio::time::sleep(job.interval).await;
+        Ok(())
+    }
+
+    fn job_failed(&self, call: &Call, job: &JobTracker, message: String) -> Error {
+        Error::JobFailed {
+            provider: call.provider.id,
+            endpoint: call.endpoint.id,
+            job_id: job.id.clone(),
+            message: job.lease.key().redact(&message),
+        }
+    }
+
+    fn job_timeout(&self, call: &Call, job: &JobTracker) -> Error {
+        Error::JobTimeout {
+            provider: call.provider.id,
+            endpoint: call.endpoint.id,
+            job_id: job.id.clone(),
+            waited: job.started.elapsed(),
+        }
+    }
+}
+
+/// Bookkeeping of one call, for logs and telemetry.
+struct Call {
+    provider: &'static ProviderSpec,
+    endpoint: &'static EndpointSpec,
+    started: Instant,
+    deadline: Instant,
+    attempts: u32,
+    status: Option<u16>,
+    key: Option<String>,
+}
+
+impl Call {
+    fn new(provider: &'static ProviderSpec, endpoint: &'static EndpointSpec) -> Self {
+        let started = Instant::now();
+        Self {
+            provider,
+            endpoint,
+            started,
+            deadline: started + Duration::from_millis(provider.retry.deadline_ms),
+            attempts: 0,
+            status: None,
+            key: None,
+        }
+    }
+}
+
+struct Prepared {
+    method: http::Method,
+    url: Url,
+    body: Option<Bytes>,
+}
+
+/// A successful exchange and the key that made it.
+struct Delivered {
+    payload: Bytes,
+    content_type: Option<String>,
+    lease: KeyLease,
+}
+
+enum Reply {
+    Response {
+        content_type: Option<String>,
+        outcome: Outcome,
+    },
+    Network {
+        retryable: bool,
+        message: String,
+    },
+}
+
+struct JobTracker {
+    lease: KeyLease,
+    id: String,
+    started: Instant,
+    deadline: Instant,
+    interval: Duration,
+}
+
+#[derive(Deserialize)]
+struct FalSubmit {
+    request_id: String,
+    status_url: Option<String>,
+    response_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FalStatus {
+    status: String,
+    #[serde(default)]
+    error: Option<Value>,
+    response_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KlingTask {
+    task_id: Option<Value>,
+    task_status: Option<String>,
+    task_status_msg: Option<String>,
+    task_result: Option<Value>,
+}
+
+impl KlingTask {
+    fn id(&self) -> Option<String> {
+        match self.task_id.as_ref()? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+fn json_text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+fn network_reply(spec: &ProviderSpec, lease: &KeyLease, error: &reqwest::Error) -> Reply {
+    let retryable = error.is_connect() || (error.is_timeout() && spec.retry.retry_timeouts);
+    let kind = if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect error"
+    } else {
+        "network error"
+    };
+    Reply::Network {
+        retryable,
+        message: lease.key().redact(&format!("{kind}: {error}")),
+    }
+}
+
+fn redact(outcome: Outcome, lease: &KeyLease) -> Outcome {
+    let fix = |mut failure: Failure| {
+        failure.message = lease.key().redact(&failure.message);
+        failure
+    };
+    match outcome {
+        Outcome::RateLimited { failure, cooldown } => Outcome::RateLimited {
+            failure: fix(failure),
+            cooldown,
+        },
+        Outcome::Quarantine(failure) => Outcome::Quarantine(fix(failure)),
+        Outcome::Busy {
+            failure,
+            retry_after,
+        } => Outcome::Busy {
+            failure: fix(failure),
+            retry_after,
+        },
+        Outcome::Transient {
+            failure,
+            retry_after,
+        } => Outcome::Transient {
+            failure: fix(failure),
+            retry_after,
+        },
+        Outcome::Fatal(failure) => Outcome::Fatal(fix(failure)),
+        success => success,
+    }
+}
+
+fn api_error(endpoint: &EndpointSpec, failure: Failure) -> Error {
+    Error::Api {
+        provider: endpoint.provider,
+        endpoint: endpoint.id,
+        status: failure.status,
+        code: failure.code,
+        message: failure.message,
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `base` + `template` with `{name}` placeholders replaced by percent-encoded `params`, then
+/// `query` appended.
+pub(crate) fn build_url(
+    base: &Url,
+    template: &str,
+    params: &[(&str, String)],
+    query: &[(&str, String)],
+) -> std::result::Result<Url, String> {
+    let mut path = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..]
+            .find('}')
+            .map(|c| open + c)
+            .ok_or_else(|| format!("unclosed `{{` in path `{template}`"))?;
+        let name = &rest[open + 1..close];
+        let value = params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| format!("no value for path parameter `{name}`"))?;
+        if value.is_empty() {
+            return Err(format!("path parameter `{name}` is empty"));
+        }
+        path.push_str(&rest[..open]);
+        path.extend(utf8_percent_encode(value, PATH_PARAM));
+        rest = &rest[close + 1..];
+    }
+    path.push_str(rest);
+    let base = base.as_str().trim_end_matches('/');
+    let mut url = Url::parse(&format!("{base}{path}")).map_err(|e| format!("bad URL: {e}"))?;
+    if !query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (name, value) in query {
+            pairs.append_pair(name, value);
+        }
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_params_are_percent_encoded_and_query_appended() {
+        let base = Url::parse("http://127.0.0.1:9/prefix/").unwrap();
+        let url = build_url(
+            &base,
+            "/v1/text-to-speech/{voice_id}/x",
+            &[("voice_id", "a b/c?d".into())],
+            &[
+                ("output_format", "mp3_44100_128".into()),
+                ("q", "x&y".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/prefix/v1/text-to-speech/a%20b%2Fc%3Fd/x?output_format=mp3_44100_128&q=x%26y"
+        );
+    }
+
+    #[test]
+    fn missing_or_empty_path_params_are_errors() {
+        let base = Url::parse("http://127.0.0.1:9").unwrap();
+        assert!(
+            build_url(&base, "/v/{id}", &[], &[])
+                .unwrap_err()
+                .contains("`id`")
+        );
+        assert!(build_url(&base, "/v/{id}", &[("id", String::new())], &[]).is_err());
+        assert!(build_url(&base, "/v/{id", &[("id", "x".into())], &[]).is_err());
     }
 }

@@ -106,9 +106,7 @@ impl Audio {
             .content_type
             .unwrap_or_else(|| default_content_type.to_owned());
         if content_type.starts_with("application/json") {
-            return Err(DecodeError(format!(
-                "expected audio, got {content_type}"
-            )));
+            return Err(DecodeError(format!("expected audio, got {content_type}")));
         }
         Ok(Self {
             bytes: body.bytes,

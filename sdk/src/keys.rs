@@ -1,1 +1,608 @@
-//! (in progress)
+//! Key pools: several API keys per provider, spread across calls, cooled down on rate limits
+//! and quarantined when unusable.
+//!
+//! A [`KeyPool`] is read from the provider's environment variables (see [`KeySource`]): the
+//! plural variable (e.g. `OPENAI_API_KEYS`) holds a comma-separated list; when it is absent or
+//! empty, the legacy single-key variable (e.g. `OPENAI_API_KEY`) is used. Keys are trimmed, empty
+//! entries and duplicates dropped, order kept.
+//!
+//! Every key is in one of three states ([`KeyState`]): available, cooling down until an instant
+//! (after a 429; it comes back by itself), or quarantined with a reason (invalid key, exhausted
+//! quota; only [`KeyPool::reload`] brings it back). State lives in atomics and `arc-swap`, so
+//! selecting and marking keys never takes a lock. Time is [`tokio::time::Instant`], so tests
+//! drive cool-downs with tokio's paused clock.
+//!
+//! Invariant: the secret of an [`ApiKey`] never leaves this crate except inside a request
+//! header. Logs, errors, metrics and `Debug` output name a key by its [`fingerprint`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::auth::CachedToken;
+use crate::error::{Error, Result};
+use crate::spec::{AuthScheme, KeySource, ProviderSpec};
+
+/// A short, stable, non-reversible name for a key: `k_` followed by the first 8 hex digits of
+/// the key's SHA-256. Safe to log; works for keys of any length, including empty ones.
+pub fn fingerprint(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(10);
+    out.push_str("k_");
+    for byte in &digest[..4] {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// Splits a comma-separated key list: entries are trimmed, empty entries and duplicates
+/// dropped, first-seen order kept.
+pub fn parse_key_list(raw: &str) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        if !keys.iter().any(|k| k == entry) {
+            keys.push(entry.to_owned());
+        }
+    }
+    keys
+}
+
+/// An API key. Its `Debug` output is its fingerprint; there is no `Display`.
+#[derive(Clone)]
+pub struct ApiKey {
+    secret: Box<str>,
+    fingerprint: String,
+}
+
+impl ApiKey {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        let secret: String = secret.into();
+        let fingerprint = fingerprint(&secret);
+        Self {
+            secret: secret.into_boxed_str(),
+            fingerprint,
+        }
+    }
+
+    /// The key's fingerprint (see [`fingerprint`]).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The secret, for building a request header. Crate-private by design.
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// The `(access, secret)` halves of an `access:secret` pair, both trimmed and non-empty.
+    pub(crate) fn pair(&self) -> Option<(&str, &str)> {
+        let (access, secret) = self.secret.split_once(':')?;
+        let (access, secret) = (access.trim(), secret.trim());
+        (!access.is_empty() && !secret.is_empty()).then_some((access, secret))
+    }
+
+    /// Replaces every occurrence of this key (and of each half of a pair) in `text` by the
+    /// fingerprint. Fragments shorter than 6 characters are left alone: they are not real keys
+    /// and replacing them would mangle ordinary words.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        let mut fragments = vec![self.secret()];
+        if let Some((access, secret)) = self.pair() {
+            fragments.push(access);
+            fragments.push(secret);
+        }
+        for fragment in fragments {
+            if fragment.len() >= 6 && out.contains(fragment) {
+                out = out.replace(fragment, &self.fingerprint);
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ApiKey").field(&self.fingerprint).finish()
+    }
+}
+
+/// The state of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyState {
+    /// Can be selected.
+    Available,
+    /// Rate limited; available again at `until`.
+    CoolingDown {
+        /// When the key is back.
+        until: Instant,
+        /// Time left when the snapshot was taken.
+        remaining: Duration,
+    },
+    /// Unusable until the pool is reloaded.
+    Quarantined {
+        /// Why (provider code and message; never the key).
+        reason: String,
+    },
+}
+
+/// One key's state, named by fingerprint, as returned by [`KeyPool::snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySnapshot {
+    /// The key's fingerprint.
+    pub fingerprint: String,
+    /// Its state.
+    pub state: KeyState,
+    /// Calls currently using it.
+    pub in_flight: u32,
+}
+
+/// Why [`KeyPool::select`] found no key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// The pool is empty.
+    NoKeys,
+    /// Every usable key is cooling down; the earliest is back at `until`.
+    CoolingDown {
+        /// When the earliest key is back.
+        until: Instant,
+    },
+    /// Every key is quarantined.
+    Quarantined {
+        /// The quarantine reason of one of the keys.
+        reason: String,
+    },
+}
+
+/// One key and its mutable state. Shared by the pool and the leases handed out.
+pub(crate) struct KeySlot {
+    key: ApiKey,
+    /// Nanoseconds since the pool's epoch before which the key is cooling down.
+    cool_until: AtomicU64,
+    quarantine: OnceLock<Box<str>>,
+    in_flight: AtomicU32,
+    /// Auth material derived from the key (a signed JWT), cached by `auth`.
+    pub(crate) token: ArcSwapOption<CachedToken>,
+}
+
+impl KeySlot {
+    fn new(key: ApiKey) -> Self {
+        Self {
+            key,
+            cool_until: AtomicU64::new(0),
+            quarantine: OnceLock::new(),
+            in_flight: AtomicU32::new(0),
+            token: ArcSwapOption::empty(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Origin {
+    Env,
+    Explicit,
+}
+
+struct PoolInner {
+    provider: &'static str,
+    source: KeySource,
+    auth: AuthScheme,
+    origin: Origin,
+    epoch: Instant,
+    slots: ArcSwap<Vec<Arc<KeySlot>>>,
+    cursor: AtomicUsize,
+}
+
+impl PoolInner {
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, nanos: u64) -> Instant {
+        self.epoch + Duration::from_nanos(nanos)
+    }
+
+    fn find(&self, fingerprint: &str) -> Option<Arc<KeySlot>> {
+        self.slots
+            .load()
+            .iter()
+            .find(|s| s.key.fingerprint == fingerprint)
+            .cloned()
+    }
+
+    fn cool_down(&self, slot: &KeySlot, until: Instant) {
+        slot.cool_until
+            .fetch_max(self.nanos(until), Ordering::AcqRel);
+    }
+
+    fn quarantine(&self, slot: &KeySlot, reason: &str) -> bool {
+        let first = slot.quarantine.set(reason.into()).is_ok();
+        if first {
+            tracing::warn!(
+                provider = self.provider,
+                key = %slot.key.fingerprint,
+                reason,
+                "key quarantined"
+            );
+        }
+        first
+    }
+}
+
+/// The keys of one provider. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct KeyPool {
+    inner: Arc<PoolInner>,
+}
+
+impl fmt::Debug for KeyPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPool")
+            .field("provider", &self.inner.provider)
+            .field("keys", &self.snapshot())
+            .finish()
+    }
+}
+
+impl KeyPool {
+    /// Reads the pool from the process environment (see the module docs).
+    pub fn from_env(spec: &ProviderSpec) -> Result<Self> {
+        Self::from_lookup(spec, |name| std::env::var(name).ok())
+    }
+
+    /// Reads the pool through `lookup` (an environment variable reader), for tests and embedders.
+    pub fn from_lookup(
+        spec: &ProviderSpec,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let keys = keys_from_lookup(&spec.keys, lookup);
+        Self::build(spec, keys, Origin::Env)
+    }
+
+    /// A pool of the given keys (trimmed, empty entries and duplicates dropped), ignoring the
+    /// environment.
+    pub fn from_keys<I, K>(spec: &ProviderSpec, keys: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        let mut list: Vec<String> = Vec::new();
+        for key in keys {
+            let key: String = key.into();
+            let key = key.trim();
+            if !key.is_empty() && !list.iter().any(|k| k == key) {
+                list.push(key.to_owned());
+            }
+        }
+        Self::build(spec, list, Origin::Explicit)
+    }
+
+    fn build(spec: &ProviderSpec, keys: Vec<String>, origin: Origin) -> Result<Self> {
+        let slots = make_slots(spec.id, spec.auth, keys)?;
+        let min = usize::try_from(spec.keys.recommended_min).unwrap_or(usize::MAX);
+        if !slots.is_empty() && slots.len() < min {
+            tracing::warn!(
+                provider = spec.id,
+                keys = slots.len(),
+                recommended_min = spec.keys.recommended_min,
+                "key pool is smaller than recommended; rate limits will fail calls sooner"
+            );
+        }
+        Ok(Self {
+            inner: Arc::new(PoolInner {
+                provider: spec.id,
+                source: spec.keys,
+                auth: spec.auth,
+                origin,
+                epoch: Instant::now(),
+                slots: ArcSwap::from_pointee(slots),
+                cursor: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// The provider id.
+    pub fn provider(&self) -> &'static str {
+        self.inner.provider
+    }
+
+    /// Number of keys, whatever their state.
+    pub fn len(&self) -> usize {
+        self.inner.slots.load().len()
+    }
+
+    /// Whether the pool has no key at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fingerprints of the keys, in pool order.
+    pub fn fingerprints(&self) -> Vec<String> {
+        self.inner
+            .slots
+            .load()
+            .iter()
+            .map(|s| s.key.fingerprint.clone())
+            .collect()
+    }
+
+    /// Picks a key for one call: among the available keys, the one with the fewest calls in
+    /// flight, scanning from a start index that advances on every call (round-robin on ties).
+    /// O(keys), lock-free. The key counts as in flight until the lease is dropped.
+    pub fn select(&self) -> std::result::Result<KeyLease, Unavailable> {
+        let slots = self.inner.slots.load();
+        let n = slots.len();
+        if n == 0 {
+            return Err(Unavailable::NoKeys);
+        }
+        let start = self.inner.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let now = self.inner.nanos(Instant::now());
+        let mut best: Option<(&Arc<KeySlot>, u32)> = None;
+        let mut earliest: Option<u64> = None;
+        let mut reason: Option<&str> = None;
+        for offset in 0..n {
+            let slot = &slots[(start + offset) % n];
+            if let Some(r) = slot.quarantine.get() {
+                reason.get_or_insert(r);
+                continue;
+            }
+            let until = slot.cool_until.load(Ordering::Acquire);
+            if until > now {
+                earliest = Some(earliest.map_or(until, |e| e.min(until)));
+                continue;
+            }
+            let in_flight = slot.in_flight.load(Ordering::Relaxed);
+            if best.is_none_or(|(_, b)| in_flight < b) {
+                best = Some((slot, in_flight));
+                if in_flight == 0 {
+                    break;
+                }
+            }
+        }
+        match (best, earliest) {
+            (Some((slot, _)), _) => Ok(KeyLease::new(self.inner.clone(), slot.clone())),
+            (None, Some(until)) => Err(Unavailable::CoolingDown {
+                until: self.inner.instant(until),
+            }),
+            (None, None) => Err(Unavailable::Quarantined {
+                reason: reason.unwrap_or("quarantined").to_owned(),
+            }),
+        }
+    }
+
+    /// Whether some key could be selected right now.
+    pub fn has_available(&self) -> bool {
+        let now = self.inner.nanos(Instant::now());
+        self.inner
+            .slots
+            .load()
+            .iter()
+            .any(|s| s.quarantine.get().is_none() && s.cool_until.load(Ordering::Acquire) <= now)
+    }
+
+    /// The error a call reports when [`select`](Self::select) fails with `unavailable`.
+    pub fn unavailable_error(&self, unavailable: Unavailable) -> Error {
+        match unavailable {
+            Unavailable::NoKeys => self.no_keys_error(),
+            Unavailable::CoolingDown { until } => Error::RateLimited {
+                provider: self.inner.provider,
+                retry_after: until.saturating_duration_since(Instant::now()),
+            },
+            Unavailable::Quarantined { reason } => Error::KeysExhausted {
+                provider: self.inner.provider,
+                reason,
+            },
+        }
+    }
+
+    /// The [`Error::NoKeys`] for this provider.
+    pub fn no_keys_error(&self) -> Error {
+        Error::NoKeys {
+            provider: self.inner.provider,
+            env: self.inner.source.env,
+            legacy_env: self.inner.source.legacy_env,
+        }
+    }
+
+    /// Cools the key with this fingerprint down until `until` (a later cool-down already in place
+    /// is kept). Used for cool-downs learnt from other processes. Returns whether the key exists.
+    pub fn cool_down(&self, fingerprint: &str, until: Instant) -> bool {
+        match self.inner.find(fingerprint) {
+            Some(slot) => {
+                self.inner.cool_down(&slot, until);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Quarantines the key with this fingerprint. Returns whether the key exists.
+    pub fn quarantine(&self, fingerprint: &str, reason: &str) -> bool {
+        match self.inner.find(fingerprint) {
+            Some(slot) => {
+                self.inner.quarantine(&slot, reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The state of every key, in pool order.
+    pub fn snapshot(&self) -> Vec<KeySnapshot> {
+        let now = Instant::now();
+        let now_nanos = self.inner.nanos(now);
+        self.inner
+            .slots
+            .load()
+            .iter()
+            .map(|slot| {
+                let until = slot.cool_until.load(Ordering::Acquire);
+                let state = if let Some(reason) = slot.quarantine.get() {
+                    KeyState::Quarantined {
+                        reason: reason.to_string(),
+                    }
+                } else if until > now_nanos {
+                    let until = self.inner.instant(until);
+                    KeyState::CoolingDown {
+                        until,
+                        remaining: until.saturating_duration_since(now),
+                    }
+                } else {
+                    KeyState::Available
+                };
+                KeySnapshot {
+                    fingerprint: slot.key.fingerprint.clone(),
+                    state,
+                    in_flight: slot.in_flight.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// Re-reads the keys (from the environment for a pool made by [`from_env`](Self::from_env)
+    /// or [`from_lookup`](Self::from_lookup); the same keys otherwise) and clears every
+    /// quarantine. Cool-downs of keys still in the pool are kept.
+    pub fn reload(&self) -> Result<()> {
+        self.reload_from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`reload`](Self::reload), reading environment variables through `lookup`.
+    pub fn reload_from_lookup(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
+        let old = self.inner.slots.load_full();
+        let keys = match self.inner.origin {
+            Origin::Env => keys_from_lookup(&self.inner.source, lookup),
+            Origin::Explicit => old.iter().map(|s| s.key.secret().to_owned()).collect(),
+        };
+        let slots = make_slots(self.inner.provider, self.inner.auth, keys)?;
+        for slot in &slots {
+            if let Some(previous) = old
+                .iter()
+                .find(|s| s.key.fingerprint == slot.key.fingerprint)
+            {
+                slot.cool_until.store(
+                    previous.cool_until.load(Ordering::Acquire),
+                    Ordering::Release,
+                );
+            }
+        }
+        self.inner.slots.store(Arc::new(slots));
+        Ok(())
+    }
+}
+
+fn keys_from_lookup(source: &KeySource, lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let plural = lookup(source.env)
+        .map(|raw| parse_key_list(&raw))
+        .unwrap_or_default();
+    if !plural.is_empty() {
+        return plural;
+    }
+    source
+        .legacy_env
+        .and_then(lookup)
+        .map(|raw| raw.trim().to_owned())
+        .filter(|k| !k.is_empty())
+        .into_iter()
+        .collect()
+}
+
+fn make_slots(provider: &str, auth: AuthScheme, keys: Vec<String>) -> Result<Vec<Arc<KeySlot>>> {
+    keys.into_iter()
+        .map(|secret| {
+            let key = ApiKey::new(secret);
+            if matches!(auth, AuthScheme::KlingJwt { .. }) && key.pair().is_none() {
+                return Err(Error::Config(format!(
+                    "{provider}: key {} is not an `access_key:secret_key` pair, as JWT auth needs",
+                    key.fingerprint()
+                )));
+            }
+            Ok(Arc::new(KeySlot::new(key)))
+        })
+        .collect()
+}
+
+/// A key selected for one call. Counts as in flight until dropped; marks its key on rate limits
+/// and quarantine.
+pub struct KeyLease {
+    pool: Arc<PoolInner>,
+    slot: Arc<KeySlot>,
+}
+
+impl KeyLease {
+    fn new(pool: Arc<PoolInner>, slot: Arc<KeySlot>) -> Self {
+        slot.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self { pool, slot }
+    }
+
+    /// The key's fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.slot.key.fingerprint
+    }
+
+    pub(crate) fn key(&self) -> &ApiKey {
+        &self.slot.key
+    }
+
+    pub(crate) fn slot(&self) -> &KeySlot {
+        &self.slot
+    }
+
+    /// Cools the key down until `until` (a later cool-down already in place is kept).
+    pub fn cool_down(&self, until: Instant) {
+        self.pool.cool_down(&self.slot, until);
+    }
+
+    /// Quarantines the key; returns `false` if it already was.
+    pub fn quarantine(&self, reason: &str) -> bool {
+        self.pool.quarantine(&self.slot, reason)
+    }
+}
+
+impl Drop for KeyLease {
+    fn drop(&mut self) {
+        self.slot.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for KeyLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyLease")
+            .field("provider", &self.pool.provider)
+            .field("key", &self.slot.key.fingerprint)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_replaces_the_key_and_each_half_of_a_pair() {
+        let key = ApiKey::new("sk-live-abcdef123456");
+        let fp = key.fingerprint().to_owned();
+        assert_eq!(
+            key.redact("Incorrect API key provided: sk-live-abcdef123456."),
+            format!("Incorrect API key provided: {fp}.")
+        );
+        let pair = ApiKey::new("access-AAAA:secret-BBBB");
+        let fp = pair.fingerprint().to_owned();
+        assert_eq!(
+            pair.redact("issuer access-AAAA, signed with secret-BBBB"),
+            format!("issuer {fp}, signed with {fp}")
+        );
+        let short = ApiKey::new("a");
+        assert_eq!(
+            short.redact("a banana"),
+            "a banana",
+            "too short to be a real key"
+        );
+    }
+}

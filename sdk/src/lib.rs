@@ -12,6 +12,7 @@
 extern crate self as media_sdk;
 
 pub mod auth;
+pub mod classify;
 pub mod client;
 pub mod endpoint;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod generated;
 pub mod health;
 pub mod keys;
 pub mod media;
+pub mod retry;
 pub mod sdk;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -1,0 +1,16 @@
+use media_sdk::Endpoint;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Endpoint)]
+#[endpoint(
+    id = "speech",
+    health_id = "openai-tts",
+    method = "POST",
+    path = "/v1/audio/speech",
+    response = "audio",
+)]
+struct Request {
+    text: String,
+}
+
+fn main() {}

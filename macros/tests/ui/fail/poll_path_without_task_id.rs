@@ -1,0 +1,23 @@
+use media_sdk::Endpoint;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct Doc {}
+
+#[derive(Serialize, Deserialize, Endpoint)]
+#[endpoint(
+    provider = "openai",
+    id = "speech",
+    health_id = "openai-tts",
+    method = "POST",
+    path = "/v1/videos",
+    response = "job",
+    output = Doc,
+    flow = "kling_task",
+    poll_path = "/v1/videos/{id}",
+)]
+struct Request {
+    prompt: String,
+}
+
+fn main() {}

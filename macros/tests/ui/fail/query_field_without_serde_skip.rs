@@ -1,0 +1,20 @@
+use media_sdk::Endpoint;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Endpoint)]
+#[endpoint(
+    provider = "openai",
+    id = "speech",
+    health_id = "openai-tts",
+    method = "POST",
+    path = "/v1/audio/speech",
+    response = "audio",
+)]
+struct Request {
+    #[endpoint(query)]
+    #[serde(default)]
+    format: Option<String>,
+    text: String,
+}
+
+fn main() {}

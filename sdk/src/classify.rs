@@ -1,0 +1,290 @@
+//! Reading a provider's response: success payload or a classified failure.
+//!
+//! [`classify`] turns an HTTP status, headers and body into an [`Outcome`], using only the
+//! provider's [`ErrorRules`] and [`Envelope`] from the spec. The order of the rules:
+//!
+//! 1. With an envelope (Kling), a 2xx JSON body whose envelope code is not the success value is
+//!    a failure; on success the payload is the envelope's `data`.
+//! 2. A code listed in `errors.quarantine` quarantines the key, whatever the status (OpenAI's
+//!    `insufficient_quota` arrives with HTTP 429, yet retrying that key is useless).
+//! 3. HTTP 401 and 403 quarantine the key.
+//! 4. A code listed in `errors.busy` means the provider is busy for everyone: back off without
+//!    blaming the key (ElevenLabs' `system_busy`, even with HTTP 429).
+//! 5. HTTP 429, or a code listed in `errors.rate_limited`: the key is rate limited; cool it down
+//!    and rotate.
+//! 6. HTTP 503, a status in `retry.retry_statuses`, or a code in `errors.retryable`: transient.
+//! 7. Anything else is final.
+//!
+//! Codes are compared as strings (numbers in decimal); every pointer in `errors.code` is read
+//! and a rule matches when any of the codes found is listed.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::spec::{Envelope, ErrorRules, ProviderSpec};
+
+/// A provider error, as read from one response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// HTTP status.
+    pub status: u16,
+    /// The provider's error code, if the body has one.
+    pub code: Option<String>,
+    /// The provider's message (or the status' reason phrase when the body has none).
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(code) = &self.code {
+            write!(f, " ({code})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// What the runtime does with one response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A successful response; the payload (envelope removed).
+    Success(Bytes),
+    /// The key is rate limited: cool it down (for `cooldown` when the response says) and rotate.
+    RateLimited {
+        /// The error.
+        failure: Failure,
+        /// The provider's reset hint, if any.
+        cooldown: Option<Duration>,
+    },
+    /// The key is unusable (invalid, out of quota): quarantine it and rotate.
+    Quarantine(Failure),
+    /// The provider is overloaded for everyone: back off, keep the key.
+    Busy {
+        /// The error.
+        failure: Failure,
+        /// The provider's retry hint, if any.
+        retry_after: Option<Duration>,
+    },
+    /// A transient failure the provider did not act on: retry with backoff.
+    Transient {
+        /// The error.
+        failure: Failure,
+        /// The provider's retry hint, if any.
+        retry_after: Option<Duration>,
+    },
+    /// A final error: report it.
+    Fatal(Failure),
+}
+
+/// Classifies one response of `spec`'s provider. `now` dates `Retry-After` HTTP dates.
+pub fn classify(
+    spec: &ProviderSpec,
+    status: u16,
+    headers: &HeaderMap,
+    body: &Bytes,
+    now: SystemTime,
+) -> Outcome {
+    let json: Option<Value> = if (200..300).contains(&status) && spec.envelope.is_none() {
+        None
+    } else {
+        serde_json::from_slice(body).ok()
+    };
+    if (200..300).contains(&status) {
+        let (Some(envelope), Some(doc)) = (spec.envelope.as_ref(), json.as_ref()) else {
+            return Outcome::Success(body.clone());
+        };
+        match doc.pointer(envelope.code).and_then(code_string) {
+            Some(code) if code != envelope.ok.to_string() => {}
+            _ => {
+                let data = doc.pointer(envelope.data).unwrap_or(&Value::Null);
+                return Outcome::Success(Bytes::from(serde_json::to_vec(data).unwrap_or_default()));
+            }
+        }
+    }
+
+    let codes = codes(&spec.errors, spec.envelope.as_ref(), json.as_ref());
+    let failure = Failure {
+        status,
+        code: codes.first().cloned(),
+        message: message(
+            &spec.errors,
+            spec.envelope.as_ref(),
+            json.as_ref(),
+            status,
+            body,
+        ),
+    };
+    let listed = |list: &[&str]| codes.iter().any(|c| list.contains(&c.as_str()));
+    let rules = &spec.errors;
+    if listed(rules.quarantine) || status == 401 || status == 403 {
+        Outcome::Quarantine(failure)
+    } else if listed(rules.busy) {
+        Outcome::Busy {
+            failure,
+            retry_after: retry_after(headers, now),
+        }
+    } else if status == 429 || listed(rules.rate_limited) {
+        Outcome::RateLimited {
+            failure,
+            cooldown: retry_after(headers, now),
+        }
+    } else if status == 503
+        || spec.retry.retry_statuses.contains(&status)
+        || listed(rules.retryable)
+    {
+        Outcome::Transient {
+            failure,
+            retry_after: retry_after(headers, now),
+        }
+    } else {
+        Outcome::Fatal(failure)
+    }
+}
+
+/// Every error code found in the body: the `errors.code` pointers in order, then the envelope's
+/// code (if any). Null values are skipped; numbers are rendered in decimal.
+fn codes(rules: &ErrorRules, envelope: Option<&Envelope>, json: Option<&Value>) -> Vec<String> {
+    let Some(doc) = json else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    let pointers = rules.code.iter().copied().chain(envelope.map(|e| e.code));
+    for code in pointers
+        .filter_map(|p| doc.pointer(p))
+        .filter_map(code_string)
+    {
+        if !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    out
+}
+
+fn code_string(value: &Value) -> Option<String> {
+    match value {
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Longest message kept from a body that is not structured.
+const RAW_MESSAGE_LIMIT: usize = 300;
+
+fn message(
+    rules: &ErrorRules,
+    envelope: Option<&Envelope>,
+    json: Option<&Value>,
+    status: u16,
+    body: &[u8],
+) -> String {
+    if let Some(doc) = json {
+        let pointers = rules
+            .message
+            .iter()
+            .copied()
+            .chain(envelope.map(|e| e.message));
+        if let Some(message) = pointers
+            .filter_map(|p| doc.pointer(p))
+            .find_map(|v| v.as_str().filter(|s| !s.is_empty()))
+        {
+            return message.to_owned();
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(body) {
+        let text = text.trim();
+        if !text.is_empty() {
+            return match text.char_indices().nth(RAW_MESSAGE_LIMIT) {
+                Some((cut, _)) => format!("{}…", &text[..cut]),
+                None => text.to_owned(),
+            };
+        }
+    }
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("no message")
+        .to_owned()
+}
+
+/// How long the provider asks us to wait, from the first of: `retry-after-ms` (milliseconds),
+/// `retry-after` (seconds, or an HTTP date relative to `now`), and the OpenAI-style
+/// `x-ratelimit-reset-requests` / `x-ratelimit-reset-tokens` (duration strings such as `6m0s`).
+///
+/// Of the two reset headers, those whose matching `x-ratelimit-remaining-*` is `0` (or absent)
+/// count, and the longest wins; when both limits still have room, the shorter reset is used.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        return duration_from_secs(ms / 1000.0);
+    }
+    if let Some(value) = text("retry-after") {
+        if let Ok(secs) = value.parse::<f64>() {
+            return duration_from_secs(secs);
+        }
+        if let Ok(at) = httpdate::parse_http_date(value) {
+            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
+        }
+    }
+    let resets: Vec<(Duration, bool)> = ["requests", "tokens"]
+        .iter()
+        .filter_map(|kind| {
+            let reset = parse_reset_duration(text(&format!("x-ratelimit-reset-{kind}"))?)?;
+            let exhausted = text(&format!("x-ratelimit-remaining-{kind}"))
+                .and_then(|r| r.parse::<f64>().ok())
+                .is_none_or(|remaining| remaining <= 0.0);
+            Some((reset, exhausted))
+        })
+        .collect();
+    let exhausted = resets.iter().filter(|(_, e)| *e).map(|(d, _)| *d).max();
+    exhausted.or_else(|| resets.iter().map(|(d, _)| *d).min())
+}
+
+fn duration_from_secs(secs: f64) -> Option<Duration> {
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)))
+}
+
+/// Parses a Go-style duration as OpenAI sends in `x-ratelimit-reset-*`: `1s`, `6m0s`, `20ms`,
+/// `1m30.5s`, `1h2m`, `500us`; a bare number is seconds. `None` when malformed.
+pub fn parse_reset_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return duration_from_secs(secs);
+    }
+    let mut rest = text;
+    let mut total = 0.0_f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * scale;
+    }
+    if text.is_empty() {
+        return None;
+    }
+    duration_from_secs(total)
+}
