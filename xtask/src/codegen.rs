@@ -97,6 +97,16 @@ fn spaced(code: &str) -> String {
         }
         out.push_str(line);
         out.push('\n');
+        // A blank line between the methods of an impl block.
+        if *line == "    }"
+            && lines.get(i + 1).is_some_and(|next| {
+                ["    ///", "    pub ", "    fn ", "    #["]
+                    .iter()
+                    .any(|p| next.starts_with(p))
+            })
+        {
+            out.push('\n');
+        }
     }
     out
 }
@@ -1883,15 +1893,20 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
             "The {} client{what}\n\n# Panics\n\nNever in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).",
             user(&p.name.value)
         ));
-        let expect = format!("an Sdk holds every generated provider, including `{id_str}`");
         quote! {
             #docs
             pub fn #m(&self) -> #client<'_> {
-                #client::new(self.provider(#id_str).expect(#expect))
+                #client::new(self.provider(#id_str).expect(EVERY_PROVIDER))
             }
         }
     });
-    let sim_calls = ids.iter().map(|m| quote!(routes.extend(#m::sim_routes());));
+    // `pub use` in the order rustfmt keeps (sorted by module), so the file is rustfmt-clean.
+    let mut reexports: Vec<(&Ident, &Ident)> = ids.iter().zip(&clients).collect();
+    reexports.sort_by_key(|(m, _)| m.to_string());
+    let reexports = reexports.iter().map(|(m, c)| quote!(pub use #m::#c;));
+    let sim_pairs = ids
+        .iter()
+        .map(|m| quote!((&#m::PROVIDER, #m::sim_routes())));
     quote! {
         #(#module_doc)*
 
@@ -1900,24 +1915,25 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
             pub mod #ids;
         )*
 
-        #(pub use #ids::#clients;)*
+        #(#reexports)*
 
         use crate::spec::ProviderSpec;
 
         /// Every provider of the spec, in spec order.
         pub static PROVIDERS: &[&ProviderSpec] = &[#(&#ids::PROVIDER),*];
 
+        const EVERY_PROVIDER: &str = "an Sdk holds a client for every generated provider";
+
         /// One accessor per generated provider.
         impl crate::sdk::Sdk {
             #(#accessors)*
         }
 
-        /// Simulator routes of every provider, in spec order.
+        /// Every provider with its simulator routes, in spec order (for
+        /// `crate::sim::SimBuilder::provider`).
         #[cfg(feature = "sim")]
-        pub fn sim_routes() -> Vec<crate::sim::SimRoute> {
-            let mut routes = Vec::new();
-            #(#sim_calls)*
-            routes
+        pub fn sim_routes() -> Vec<(&'static ProviderSpec, Vec<crate::sim::SimRoute>)> {
+            Vec::from([#(#sim_pairs),*])
         }
     }
 }

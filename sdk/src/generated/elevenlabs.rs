@@ -78,10 +78,12 @@ impl<'a> ElevenLabs<'a> {
     pub fn new(client: &'a ProviderClient) -> Self {
         Self { client }
     }
+
     /// The underlying provider client.
     pub fn client(&self) -> &'a ProviderClient {
         self.client
     }
+
     /// Converts text into speech with the given voice.
     ///
     /// `POST /v1/text-to-speech/{voice_id}` (health id `elevenlabs-tts`); returns the audio.

@@ -79,10 +79,12 @@ impl<'a> Fal<'a> {
     pub fn new(client: &'a ProviderClient) -> Self {
         Self { client }
     }
+
     /// The underlying provider client.
     pub fn client(&self) -> &'a ProviderClient {
         self.client
     }
+
     /// Flux Pro v1.1 text-to-image, through fal's queue.
     ///
     /// `POST /fal-ai/flux-pro/v1.1` (health id `fal-flux`); returns the finished job: submits it, polls until it completes and fetches the result.
@@ -92,6 +94,7 @@ impl<'a> Fal<'a> {
     ) -> crate::Result<Job<FluxProOutput>> {
         self.client.call(request).await
     }
+
     /// Stable Audio text-to-audio, through fal's queue.
     ///
     /// `POST /fal-ai/stable-audio` (health id `fal-stable-audio`); returns the finished job: submits it, polls until it completes and fetches the result.

@@ -83,10 +83,12 @@ impl<'a> Kling<'a> {
     pub fn new(client: &'a ProviderClient) -> Self {
         Self { client }
     }
+
     /// The underlying provider client.
     pub fn client(&self) -> &'a ProviderClient {
         self.client
     }
+
     /// Text-to-video generation task, submitted and polled until it finishes.
     ///
     /// `POST /v1/videos/text2video` (health id `kling-video`); returns the finished job: submits it, polls until it completes and fetches the result.

@@ -12,10 +12,10 @@ pub mod kling;
 #[rustfmt::skip]
 pub mod elevenlabs;
 
-pub use openai::OpenAi;
+pub use elevenlabs::ElevenLabs;
 pub use fal::Fal;
 pub use kling::Kling;
-pub use elevenlabs::ElevenLabs;
+pub use openai::OpenAi;
 
 use crate::spec::ProviderSpec;
 
@@ -27,6 +27,8 @@ pub static PROVIDERS: &[&ProviderSpec] = &[
     &elevenlabs::PROVIDER,
 ];
 
+const EVERY_PROVIDER: &str = "an Sdk holds a client for every generated provider";
+
 /// One accessor per generated provider.
 impl crate::sdk::Sdk {
     /// The OpenAI client: OpenAI audio (text to speech) and image generation.
@@ -35,57 +37,45 @@ impl crate::sdk::Sdk {
     ///
     /// Never in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).
     pub fn openai(&self) -> OpenAi<'_> {
-        OpenAi::new(
-            self
-                .provider("openai")
-                .expect("an Sdk holds every generated provider, including `openai`"),
-        )
+        OpenAi::new(self.provider("openai").expect(EVERY_PROVIDER))
     }
+
     /// The fal.ai client: fal.ai model APIs (Flux Pro images, Stable Audio) through fal's queue.
     ///
     /// # Panics
     ///
     /// Never in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).
     pub fn fal(&self) -> Fal<'_> {
-        Fal::new(
-            self
-                .provider("fal")
-                .expect("an Sdk holds every generated provider, including `fal`"),
-        )
+        Fal::new(self.provider("fal").expect(EVERY_PROVIDER))
     }
+
     /// The Kling AI client: Kling AI video generation (JWT auth from an access-key/secret-key pair).
     ///
     /// # Panics
     ///
     /// Never in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).
     pub fn kling(&self) -> Kling<'_> {
-        Kling::new(
-            self
-                .provider("kling")
-                .expect("an Sdk holds every generated provider, including `kling`"),
-        )
+        Kling::new(self.provider("kling").expect(EVERY_PROVIDER))
     }
+
     /// The ElevenLabs client: ElevenLabs text to speech.
     ///
     /// # Panics
     ///
     /// Never in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).
     pub fn elevenlabs(&self) -> ElevenLabs<'_> {
-        ElevenLabs::new(
-            self
-                .provider("elevenlabs")
-                .expect("an Sdk holds every generated provider, including `elevenlabs`"),
-        )
+        ElevenLabs::new(self.provider("elevenlabs").expect(EVERY_PROVIDER))
     }
 }
 
-/// Simulator routes of every provider, in spec order.
+/// Every provider with its simulator routes, in spec order (for
+/// `crate::sim::SimBuilder::provider`).
 #[cfg(feature = "sim")]
-pub fn sim_routes() -> Vec<crate::sim::SimRoute> {
-    let mut routes = Vec::new();
-    routes.extend(openai::sim_routes());
-    routes.extend(fal::sim_routes());
-    routes.extend(kling::sim_routes());
-    routes.extend(elevenlabs::sim_routes());
-    routes
+pub fn sim_routes() -> Vec<(&'static ProviderSpec, Vec<crate::sim::SimRoute>)> {
+    Vec::from([
+        (&openai::PROVIDER, openai::sim_routes()),
+        (&fal::PROVIDER, fal::sim_routes()),
+        (&kling::PROVIDER, kling::sim_routes()),
+        (&elevenlabs::PROVIDER, elevenlabs::sim_routes()),
+    ])
 }

@@ -81,16 +81,19 @@ impl<'a> OpenAi<'a> {
     pub fn new(client: &'a ProviderClient) -> Self {
         Self { client }
     }
+
     /// The underlying provider client.
     pub fn client(&self) -> &'a ProviderClient {
         self.client
     }
+
     /// Generates audio from the input text.
     ///
     /// `POST /v1/audio/speech` (health id `openai-tts`); returns the audio.
     pub async fn speech(&self, request: SpeechRequest) -> crate::Result<Audio> {
         self.client.call(request).await
     }
+
     /// Creates images from a prompt (DALL-E and GPT image models).
     ///
     /// `POST /v1/images/generations` (health id `openai-image`); returns the decoded response.
