@@ -1,1 +1,97 @@
-fn main() {}
+//! `cargo xtask <command>`: project automation. Each command is a thin front over the
+//! `xtask` library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Project automation for media-sdk.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate sdk/src/generated and docs/providers.schema.json from providers.yaml.
+    Codegen(CodegenArgs),
+}
+
+#[derive(Debug, Args)]
+struct CodegenArgs {
+    /// Write nothing; fail if any generated file is missing, stale or extra.
+    #[arg(long)]
+    check: bool,
+    /// The spec, relative to the workspace root.
+    #[arg(long, value_name = "FILE", default_value = "providers.yaml")]
+    spec: PathBuf,
+    /// The generated module directory, relative to the workspace root.
+    #[arg(long, value_name = "DIR", default_value = "sdk/src/generated")]
+    out: PathBuf,
+    /// The JSON Schema output, relative to the workspace root.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "docs/providers.schema.json"
+    )]
+    schema: PathBuf,
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Codegen(args) => codegen(args),
+    }
+}
+
+fn codegen(args: CodegenArgs) -> ExitCode {
+    let root = workspace_root();
+    let paths = xtask::CodegenPaths {
+        spec: root.join(&args.spec),
+        out: root.join(&args.out),
+        schema: root.join(&args.schema),
+        root,
+    };
+    match xtask::codegen(&paths, args.check) {
+        Ok(changes) if args.check && !changes.is_empty() => {
+            for change in &changes {
+                eprintln!("{}", change.describe(&paths.root));
+            }
+            eprintln!("generated files are out of date: run `cargo xtask codegen`");
+            ExitCode::FAILURE
+        }
+        Ok(_) if args.check => {
+            println!("generated files are up to date");
+            ExitCode::SUCCESS
+        }
+        Ok(changes) => {
+            for change in &changes {
+                let verb = match change {
+                    xtask::output::Change::Create(_) => "created",
+                    xtask::output::Change::Update(_) => "updated",
+                    xtask::output::Change::Remove(_) => "removed",
+                };
+                let path = change.path();
+                let shown = path.strip_prefix(&paths.root).unwrap_or(path);
+                println!("{verb} {}", shown.display());
+            }
+            if changes.is_empty() {
+                println!("generated files are up to date");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,820 @@
+//! The serde model of `providers.yaml`.
+//!
+//! Parsed with `serde-saphyr`; every struct denies unknown fields. Names and values that semantic
+//! checks may complain about are wrapped in [`Spanned`] so errors can point at them. The same
+//! model derives the JSON Schema in `docs/providers.schema.json` (see [`crate::schema`]).
+//!
+//! Policy blocks (`timeouts`, `retry`, `health`, `alerts`) are given in full under `defaults`;
+//! a provider may override any subset of their fields (see [`Provider::merged_policy`]).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+
+/// Parses `text` (the content of the file named `file`) into a [`Spec`].
+///
+/// YAML syntax errors and shape errors (unknown fields, wrong types) come back as one
+/// diagnostic with the position serde-saphyr reports. Duplicate mapping keys are accepted here
+/// and reported by [`crate::validate`].
+pub fn parse(file: &str, text: &str) -> Result<Spec, Diagnostics> {
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|err| {
+        use serde_saphyr::MessageFormatter;
+        let inner = err.without_snippet();
+        let message = serde_saphyr::DefaultMessageFormatter.format_message(inner);
+        let loc = err.location().map_or(Loc { line: 1, column: 1 }, |l| Loc {
+            line: l.line(),
+            column: l.column(),
+        });
+        Diagnostics::new(file, vec![Diagnostic::new(loc, message.into_owned())])
+    })
+}
+
+/// A value with the position (1-based line and column) of the YAML node it came from.
+///
+/// Transparent in the JSON Schema: it has the schema of `T`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    /// The value.
+    pub value: T,
+    /// Where it is in the spec file.
+    pub loc: Loc,
+}
+
+impl<T> Spanned<T> {
+    /// Wraps `value` found at `loc`.
+    pub fn new(value: T, loc: Loc) -> Self {
+        Self { value, loc }
+    }
+}
+
+impl<T> Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
+        Ok(Self {
+            value: spanned.value,
+            loc: Loc {
+                line: spanned.referenced.line(),
+                column: spanned.referenced.column(),
+            },
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// A YAML mapping with string keys, in source order. Duplicate keys are kept (and reported by
+/// validation); every key carries its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Map<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<V> Default for Map<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> Map<V> {
+    /// Entries in source order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Spanned<String>, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+    /// The first entry named `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k.value == key).map(|(_, v)| v)
+    }
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Map<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = Map<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Map<V>, A::Error> {
+                let mut entries = Vec::with_capacity(access.size_hint().unwrap_or(0));
+                while let Some(entry) = access.next_entry::<Spanned<String>, V>()? {
+                    entries.push(entry);
+                }
+                Ok(Map(entries))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+impl<V: JsonSchema> JsonSchema for Map<V> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let values = generator.subschema_for::<V>();
+        json_schema!({
+            "type": "object",
+            "additionalProperties": values,
+        })
+    }
+}
+
+/// The whole `providers.yaml`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "media-sdk providers.yaml")]
+pub struct Spec {
+    /// Format version of this file; must be 1.
+    pub version: Spanned<u32>,
+    /// Policy applied to every provider unless the provider overrides some of its fields.
+    pub defaults: Defaults,
+    /// Providers by id (a lowercase Rust identifier: the module and `Sdk` accessor name).
+    pub providers: Map<Provider>,
+}
+
+/// Policy blocks applied to every provider.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Connection and request timeouts.
+    pub timeouts: Timeouts,
+    /// Retry, backoff and rate-limit waiting policy.
+    pub retry: Retry,
+    /// Rules turning health metrics into a status.
+    pub health: Health,
+    /// Alert thresholds.
+    pub alerts: Alerts,
+}
+
+/// Defines a complete policy block, its all-optional override and the merge of the two.
+macro_rules! policy_block {
+    (
+        $(#[$meta:meta])*
+        $name:ident / $override:ident {
+            $( $(#[$field_meta:meta])* $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $( $(#[$field_meta])* pub $field: Spanned<$ty>, )*
+        }
+
+        #[doc = concat!("A provider's override of some fields of [`", stringify!($name), "`].")]
+        #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $override {
+            $( $(#[$field_meta])* #[serde(default)] pub $field: Option<Spanned<$ty>>, )*
+        }
+
+        impl $name {
+            /// These values with the fields set in `over` replaced.
+            pub fn merged(&self, over: Option<&$override>) -> Self {
+                Self {
+                    $( $field: over
+                        .and_then(|o| o.$field.clone())
+                        .unwrap_or_else(|| self.$field.clone()), )*
+                }
+            }
+        }
+    };
+}
+
+policy_block! {
+    /// Connection and request timeouts.
+    Timeouts / TimeoutsOverride {
+        /// TCP/TLS connect timeout in milliseconds.
+        connect_ms: u64,
+        /// Timeout of one HTTP exchange in milliseconds.
+        request_ms: u64,
+    }
+}
+
+policy_block! {
+    /// Retry, backoff and rate-limit waiting policy.
+    Retry / RetryOverride {
+        /// Attempts per call for transient failures (5xx, timeouts, connection errors).
+        max_attempts: u32,
+        /// First backoff delay in milliseconds.
+        base_delay_ms: u64,
+        /// Upper bound of one backoff delay in milliseconds.
+        max_delay_ms: u64,
+        /// Overall budget for one call, waits included, in milliseconds.
+        deadline_ms: u64,
+        /// Cool-down of a key after a 429 without a reset hint, in milliseconds.
+        default_cooldown_ms: u64,
+        /// Longest wait for a cooling key before failing with `RateLimited`, in milliseconds.
+        max_wait_ms: u64,
+        /// HTTP statuses retried with backoff (429 and 503 always are).
+        retry_statuses: Vec<u16>,
+        /// Whether request timeouts are retried.
+        retry_timeouts: bool,
+    }
+}
+
+policy_block! {
+    /// Alert thresholds.
+    Alerts / AlertsOverride {
+        /// Alert when a provider sees more rate limits than this per hour.
+        rate_limits_per_hour: u32,
+        /// Alert when the average latency over the window exceeds this, in milliseconds.
+        avg_latency_ms: u64,
+        /// Alert when the success rate over the window falls below this (0 to 1).
+        success_rate: f64,
+    }
+}
+
+policy_block! {
+    /// When a provider is degraded.
+    Degraded / DegradedOverride {
+        /// Degraded when the success rate is below this (0 to 1).
+        success_rate_below: f64,
+        /// Degraded when the average latency is above this, in milliseconds.
+        avg_latency_ms_above: u64,
+    }
+}
+
+policy_block! {
+    /// When a provider is down.
+    Down / DownOverride {
+        /// Down when the success rate is below this (0 to 1).
+        success_rate_below: f64,
+    }
+}
+
+/// Rules turning health metrics over a rolling window into a status.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// The rolling window, in seconds.
+    pub window_secs: Spanned<u64>,
+    /// A provider with fewer requests than this in the window is `unknown`.
+    pub min_requests: Spanned<u64>,
+    /// When a provider is degraded.
+    pub degraded: Degraded,
+    /// When a provider is down.
+    pub down: Down,
+}
+
+/// A provider's override of some fields of [`Health`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthOverride {
+    /// The rolling window, in seconds.
+    #[serde(default)]
+    pub window_secs: Option<Spanned<u64>>,
+    /// A provider with fewer requests than this in the window is `unknown`.
+    #[serde(default)]
+    pub min_requests: Option<Spanned<u64>>,
+    /// When a provider is degraded.
+    #[serde(default)]
+    pub degraded: Option<DegradedOverride>,
+    /// When a provider is down.
+    #[serde(default)]
+    pub down: Option<DownOverride>,
+}
+
+impl Health {
+    /// These rules with the fields set in `over` replaced.
+    pub fn merged(&self, over: Option<&HealthOverride>) -> Self {
+        Self {
+            window_secs: over
+                .and_then(|o| o.window_secs.clone())
+                .unwrap_or_else(|| self.window_secs.clone()),
+            min_requests: over
+                .and_then(|o| o.min_requests.clone())
+                .unwrap_or_else(|| self.min_requests.clone()),
+            degraded: self.degraded.merged(over.and_then(|o| o.degraded.as_ref())),
+            down: self.down.merged(over.and_then(|o| o.down.as_ref())),
+        }
+    }
+}
+
+/// The policy of one provider: defaults merged with its overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Retry policy.
+    pub retry: Retry,
+    /// Health rules.
+    pub health: Health,
+    /// Alert thresholds.
+    pub alerts: Alerts,
+}
+
+/// One provider.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    /// Human-readable name, e.g. `OpenAI`.
+    pub name: Spanned<String>,
+    /// What the provider offers (the generated module's documentation).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Rust name of the generated client struct; defaults to the provider id in PascalCase.
+    #[serde(default)]
+    pub client: Option<Spanned<String>>,
+    /// Default base URL.
+    pub base_url: Spanned<String>,
+    /// Environment variable overriding `base_url` at run time.
+    pub base_url_env: Spanned<String>,
+    /// How a key is presented to the provider.
+    pub auth: Spanned<Auth>,
+    /// Where the key pool comes from.
+    pub keys: Keys,
+    /// A JSON envelope wrapping every response, if any.
+    #[serde(default)]
+    pub envelope: Option<Envelope>,
+    /// How error bodies are read and classified.
+    pub errors: Errors,
+    /// Overrides of `defaults.timeouts`.
+    #[serde(default)]
+    pub timeouts: Option<TimeoutsOverride>,
+    /// Overrides of `defaults.retry`.
+    #[serde(default)]
+    pub retry: Option<RetryOverride>,
+    /// Overrides of `defaults.health`.
+    #[serde(default)]
+    pub health: Option<HealthOverride>,
+    /// Overrides of `defaults.alerts`.
+    #[serde(default)]
+    pub alerts: Option<AlertsOverride>,
+    /// Endpoints by id (a lowercase Rust identifier: the client method name).
+    pub endpoints: Map<Endpoint>,
+}
+
+impl Provider {
+    /// The defaults with this provider's overrides applied.
+    pub fn merged_policy(&self, defaults: &Defaults) -> Policy {
+        Policy {
+            timeouts: defaults.timeouts.merged(self.timeouts.as_ref()),
+            retry: defaults.retry.merged(self.retry.as_ref()),
+            health: defaults.health.merged(self.health.as_ref()),
+            alerts: defaults.alerts.merged(self.alerts.as_ref()),
+        }
+    }
+}
+
+/// The auth kinds the runtime implements.
+pub const AUTH_KINDS: &[&str] = &["bearer", "header", "fal_key", "kling_jwt"];
+
+/// How a key is presented to the provider.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `bearer` (`Authorization: Bearer <key>`), `header` (`<header>: <key>`), `fal_key`
+    /// (`Authorization: Key <key>`) or `kling_jwt` (an HS256 JWT from an `access:secret` pair).
+    #[schemars(extend("enum" = ["bearer", "header", "fal_key", "kling_jwt"]))]
+    pub kind: Spanned<String>,
+    /// Header name (kind `header` only).
+    #[serde(default)]
+    pub header: Option<Spanned<String>>,
+    /// Token lifetime in seconds (kind `kling_jwt` only; default 1800).
+    #[serde(default)]
+    pub ttl_secs: Option<Spanned<u64>>,
+}
+
+/// Environment variables holding a provider's key pool.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Keys {
+    /// Comma-separated pool variable, e.g. `OPENAI_API_KEYS`.
+    pub env: Spanned<String>,
+    /// Legacy single-key variable, used when `env` is absent.
+    #[serde(default)]
+    pub legacy_env: Option<Spanned<String>>,
+    /// Recommended pool size; a smaller pool logs one warning.
+    pub recommended_pool: Pool,
+}
+
+/// A recommended pool size range.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    /// Recommended minimum number of keys (at least 1).
+    pub min: Spanned<u32>,
+    /// Recommended maximum number of keys.
+    pub max: Spanned<u32>,
+}
+
+/// A JSON envelope around every response body, such as Kling's `{"code", "message", "data"}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// JSON pointer to the status code.
+    pub code: Spanned<String>,
+    /// The code value meaning success.
+    pub ok: i64,
+    /// JSON pointer to the message.
+    pub message: Spanned<String>,
+    /// JSON pointer to the payload.
+    pub data: Spanned<String>,
+}
+
+/// How error bodies are read and classified. Pointers are JSON pointers tried in order; codes
+/// are compared as strings.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Errors {
+    /// Where the human-readable message is.
+    pub message: Vec<Spanned<String>>,
+    /// Where the machine-readable code is.
+    pub code: Vec<Spanned<String>>,
+    /// Codes meaning "this key is rate limited": cool the key down and rotate.
+    #[serde(default)]
+    pub rate_limited: Vec<String>,
+    /// Codes meaning "this key is unusable": quarantine it.
+    #[serde(default)]
+    pub quarantine: Vec<String>,
+    /// Codes meaning "the provider is busy for everyone": back off without rotating.
+    #[serde(default)]
+    pub busy: Vec<String>,
+    /// Extra codes that are safe to retry with backoff.
+    #[serde(default)]
+    pub retryable: Vec<String>,
+}
+
+/// The HTTP methods an endpoint may use.
+pub const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
+
+/// One endpoint of a provider.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// What the endpoint does (the client method's documentation).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Id health metrics are recorded under, unique across all providers.
+    pub health_id: Spanned<String>,
+    /// HTTP method.
+    #[schemars(extend("enum" = ["GET", "POST", "PUT", "DELETE", "PATCH"]))]
+    pub method: Spanned<String>,
+    /// Path relative to the base URL, with `{param}` placeholders for `in: path` fields.
+    pub path: Spanned<String>,
+    /// Rust name of the generated request struct.
+    pub request: Spanned<String>,
+    /// What the endpoint returns.
+    pub response: Spanned<Response>,
+    /// Request fields by wire name, in the order they are generated.
+    #[serde(default)]
+    pub fields: Map<Field>,
+    /// Cross-field limits, checked by the generated `Validate` impl.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// What kind of result an endpoint returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseKind {
+    /// Binary audio.
+    Audio,
+    /// A JSON document.
+    Json,
+    /// An asynchronous job whose result is a JSON document.
+    Job,
+}
+
+/// Job protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobFlow {
+    /// fal.ai's queue: follow `status_url` / `response_url`.
+    FalQueue,
+    /// A task resource polled at `poll_path` until it is final.
+    KlingTask,
+}
+
+/// What an endpoint returns.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    /// `audio`, `json` or `job`.
+    pub kind: Spanned<ResponseKind>,
+    /// Content type when the response carries none (`audio` only; default
+    /// `application/octet-stream`).
+    #[serde(default)]
+    pub content_type: Option<Spanned<String>>,
+    /// Rust name of the output document type (`json` and `job`).
+    #[serde(default, rename = "type")]
+    pub type_name: Option<Spanned<String>>,
+    /// Fields of the output document (`json` and `job`).
+    #[serde(default)]
+    pub fields: Map<Field>,
+    /// A realistic output document, used by the simulator and exported as a constant.
+    #[serde(default)]
+    pub example: Option<Spanned<serde_json::Value>>,
+    /// The job protocol (`job` only).
+    #[serde(default)]
+    pub flow: Option<Spanned<JobFlow>>,
+    /// Poll path containing `{task_id}` (`kling_task` only).
+    #[serde(default)]
+    pub poll_path: Option<Spanned<String>>,
+    /// Delay between two polls in milliseconds (`job` only; default 1000).
+    #[serde(default)]
+    pub poll_interval_ms: Option<Spanned<u64>>,
+    /// Give up after this many milliseconds (`job` only; default 600000).
+    #[serde(default)]
+    pub timeout_ms: Option<Spanned<u64>>,
+}
+
+/// Default delay between two polls of a job.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 1000;
+/// Default job timeout.
+pub const DEFAULT_JOB_TIMEOUT_MS: u64 = 600_000;
+
+/// Field types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// `String`.
+    String,
+    /// `u32`, `u64` or `i64`, whichever fits `min` and `max`.
+    Integer,
+    /// `f64`.
+    Number,
+    /// `bool`.
+    Boolean,
+    /// A generated enum (`name`, `values`, optionally `names`, `open`, `custom`).
+    Enum,
+    /// A generated struct (`name`, `fields`).
+    Object,
+    /// `Vec<T>` of `items`.
+    Array,
+    /// Any JSON value (`serde_json::Value`).
+    Json,
+}
+
+impl FieldType {
+    /// The name used in the spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Integer => "integer",
+            FieldType::Number => "number",
+            FieldType::Boolean => "boolean",
+            FieldType::Enum => "enum",
+            FieldType::Object => "object",
+            FieldType::Array => "array",
+            FieldType::Json => "json",
+        }
+    }
+}
+
+/// Where a request field goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamIn {
+    /// The JSON body (the default).
+    Body,
+    /// A `{param}` of the path.
+    Path,
+    /// The query string.
+    Query,
+}
+
+/// One field of a request, response or nested object.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// What the field is (its documentation).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The field's type.
+    #[serde(rename = "type")]
+    pub ty: Spanned<FieldType>,
+    /// Where a request field goes (top-level request fields only; default `body`).
+    #[serde(default, rename = "in")]
+    pub location: Option<Spanned<ParamIn>>,
+    /// Whether the field must be present (otherwise it is an `Option`).
+    #[serde(default)]
+    pub required: bool,
+    /// The provider's default (documented; a required field starts with it in `Default`, and
+    /// rules use it when an optional field is absent).
+    #[serde(default)]
+    pub default: Option<Spanned<serde_json::Value>>,
+    /// Smallest allowed value (integer and number).
+    #[serde(default)]
+    pub min: Option<Spanned<serde_json::Number>>,
+    /// Largest allowed value (integer and number).
+    #[serde(default)]
+    pub max: Option<Spanned<serde_json::Number>>,
+    /// Fewest characters (string).
+    #[serde(default)]
+    pub min_length: Option<Spanned<u64>>,
+    /// Most characters (string; counted in Unicode scalar values, not bytes).
+    #[serde(default)]
+    pub max_length: Option<Spanned<u64>>,
+    /// Most items (array).
+    #[serde(default)]
+    pub max_items: Option<Spanned<u64>>,
+    /// Rust name of the generated type (enum and object).
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// Wire values (enum).
+    #[serde(default)]
+    pub values: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Variant names by wire value, where the derived PascalCase name is not wanted (enum).
+    #[serde(default)]
+    pub names: Option<Map<Spanned<String>>>,
+    /// Accept and keep unknown values in an `Other(String)` variant (enum).
+    #[serde(default)]
+    pub open: bool,
+    /// A variant carrying an object instead of a wire string (enum).
+    #[serde(default)]
+    pub custom: Option<Custom>,
+    /// Fields of the object (object).
+    #[serde(default)]
+    pub fields: Option<Map<Field>>,
+    /// The item type (array).
+    #[serde(default)]
+    pub items: Option<Box<Field>>,
+}
+
+/// An enum variant carrying an object, serialized as that object.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Custom {
+    /// The variant name, e.g. `Custom`.
+    pub variant: Spanned<String>,
+    /// The object's fields.
+    pub fields: Map<Field>,
+}
+
+/// A limit that depends on the value of an enum field (typically the model).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// When the rule applies.
+    pub when: When,
+    /// Allowed values of other enum fields, by field.
+    #[serde(default)]
+    pub allow: Map<Vec<Spanned<String>>>,
+    /// Largest values of numeric fields, by field.
+    #[serde(default)]
+    pub max: Map<Spanned<serde_json::Number>>,
+    /// Most characters of string fields, by field.
+    #[serde(default)]
+    pub max_length: Map<Spanned<u64>>,
+    /// Optional fields that must be absent.
+    #[serde(default)]
+    pub forbid: Vec<Spanned<String>>,
+}
+
+/// The condition of a [`Rule`]: the effective value (value, else default) of an enum field is
+/// one of the listed values.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// The enum field.
+    pub field: Spanned<String>,
+    /// Its wire values for which the rule applies.
+    #[serde(rename = "in")]
+    pub values: Vec<Spanned<String>>,
+}
+
+/// The Rust integer type of an `integer` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntType {
+    /// `0 <= min` and `max <= u32::MAX`.
+    U32,
+    /// `0 <= min`, no `max` or a larger one.
+    U64,
+    /// Anything else.
+    I64,
+}
+
+impl IntType {
+    /// The type's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntType::U32 => "u32",
+            IntType::U64 => "u64",
+            IntType::I64 => "i64",
+        }
+    }
+}
+
+/// One variant of a generated enum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// The wire value.
+    pub wire: String,
+    /// The Rust variant name (from `names`, else derived from the wire value); `None` when
+    /// no name can be derived.
+    pub name: Option<String>,
+    /// Where the wire value is.
+    pub loc: Loc,
+}
+
+impl Field {
+    /// The Rust integer type: `u32` when `0 <= min` and `max <= u32::MAX`, `u64` when
+    /// `0 <= min` otherwise, else `i64`.
+    pub fn int_type(&self) -> IntType {
+        let min = self.min.as_ref().and_then(|m| m.as_f64());
+        let max = self.max.as_ref().and_then(|m| m.as_f64());
+        match (min, max) {
+            (Some(min), Some(max)) if min >= 0.0 && max <= f64::from(u32::MAX) => IntType::U32,
+            (Some(min), _) if min >= 0.0 => IntType::U64,
+            _ => IntType::I64,
+        }
+    }
+
+    /// The known variants of an enum field, in spec order.
+    pub fn variants(&self) -> Vec<Variant> {
+        let Some(values) = &self.values else {
+            return Vec::new();
+        };
+        values
+            .iter()
+            .map(|v| {
+                let name = self
+                    .names
+                    .as_ref()
+                    .and_then(|n| n.get(&v.value))
+                    .map(|n| n.value.clone())
+                    .or_else(|| crate::names::pascal_case(&v.value));
+                Variant {
+                    wire: v.value.clone(),
+                    name,
+                    loc: v.loc,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether the field is sent in the path.
+    pub fn is_path(&self) -> bool {
+        matches!(self.location.as_ref().map(|l| l.value), Some(ParamIn::Path))
+    }
+
+    /// Whether the field is sent in the query string.
+    pub fn is_query(&self) -> bool {
+        matches!(
+            self.location.as_ref().map(|l| l.value),
+            Some(ParamIn::Query)
+        )
+    }
+}
+
+impl Endpoint {
+    /// The `{param}` names of the path, in order.
+    pub fn path_params(&self) -> Vec<&str> {
+        path_params(&self.path.value)
+    }
+}
+
+/// The `{param}` names of a path template, in order (unbalanced braces are ignored here and
+/// reported by validation).
+pub fn path_params(path: &str) -> Vec<&str> {
+    let mut params = Vec::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else { break };
+        params.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    params
+}

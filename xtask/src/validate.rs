@@ -1,0 +1,1211 @@
+//! Semantic checks of a parsed spec. Every problem is reported, sorted by position.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::names;
+use crate::spec::{
+    AUTH_KINDS, Defaults, Endpoint, Field, FieldType, JobFlow, METHODS, Map, ParamIn, Policy,
+    Provider, Response, ResponseKind, Rule, Spanned, Spec,
+};
+
+/// Checks `spec` (read from `file`); `Err` lists every problem found.
+pub fn validate(file: &str, spec: &Spec) -> Result<(), Diagnostics> {
+    let mut checker = Checker::default();
+    checker.spec(spec);
+    if checker.diags.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics::new(file, checker.diags))
+    }
+}
+
+/// Where a set of fields sits, which decides what they may declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// Top-level fields of a request: may be `in: path` / `in: query`.
+    Request,
+    /// Fields of a nested object, custom variant or array item of a request.
+    Nested,
+    /// Fields of a response document.
+    Response,
+}
+
+#[derive(Default)]
+struct Checker {
+    diags: Vec<Diagnostic>,
+    /// Health ids across all providers.
+    health_ids: HashMap<String, Loc>,
+    /// Environment variables across all providers.
+    env_vars: HashMap<String, Loc>,
+    /// Client struct names across all providers (they are re-exported side by side).
+    clients: HashMap<String, Loc>,
+}
+
+/// Type names declared in one provider module.
+#[derive(Default)]
+struct TypeNames(HashMap<String, Loc>);
+
+fn at(loc: Loc) -> String {
+    format!("{}:{}", loc.line, loc.column)
+}
+
+fn one_of(values: &[impl AsRef<str>]) -> String {
+    values
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Checker {
+    fn err(&mut self, loc: Loc, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(loc, message));
+    }
+
+    fn spec(&mut self, spec: &Spec) {
+        if spec.version.value != 1 {
+            self.err(
+                spec.version.loc,
+                format!("unsupported version {}; expected 1", spec.version.value),
+            );
+        }
+        let defaults = &spec.defaults;
+        self.policy(&Policy {
+            timeouts: defaults.timeouts.clone(),
+            retry: defaults.retry.clone(),
+            health: defaults.health.clone(),
+            alerts: defaults.alerts.clone(),
+        });
+        let mut ids: HashMap<&str, Loc> = HashMap::new();
+        for (id, provider) in spec.providers.iter() {
+            if let Some(first) = ids.insert(&id.value, id.loc) {
+                self.err(
+                    id.loc,
+                    format!("duplicate provider `{}` (first at {})", id.value, at(first)),
+                );
+                ids.insert(&id.value, first);
+            }
+            self.provider(id, provider, defaults);
+        }
+        if spec.providers.is_empty() {
+            self.err(spec.version.loc, "the spec declares no providers");
+        }
+    }
+
+    /// Range checks of a (merged) policy. Values inherited from `defaults` are checked once
+    /// there; duplicates are removed when the diagnostics are sorted.
+    fn policy(&mut self, policy: &Policy) {
+        let t = &policy.timeouts;
+        for v in [&t.connect_ms, &t.request_ms] {
+            if v.value == 0 {
+                self.err(v.loc, "timeout must be greater than 0");
+            }
+        }
+        let r = &policy.retry;
+        if r.max_attempts.value == 0 {
+            self.err(r.max_attempts.loc, "max_attempts must be at least 1");
+        }
+        if r.base_delay_ms.value > r.max_delay_ms.value {
+            self.err(
+                r.base_delay_ms.loc,
+                format!(
+                    "base_delay_ms {} is greater than max_delay_ms {}",
+                    r.base_delay_ms.value, r.max_delay_ms.value
+                ),
+            );
+        }
+        if r.deadline_ms.value == 0 {
+            self.err(r.deadline_ms.loc, "deadline_ms must be greater than 0");
+        }
+        if let Some(bad) = r
+            .retry_statuses
+            .value
+            .iter()
+            .find(|s| !(100..=599).contains(*s))
+        {
+            self.err(
+                r.retry_statuses.loc,
+                format!("retry status {bad} is not an HTTP status (100 to 599)"),
+            );
+        }
+        let h = &policy.health;
+        if h.window_secs.value == 0 {
+            self.err(h.window_secs.loc, "window_secs must be greater than 0");
+        }
+        self.rate(&h.degraded.success_rate_below, "success_rate_below");
+        self.rate(&h.down.success_rate_below, "success_rate_below");
+        if h.degraded.avg_latency_ms_above.value == 0 {
+            self.err(
+                h.degraded.avg_latency_ms_above.loc,
+                "avg_latency_ms_above must be greater than 0",
+            );
+        }
+        if h.down.success_rate_below.value > h.degraded.success_rate_below.value {
+            self.err(
+                h.down.success_rate_below.loc,
+                format!(
+                    "down.success_rate_below {} is greater than degraded.success_rate_below {}",
+                    h.down.success_rate_below.value, h.degraded.success_rate_below.value
+                ),
+            );
+        }
+        let a = &policy.alerts;
+        self.rate(&a.success_rate, "success_rate");
+        if a.avg_latency_ms.value == 0 {
+            self.err(
+                a.avg_latency_ms.loc,
+                "avg_latency_ms must be greater than 0",
+            );
+        }
+    }
+
+    fn rate(&mut self, v: &Spanned<f64>, what: &str) {
+        if !(0.0..=1.0).contains(&v.value) {
+            self.err(
+                v.loc,
+                format!("{what} {} is out of range; expected 0 to 1", v.value),
+            );
+        }
+    }
+
+    fn env_var(&mut self, var: &Spanned<String>) {
+        if !names::is_env_var(&var.value) {
+            self.err(
+                var.loc,
+                format!(
+                    "invalid environment variable name `{}`; expected ^[A-Z_][A-Z0-9_]*$",
+                    var.value
+                ),
+            );
+        }
+        if let Some(first) = self.env_vars.get(&var.value) {
+            let first = *first;
+            self.err(
+                var.loc,
+                format!(
+                    "duplicate environment variable `{}` (first at {})",
+                    var.value,
+                    at(first)
+                ),
+            );
+        } else {
+            self.env_vars.insert(var.value.clone(), var.loc);
+        }
+    }
+
+    fn pointer(&mut self, pointer: &Spanned<String>) {
+        if !pointer.value.is_empty() && !pointer.value.starts_with('/') {
+            self.err(
+                pointer.loc,
+                format!(
+                    "`{}` is not a JSON pointer (it must start with `/`)",
+                    pointer.value
+                ),
+            );
+        }
+    }
+
+    fn type_name(&mut self, types: &mut TypeNames, name: &Spanned<String>) {
+        if let Some(problem) = names::type_name_problem(&name.value) {
+            self.err(name.loc, problem);
+            return;
+        }
+        if names::RESERVED_TYPE_NAMES.contains(&name.value.as_str()) {
+            self.err(
+                name.loc,
+                format!(
+                    "type name `{}` is reserved (the generated code uses it)",
+                    name.value
+                ),
+            );
+            return;
+        }
+        if let Some(first) = types.0.get(&name.value) {
+            let first = *first;
+            self.err(
+                name.loc,
+                format!(
+                    "duplicate type name `{}` in this provider (first at {})",
+                    name.value,
+                    at(first)
+                ),
+            );
+        } else {
+            types.0.insert(name.value.clone(), name.loc);
+        }
+    }
+
+    fn provider(&mut self, id: &Spanned<String>, provider: &Provider, defaults: &Defaults) {
+        if let Some(problem) = names::snake_ident_problem(&id.value, "provider id") {
+            self.err(id.loc, problem);
+        }
+        if provider.name.value.trim().is_empty() {
+            self.err(provider.name.loc, "provider name must not be empty");
+        }
+        let mut types = TypeNames::default();
+        let client = match &provider.client {
+            Some(client) => client.clone(),
+            None => Spanned::new(names::pascal_case(&id.value).unwrap_or_default(), id.loc),
+        };
+        self.type_name(&mut types, &client);
+        if let Some(first) = self.clients.get(&client.value) {
+            let first = *first;
+            self.err(
+                client.loc,
+                format!(
+                    "client name `{}` is also used by another provider (at {})",
+                    client.value,
+                    at(first)
+                ),
+            );
+        } else {
+            self.clients.insert(client.value.clone(), client.loc);
+        }
+        let url = &provider.base_url;
+        if !(url.value.starts_with("https://") || url.value.starts_with("http://")) {
+            self.err(
+                url.loc,
+                format!(
+                    "base_url `{}` must start with https:// or http://",
+                    url.value
+                ),
+            );
+        }
+        self.env_var(&provider.base_url_env);
+        self.env_var(&provider.keys.env);
+        if let Some(legacy) = &provider.keys.legacy_env {
+            self.env_var(legacy);
+        }
+        let pool = &provider.keys.recommended_pool;
+        if pool.min.value == 0 {
+            self.err(pool.min.loc, "recommended pool min must be at least 1");
+        }
+        if pool.min.value > pool.max.value {
+            self.err(
+                pool.min.loc,
+                format!(
+                    "recommended pool min {} is greater than max {}",
+                    pool.min.value, pool.max.value
+                ),
+            );
+        }
+        self.auth(provider);
+        if let Some(envelope) = &provider.envelope {
+            for p in [&envelope.code, &envelope.message, &envelope.data] {
+                self.pointer(p);
+            }
+        }
+        for p in provider.errors.message.iter().chain(&provider.errors.code) {
+            self.pointer(p);
+        }
+        self.policy(&provider.merged_policy(defaults));
+
+        let mut endpoint_ids: HashMap<&str, Loc> = HashMap::new();
+        let mut routes: HashMap<(String, String), (String, Loc)> = HashMap::new();
+        for (eid, endpoint) in provider.endpoints.iter() {
+            if let Some(first) = endpoint_ids.insert(&eid.value, eid.loc) {
+                self.err(
+                    eid.loc,
+                    format!(
+                        "duplicate endpoint `{}` (first at {})",
+                        eid.value,
+                        at(first)
+                    ),
+                );
+                endpoint_ids.insert(&eid.value, first);
+            }
+            let route = (
+                endpoint.method.value.clone(),
+                normalized_path(&endpoint.path.value),
+            );
+            if let Some((other, _)) = routes.get(&route) {
+                self.err(
+                    endpoint.path.loc,
+                    format!(
+                        "endpoint `{}` has the same method and path as endpoint `{}`",
+                        eid.value, other
+                    ),
+                );
+            } else {
+                routes.insert(route, (eid.value.clone(), eid.loc));
+            }
+            self.endpoint(eid, endpoint, &mut types);
+        }
+        if provider.endpoints.is_empty() {
+            self.err(id.loc, format!("provider `{}` has no endpoints", id.value));
+        }
+    }
+
+    fn auth(&mut self, provider: &Provider) {
+        let auth = &provider.auth.value;
+        let kind = auth.kind.value.as_str();
+        if !AUTH_KINDS.contains(&kind) {
+            self.err(
+                auth.kind.loc,
+                format!(
+                    "unknown auth kind \"{kind}\"; expected one of {}",
+                    one_of(AUTH_KINDS)
+                ),
+            );
+            return;
+        }
+        match (&auth.header, kind) {
+            (None, "header") => self.err(
+                auth.kind.loc,
+                "auth kind \"header\" needs `header` (the header name)",
+            ),
+            (Some(h), "header") if !is_header_name(&h.value) => self.err(
+                h.loc,
+                format!("`{}` is not a valid HTTP header name", h.value),
+            ),
+            (Some(h), k) if k != "header" => self.err(
+                h.loc,
+                format!("`header` only applies to auth kind \"header\", not \"{k}\""),
+            ),
+            _ => {}
+        }
+        match (&auth.ttl_secs, kind) {
+            (Some(t), "kling_jwt") if t.value == 0 => {
+                self.err(t.loc, "ttl_secs must be greater than 0")
+            }
+            (Some(t), k) if k != "kling_jwt" => self.err(
+                t.loc,
+                format!("`ttl_secs` only applies to auth kind \"kling_jwt\", not \"{k}\""),
+            ),
+            _ => {}
+        }
+    }
+
+    fn endpoint(&mut self, eid: &Spanned<String>, endpoint: &Endpoint, types: &mut TypeNames) {
+        if let Some(problem) = names::snake_ident_problem(&eid.value, "endpoint id") {
+            self.err(eid.loc, problem);
+        } else if matches!(eid.value.as_str(), "new" | "client") {
+            self.err(
+                eid.loc,
+                format!(
+                    "endpoint id `{}` clashes with a method of the generated client",
+                    eid.value
+                ),
+            );
+        }
+        let health = &endpoint.health_id;
+        if health.value.trim().is_empty() {
+            self.err(health.loc, "health_id must not be empty");
+        } else if let Some(first) = self.health_ids.get(&health.value) {
+            let first = *first;
+            self.err(
+                health.loc,
+                format!(
+                    "duplicate health id `{}` (first at {})",
+                    health.value,
+                    at(first)
+                ),
+            );
+        } else {
+            self.health_ids.insert(health.value.clone(), health.loc);
+        }
+        let method = &endpoint.method;
+        if !METHODS.contains(&method.value.as_str()) {
+            self.err(
+                method.loc,
+                format!(
+                    "unknown method \"{}\"; expected one of {}",
+                    method.value,
+                    one_of(METHODS)
+                ),
+            );
+        }
+        self.path(endpoint);
+        self.type_name(types, &endpoint.request);
+        self.fields(&endpoint.fields, Context::Request, types);
+        if method.value == "GET" || method.value == "DELETE" {
+            for (name, field) in endpoint.fields.iter() {
+                if !field.is_path() && !field.is_query() {
+                    self.err(
+                        name.loc,
+                        format!(
+                            "field `{}` would be sent in the body of a {} request; use `in: query`",
+                            name.value, method.value
+                        ),
+                    );
+                }
+            }
+        }
+        for rule in &endpoint.rules {
+            self.rule(rule, &endpoint.fields);
+        }
+        self.response(&endpoint.response, types);
+    }
+
+    fn path(&mut self, endpoint: &Endpoint) {
+        let path = &endpoint.path;
+        if !path.value.starts_with('/') {
+            self.err(
+                path.loc,
+                format!("path `{}` must start with `/`", path.value),
+            );
+        }
+        if !braces_balanced(&path.value) {
+            self.err(
+                path.loc,
+                format!("unbalanced `{{` `}}` in path `{}`", path.value),
+            );
+            return;
+        }
+        let params = endpoint.path_params();
+        let mut seen = HashMap::new();
+        for param in &params {
+            if seen.insert(*param, ()).is_some() {
+                self.err(
+                    path.loc,
+                    format!("path parameter `{{{param}}}` appears twice"),
+                );
+                continue;
+            }
+            match endpoint.fields.get(param) {
+                Some(field) if field.is_path() => {}
+                Some(_) => self.err(
+                    path.loc,
+                    format!("path parameter `{{{param}}}` is a field without `in: path`"),
+                ),
+                None => self.err(
+                    path.loc,
+                    format!("path parameter `{{{param}}}` is not a declared field"),
+                ),
+            }
+        }
+        for (name, field) in endpoint.fields.iter() {
+            if field.is_path() && !params.contains(&name.value.as_str()) {
+                self.err(
+                    name.loc,
+                    format!(
+                        "field `{}` is `in: path` but the path has no `{{{}}}`",
+                        name.value, name.value
+                    ),
+                );
+            }
+        }
+    }
+
+    fn fields(&mut self, fields: &Map<Field>, context: Context, types: &mut TypeNames) {
+        let mut seen: HashMap<&str, Loc> = HashMap::new();
+        for (name, field) in fields.iter() {
+            if let Some(first) = seen.insert(&name.value, name.loc) {
+                self.err(
+                    name.loc,
+                    format!("duplicate field `{}` (first at {})", name.value, at(first)),
+                );
+                seen.insert(&name.value, first);
+            }
+            if let Some(problem) = names::field_name_problem(&name.value) {
+                self.err(name.loc, problem);
+            }
+            self.field(name, field, context, types);
+        }
+    }
+
+    fn field(
+        &mut self,
+        name: &Spanned<String>,
+        field: &Field,
+        context: Context,
+        types: &mut TypeNames,
+    ) {
+        let ty = field.ty.value;
+        let tn = ty.as_str();
+        let numeric = matches!(ty, FieldType::Integer | FieldType::Number);
+        let misplaced = |attr: &str| format!("`{attr}` does not apply to a {tn} field");
+        let attrs = [
+            ("min", field.min.as_ref().map(|v| v.loc), numeric),
+            ("max", field.max.as_ref().map(|v| v.loc), numeric),
+            (
+                "min_length",
+                field.min_length.as_ref().map(|v| v.loc),
+                ty == FieldType::String,
+            ),
+            (
+                "max_length",
+                field.max_length.as_ref().map(|v| v.loc),
+                ty == FieldType::String,
+            ),
+            (
+                "max_items",
+                field.max_items.as_ref().map(|v| v.loc),
+                ty == FieldType::Array,
+            ),
+            (
+                "name",
+                field.name.as_ref().map(|v| v.loc),
+                matches!(ty, FieldType::Enum | FieldType::Object),
+            ),
+            (
+                "values",
+                field.values.as_ref().map(|v| v.loc),
+                ty == FieldType::Enum,
+            ),
+            (
+                "names",
+                field.names.as_ref().map(|_| name.loc),
+                ty == FieldType::Enum,
+            ),
+            (
+                "open",
+                field.open.then_some(name.loc),
+                ty == FieldType::Enum,
+            ),
+            (
+                "custom",
+                field.custom.as_ref().map(|c| c.variant.loc),
+                ty == FieldType::Enum,
+            ),
+            (
+                "fields",
+                field.fields.as_ref().map(|_| name.loc),
+                ty == FieldType::Object,
+            ),
+            (
+                "items",
+                field.items.as_ref().map(|i| i.ty.loc),
+                ty == FieldType::Array,
+            ),
+        ];
+        for (attr, present, applies) in attrs {
+            if let Some(loc) = present
+                && !applies
+            {
+                self.err(loc, misplaced(attr));
+            }
+        }
+
+        if let Some(location) = &field.location {
+            match (context, location.value) {
+                (_, ParamIn::Body) => {}
+                (Context::Request, ParamIn::Path) => {
+                    if !field.required {
+                        self.err(
+                            location.loc,
+                            format!("path field `{}` must be `required: true`", name.value),
+                        );
+                    }
+                    if !matches!(ty, FieldType::String | FieldType::Integer | FieldType::Enum)
+                        || field.custom.is_some()
+                    {
+                        self.err(
+                            location.loc,
+                            format!("a {tn} field cannot be a path parameter"),
+                        );
+                    }
+                }
+                (Context::Request, ParamIn::Query) => {
+                    if matches!(ty, FieldType::Object | FieldType::Array | FieldType::Json)
+                        || field.custom.is_some()
+                    {
+                        self.err(
+                            location.loc,
+                            format!("a {tn} field cannot be a query parameter"),
+                        );
+                    }
+                }
+                _ => self.err(
+                    location.loc,
+                    "`in` only applies to top-level request fields",
+                ),
+            }
+        }
+
+        match ty {
+            FieldType::Integer | FieldType::Number => self.numeric_limits(field),
+            FieldType::String => {
+                if let (Some(min), Some(max)) = (&field.min_length, &field.max_length)
+                    && min.value > max.value
+                {
+                    self.err(
+                        min.loc,
+                        format!(
+                            "min_length {} is greater than max_length {}",
+                            min.value, max.value
+                        ),
+                    );
+                }
+            }
+            FieldType::Enum => self.enumeration(name, field, context, types),
+            FieldType::Object => match &field.name {
+                None => self.err(
+                    name.loc,
+                    format!(
+                        "object field `{}` needs `name` (the Rust struct name)",
+                        name.value
+                    ),
+                ),
+                Some(type_name) => {
+                    self.type_name(types, type_name);
+                    match &field.fields {
+                        Some(fields) => self.fields(fields, nested(context), types),
+                        None => self.err(
+                            name.loc,
+                            format!("object field `{}` needs `fields`", name.value),
+                        ),
+                    }
+                }
+            },
+            FieldType::Array => match &field.items {
+                Some(items) => {
+                    if field.max_items.as_ref().is_some_and(|m| m.value == 0) {
+                        self.err(
+                            field.max_items.as_ref().map_or(name.loc, |m| m.loc),
+                            "max_items must be at least 1",
+                        );
+                    }
+                    if items.ty.value == FieldType::Array {
+                        self.err(items.ty.loc, "arrays of arrays are not supported");
+                    }
+                    self.field(name, items, nested(context), types);
+                }
+                None => self.err(
+                    name.loc,
+                    format!("array field `{}` needs `items`", name.value),
+                ),
+            },
+            FieldType::Boolean | FieldType::Json => {}
+        }
+
+        if let Some(default) = &field.default {
+            self.default_value(name, field, default);
+        }
+    }
+
+    fn numeric_limits(&mut self, field: &Field) {
+        let integer = field.ty.value == FieldType::Integer;
+        for bound in [&field.min, &field.max].into_iter().flatten() {
+            if integer && bound.as_i64().is_none() && bound.as_u64().is_none() {
+                self.err(bound.loc, format!("{} is not an integer", bound.value));
+            }
+        }
+        if let (Some(min), Some(max)) = (&field.min, &field.max)
+            && let (Some(lo), Some(hi)) = (min.as_f64(), max.as_f64())
+            && lo > hi
+        {
+            self.err(
+                min.loc,
+                format!("min {} is greater than max {}", min.value, max.value),
+            );
+        }
+    }
+
+    fn enumeration(
+        &mut self,
+        name: &Spanned<String>,
+        field: &Field,
+        context: Context,
+        types: &mut TypeNames,
+    ) {
+        match &field.name {
+            Some(type_name) => self.type_name(types, type_name),
+            None => self.err(
+                name.loc,
+                format!(
+                    "enum field `{}` needs `name` (the Rust enum name)",
+                    name.value
+                ),
+            ),
+        }
+        let Some(values) = &field.values else {
+            self.err(
+                name.loc,
+                format!("enum field `{}` needs `values`", name.value),
+            );
+            return;
+        };
+        if values.value.is_empty() {
+            self.err(
+                values.loc,
+                format!("enum field `{}` has no values", name.value),
+            );
+        }
+        let mut wires: HashMap<&str, Loc> = HashMap::new();
+        for v in &values.value {
+            if let Some(first) = wires.insert(&v.value, v.loc) {
+                self.err(
+                    v.loc,
+                    format!(
+                        "duplicate enum value `{}` (first at {})",
+                        v.value,
+                        at(first)
+                    ),
+                );
+                wires.insert(&v.value, first);
+            }
+        }
+        if let Some(names_map) = &field.names {
+            for (wire, variant) in names_map.iter() {
+                if !wires.contains_key(wire.value.as_str()) {
+                    self.err(
+                        wire.loc,
+                        format!(
+                            "`names` lists `{}`, which is not one of the values",
+                            wire.value
+                        ),
+                    );
+                }
+                if let Some(problem) = names::type_name_problem(&variant.value) {
+                    self.err(variant.loc, problem);
+                }
+            }
+        }
+        let mut variants: HashMap<String, Loc> = HashMap::new();
+        let mut add_variant = |this: &mut Self, variant: &str, loc: Loc| {
+            if let Some(first) = variants.get(variant) {
+                let first = *first;
+                this.err(
+                    loc,
+                    format!(
+                        "variant name `{variant}` is used twice (first at {}); set `names`",
+                        at(first)
+                    ),
+                );
+            } else {
+                variants.insert(variant.to_owned(), loc);
+            }
+        };
+        for variant in field.variants() {
+            match variant.name {
+                None => self.err(
+                    variant.loc,
+                    format!(
+                        "cannot derive a variant name from `{}`; set it in `names`",
+                        variant.wire
+                    ),
+                ),
+                Some(v) => add_variant(self, &v, variant.loc),
+            }
+        }
+        if field.open {
+            add_variant(self, "Other", name.loc);
+        }
+        if let Some(custom) = &field.custom {
+            if let Some(problem) = names::type_name_problem(&custom.variant.value) {
+                self.err(custom.variant.loc, problem);
+            } else {
+                add_variant(self, &custom.variant.value, custom.variant.loc);
+            }
+            if custom.fields.is_empty() {
+                self.err(custom.variant.loc, "a custom variant needs `fields`");
+            }
+            self.fields(&custom.fields, nested(context), types);
+        }
+    }
+
+    fn default_value(&mut self, name: &Spanned<String>, field: &Field, default: &Spanned<Value>) {
+        let v = &default.value;
+        let problem = match field.ty.value {
+            FieldType::String => (!v.is_string()).then(|| "expected a string".to_owned()),
+            FieldType::Boolean => (!v.is_boolean()).then(|| "expected a boolean".to_owned()),
+            FieldType::Integer | FieldType::Number => {
+                let integer = field.ty.value == FieldType::Integer;
+                match v.as_f64() {
+                    Some(_) if integer && !(v.is_i64() || v.is_u64()) => {
+                        Some("expected an integer".to_owned())
+                    }
+                    Some(x) => {
+                        let below = field
+                            .min
+                            .as_ref()
+                            .and_then(|m| m.as_f64())
+                            .is_some_and(|m| x < m);
+                        let above = field
+                            .max
+                            .as_ref()
+                            .and_then(|m| m.as_f64())
+                            .is_some_and(|m| x > m);
+                        (below || above).then(|| "outside min..max".to_owned())
+                    }
+                    None => Some("expected a number".to_owned()),
+                }
+            }
+            FieldType::Enum => match v.as_str() {
+                Some(s) if field.variants().iter().any(|var| var.wire == s) => None,
+                Some(s) => Some(format!(
+                    "`{s}` is not one of {}",
+                    one_of(
+                        &field
+                            .variants()
+                            .iter()
+                            .map(|v| v.wire.clone())
+                            .collect::<Vec<_>>()
+                    )
+                )),
+                None => Some("expected one of the enum's values".to_owned()),
+            },
+            FieldType::Object | FieldType::Array | FieldType::Json => Some(format!(
+                "defaults are not supported for {} fields",
+                field.ty.value.as_str()
+            )),
+        };
+        if let Some(problem) = problem {
+            self.err(
+                default.loc,
+                format!("invalid default for `{}`: {problem}", name.value),
+            );
+        }
+    }
+
+    fn rule(&mut self, rule: &Rule, fields: &Map<Field>) {
+        let when = &rule.when;
+        match fields.get(&when.field.value) {
+            None => self.err(
+                when.field.loc,
+                format!("rule refers to unknown field `{}`", when.field.value),
+            ),
+            Some(field) if field.ty.value != FieldType::Enum => self.err(
+                when.field.loc,
+                format!(
+                    "rule condition field `{}` must be an enum field, not {}",
+                    when.field.value,
+                    field.ty.value.as_str()
+                ),
+            ),
+            Some(field) => {
+                if when.values.is_empty() {
+                    self.err(when.field.loc, "rule `in` lists no values");
+                }
+                self.enum_values(&when.field.value, field, &when.values);
+            }
+        }
+        for (key, values) in rule.allow.iter() {
+            match fields.get(&key.value) {
+                None => self.unknown_rule_field(key),
+                Some(field) if field.ty.value != FieldType::Enum => self.err(
+                    key.loc,
+                    format!(
+                        "`allow` needs an enum field; `{}` is {}",
+                        key.value,
+                        field.ty.value.as_str()
+                    ),
+                ),
+                Some(field) => self.enum_values(&key.value, field, values),
+            }
+        }
+        for (key, max) in rule.max.iter() {
+            match fields.get(&key.value) {
+                None => self.unknown_rule_field(key),
+                Some(field) => match field.ty.value {
+                    FieldType::Integer if max.as_i64().is_none() && max.as_u64().is_none() => {
+                        self.err(max.loc, format!("{} is not an integer", max.value))
+                    }
+                    FieldType::Integer | FieldType::Number => {}
+                    other => self.err(
+                        key.loc,
+                        format!(
+                            "`max` needs a numeric field; `{}` is {}",
+                            key.value,
+                            other.as_str()
+                        ),
+                    ),
+                },
+            }
+        }
+        for (key, _) in rule.max_length.iter() {
+            match fields.get(&key.value) {
+                None => self.unknown_rule_field(key),
+                Some(field) if field.ty.value != FieldType::String => self.err(
+                    key.loc,
+                    format!(
+                        "`max_length` needs a string field; `{}` is {}",
+                        key.value,
+                        field.ty.value.as_str()
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        for key in &rule.forbid {
+            match fields.get(&key.value) {
+                None => self.unknown_rule_field(key),
+                Some(field) if field.required => self.err(
+                    key.loc,
+                    format!("cannot forbid `{}`: it is a required field", key.value),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn unknown_rule_field(&mut self, key: &Spanned<String>) {
+        self.err(
+            key.loc,
+            format!("rule refers to unknown field `{}`", key.value),
+        );
+    }
+
+    fn enum_values(&mut self, field_name: &str, field: &Field, values: &[Spanned<String>]) {
+        let variants = field.variants();
+        for value in values {
+            if !variants.iter().any(|v| v.wire == value.value) {
+                self.err(
+                    value.loc,
+                    format!(
+                        "`{}` is not a value of `{field_name}`; expected one of {}",
+                        value.value,
+                        one_of(&variants.iter().map(|v| v.wire.as_str()).collect::<Vec<_>>())
+                    ),
+                );
+            }
+        }
+    }
+
+    fn response(&mut self, response: &Spanned<Response>, types: &mut TypeNames) {
+        let r = &response.value;
+        let kind = r.kind.value;
+        let not_for = |attr: &str| match kind {
+            ResponseKind::Audio => format!("`{attr}` does not apply to an audio response"),
+            ResponseKind::Json => format!("`{attr}` does not apply to a json response"),
+            ResponseKind::Job => format!("`{attr}` does not apply to a job response"),
+        };
+        let is_audio = kind == ResponseKind::Audio;
+        let is_job = kind == ResponseKind::Job;
+        if let Some(ct) = &r.content_type {
+            if !is_audio {
+                self.err(ct.loc, not_for("content_type"));
+            } else if !ct.value.contains('/') {
+                self.err(ct.loc, format!("`{}` is not a content type", ct.value));
+            }
+        }
+        for (attr, loc) in [
+            ("flow", r.flow.as_ref().map(|v| v.loc)),
+            (
+                "poll_interval_ms",
+                r.poll_interval_ms.as_ref().map(|v| v.loc),
+            ),
+            ("timeout_ms", r.timeout_ms.as_ref().map(|v| v.loc)),
+        ] {
+            if let Some(loc) = loc
+                && !is_job
+            {
+                self.err(loc, not_for(attr));
+            }
+        }
+        if is_audio {
+            if let Some(t) = &r.type_name {
+                self.err(t.loc, not_for("type"));
+            }
+            if let Some((first, _)) = r.fields.0.first() {
+                self.err(first.loc, not_for("fields"));
+            }
+            if let Some(example) = &r.example {
+                self.err(example.loc, not_for("example"));
+            }
+        } else {
+            match &r.type_name {
+                None => self.err(
+                    response.loc,
+                    format!(
+                        "a {} response needs `type` (the Rust name of the output document)",
+                        if is_job { "job" } else { "json" }
+                    ),
+                ),
+                Some(t) => self.type_name(types, t),
+            }
+            self.fields(&r.fields, Context::Response, types);
+            if let Some(example) = &r.example {
+                let mut problems = Vec::new();
+                check_example(&r.fields, &example.value, "", &mut problems);
+                for problem in problems {
+                    self.err(
+                        example.loc,
+                        format!("example does not match the response fields: {problem}"),
+                    );
+                }
+            }
+        }
+        match (&r.flow, &r.poll_path) {
+            (None, _) if is_job => self.err(
+                response.loc,
+                "a job response needs `flow` (fal_queue or kling_task)",
+            ),
+            (Some(flow), None) if flow.value == JobFlow::KlingTask => self.err(
+                flow.loc,
+                "flow kling_task needs `poll_path` containing `{task_id}`",
+            ),
+            (Some(flow), Some(p)) if flow.value == JobFlow::KlingTask => {
+                if !p.value.contains("{task_id}") {
+                    self.err(
+                        p.loc,
+                        format!("poll_path `{}` must contain `{{task_id}}`", p.value),
+                    );
+                }
+                if !p.value.starts_with('/') {
+                    self.err(
+                        p.loc,
+                        format!("poll_path `{}` must start with `/`", p.value),
+                    );
+                }
+            }
+            (_, Some(p)) => self.err(p.loc, "`poll_path` only applies to flow kling_task"),
+            _ => {}
+        }
+        if is_job {
+            let interval = r.poll_interval_ms.as_ref();
+            if let Some(i) = interval.filter(|i| i.value == 0) {
+                self.err(i.loc, "poll_interval_ms must be greater than 0");
+            }
+            if let Some(t) = &r.timeout_ms {
+                let poll = interval.map_or(crate::spec::DEFAULT_POLL_INTERVAL_MS, |i| i.value);
+                if t.value < poll {
+                    self.err(
+                        t.loc,
+                        format!(
+                            "timeout_ms {} is shorter than the poll interval {poll}",
+                            t.value
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn nested(context: Context) -> Context {
+    match context {
+        Context::Request | Context::Nested => Context::Nested,
+        Context::Response => Context::Response,
+    }
+}
+
+/// `/v1/{a}/x` and `/v1/{b}/x` are the same route.
+fn normalized_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            _ if in_param => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn braces_balanced(path: &str) -> bool {
+    let mut open = false;
+    for c in path.chars() {
+        match c {
+            '{' if open => return false,
+            '{' => open = true,
+            '}' if !open => return false,
+            '}' => open = false,
+            _ => {}
+        }
+    }
+    !open
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// A short rendering of a JSON value for messages.
+fn describe(value: &Value) -> String {
+    let s = value.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Compares an example document with the declared fields; pushes one line per mismatch.
+fn check_example(fields: &Map<Field>, value: &Value, pointer: &str, out: &mut Vec<String>) {
+    let Some(object) = value.as_object() else {
+        out.push(format!(
+            "{}: expected an object, got {}",
+            or_root(pointer),
+            describe(value)
+        ));
+        return;
+    };
+    for (name, field) in fields.iter() {
+        let here = format!("{pointer}/{}", name.value);
+        match object.get(&name.value) {
+            None | Some(Value::Null) if field.required => {
+                out.push(format!("{here}: required field is missing"));
+            }
+            None | Some(Value::Null) => {}
+            Some(v) => check_example_value(field, v, &here, out),
+        }
+    }
+    for key in object.keys() {
+        if fields.get(key).is_none() {
+            out.push(format!("{pointer}/{key}: not a declared field"));
+        }
+    }
+}
+
+fn or_root(pointer: &str) -> &str {
+    if pointer.is_empty() { "/" } else { pointer }
+}
+
+fn check_example_value(field: &Field, value: &Value, pointer: &str, out: &mut Vec<String>) {
+    let ok = match field.ty.value {
+        FieldType::String => value.is_string(),
+        FieldType::Integer => value.is_i64() || value.is_u64(),
+        FieldType::Number => value.is_number(),
+        FieldType::Boolean => value.is_boolean(),
+        FieldType::Json => true,
+        FieldType::Enum => match value {
+            Value::String(s) => field.open || field.variants().iter().any(|v| v.wire == *s),
+            Value::Object(_) => match &field.custom {
+                Some(custom) => {
+                    check_example(&custom.fields, value, pointer, out);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        },
+        FieldType::Object => {
+            if value.is_object() {
+                if let Some(fields) = &field.fields {
+                    check_example(fields, value, pointer, out);
+                }
+                true
+            } else {
+                false
+            }
+        }
+        FieldType::Array => match (value.as_array(), &field.items) {
+            (Some(items), Some(item_field)) => {
+                for (i, item) in items.iter().enumerate() {
+                    check_example_value(item_field, item, &format!("{pointer}/{i}"), out);
+                }
+                true
+            }
+            (Some(_), None) => true,
+            (None, _) => false,
+        },
+    };
+    if !ok {
+        out.push(format!(
+            "{pointer}: expected {}, got {}",
+            match field.ty.value {
+                FieldType::Integer => "an integer",
+                FieldType::Enum => "one of the enum's values",
+                FieldType::Array => "an array",
+                FieldType::Object => "an object",
+                FieldType::Boolean => "a boolean",
+                FieldType::Number => "a number",
+                FieldType::String | FieldType::Json => "a string",
+            },
+            describe(value)
+        ));
+    }
+}
