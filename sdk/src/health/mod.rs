@@ -1,1 +1,49 @@
-//! Health store (in progress)
+//! Health tracking: metrics in DynamoDB (or memory), health read back as a status, provider
+//! selection and alerts.
+//!
+//! - The request path reports to a [`HealthRecorder`] (a [`Telemetry`](crate::telemetry::Telemetry)
+//!   implementation) that only pushes into a bounded queue; a background task batches the
+//!   records into a [`HealthStore`].
+//! - [`store_from_env`] picks the store: [`DynamoStore`] when `CONFIG_TABLE` is set, else
+//!   [`MemoryStore`].
+//! - [`check_provider_health`] reads a health id's metrics over its window back into a
+//!   [`HealthReport`] with a [`ProviderStatus`]; [`HealthMonitor`] caches reports and picks
+//!   providers ([`HealthMonitor::fastest_provider`], [`HealthMonitor::health_order`]).
+//! - [`alerts`] checks a report against [`AlertThresholds`](crate::spec::AlertThresholds);
+//!   [`render_table`] prints reports for people; [`alarms::cloudformation`] exports the same
+//!   thresholds as CloudWatch alarms over the [`EmfTelemetry`] metrics.
+//! - Shared key cool-downs: the recorder publishes every rate-limited key's cool-down with a
+//!   conditional write ([`HealthStore::publish_cooldown`]); other instances read them with
+//!   [`HealthMonitor::sync_cooldowns`] and apply them to their key pools.
+//!
+//! Time is injected through [`Clock`] ([`SystemClock`], [`ManualClock`]) so windows, expiry and
+//! cache intervals are testable without sleeping.
+
+pub mod alarms;
+mod alerts;
+mod clock;
+#[cfg(feature = "dynamodb")]
+mod dynamo;
+mod emf;
+mod memory;
+mod monitor;
+mod recorder;
+mod report;
+mod store;
+
+pub use alerts::{Alert, AlertKind, alerts, render_table};
+pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "dynamodb")]
+pub use dynamo::DynamoStore;
+pub use emf::{DEFAULT_NAMESPACE, EmfTelemetry, Fanout};
+pub use memory::{DEFAULT_MEMORY_MAX_ITEMS, DEFAULT_MEMORY_PAGE_SIZE, MemoryStore};
+pub use monitor::{DEFAULT_CACHE_TTL, HealthError, HealthMonitor};
+pub use recorder::{FlushReport, FlushTimeout, HealthRecorder, RecorderConfig, RecorderStats};
+pub use report::{
+    HealthReport, ProviderStatus, RATE_LIMIT_WINDOW, check_provider_health, evaluate,
+};
+pub use store::{
+    CONFIG_TABLE_ENV, COOLDOWN_PK_PREFIX, HealthItem, HealthStore, MAX_BATCH, METRIC_PK_PREFIX,
+    METRIC_SK_PREFIX, MetricItem, MetricPage, PageCursor, RATE_LIMIT_PK_PREFIX,
+    RATE_LIMIT_SK_PREFIX, RateLimitItem, StoreError, StoreFuture, store_from_env,
+};

@@ -1,0 +1,541 @@
+//! The DynamoDB store: one table, `pk` (S) + `sk` (S) keys, TTL on `ttl`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, WriteRequest,
+};
+
+use super::clock::{Clock, SharedClock, SystemClock, epoch_millis, from_epoch_millis};
+use super::store::{
+    HealthItem, HealthStore, MAX_BATCH, METRIC_SK_PREFIX, MetricItem, MetricPage, PageCursor,
+    RATE_LIMIT_SK_PREFIX, RateLimitItem, StoreError, StoreFuture, cooldown_pk, iso_millis,
+    metric_pk, metric_sk_floor, min_live_ttl, rate_limit_pk, rate_limit_sk_floor, ttl_after,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How many times [`DynamoStore::create_table_if_missing`] checks for `ACTIVE`, and how long it
+/// waits between checks.
+const ACTIVE_CHECKS: u32 = 120;
+const ACTIVE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A [`HealthStore`] on a DynamoDB table (`pk` S hash key, `sk` S range key, TTL on `ttl`).
+///
+/// Item schema:
+///
+/// | item       | `pk`                            | `sk`                                 | attributes |
+/// |------------|---------------------------------|--------------------------------------|------------|
+/// | metric     | `PROVIDER_HEALTH#<health id>`   | `METRIC#<13-digit millis>#<suffix>`  | `latency_ms` N, `success` BOOL, `timestamp` S, `ttl` N, `attempts` N, `health_id` S, `provider` S, `endpoint` S, optional `status` N, `error_class` S, `key` S (fingerprint) |
+/// | rate limit | `PROVIDER_RATE_LIMIT#<provider>`| `EVENT#<13-digit millis>#<suffix>`   | `provider` S, `health_id` S, `key` S, `cooldown_ms` N, `rotated` BOOL, `timestamp` S, `ttl` N |
+/// | cool-down  | `KEY_COOLDOWN#<provider>`       | `<key fingerprint>`                  | `provider` S, `key` S, `until_ms` N, `until` S, `ttl` N |
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    clock: SharedClock,
+    page_size: Option<i32>,
+}
+
+impl DynamoStore {
+    /// A store on `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            clock: Arc::new(SystemClock),
+            page_size: None,
+        }
+    }
+
+    /// A store on `table` with the standard AWS configuration chain (environment, profile,
+    /// container and instance credentials; region; `AWS_ENDPOINT_URL_DYNAMODB`, then
+    /// `AWS_ENDPOINT_URL`, for a local endpoint).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Self::new(Client::new(&config), table)
+    }
+
+    /// Uses `clock` to decide which items have expired.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Caps items evaluated per `Query` request (DynamoDB's `Limit`); the default is DynamoDB's
+    /// 1 MB page.
+    pub fn with_page_size(mut self, page_size: u32) -> Self {
+        self.page_size = Some(i32::try_from(page_size.max(1)).unwrap_or(i32::MAX));
+        self
+    }
+
+    /// The DynamoDB client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table (`pk` S hash key, `sk` S range key, on-demand billing), waits until it
+    /// is `ACTIVE` and enables TTL on `ttl`. Returns `false` when the table already existed
+    /// (it is then left as it is).
+    pub async fn create_table_if_missing(&self) -> Result<bool, StoreError> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(self.error("DescribeTable", e)),
+        }
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(|e| self.config_error(e))
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| self.config_error(e))
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            // Created concurrently by another process: fine.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(self.error("CreateTable", e)),
+        }
+        self.wait_active().await?;
+        let ttl = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name("ttl")
+            .build()
+            .map_err(|e| self.config_error(e))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|e| self.error("UpdateTimeToLive", e))?;
+        tracing::info!(table = %self.table, "created health table");
+        Ok(true)
+    }
+
+    async fn wait_active(&self) -> Result<(), StoreError> {
+        for _ in 0..ACTIVE_CHECKS {
+            let described = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| self.error("DescribeTable", e))?;
+            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(ACTIVE_CHECK_INTERVAL).await;
+        }
+        Err(StoreError::Config(format!(
+            "table {} did not become ACTIVE within {:?}",
+            self.table,
+            ACTIVE_CHECK_INTERVAL * ACTIVE_CHECKS
+        )))
+    }
+
+    fn error(&self, operation: &'static str, err: impl std::error::Error) -> StoreError {
+        StoreError::Dynamo {
+            operation,
+            table: self.table.clone(),
+            message: DisplayErrorContext(&err).to_string(),
+        }
+    }
+
+    fn config_error(&self, err: impl std::error::Error) -> StoreError {
+        StoreError::Config(format!("table {}: {err}", self.table))
+    }
+
+    fn corrupt(&self, item: &Item, attribute: &'static str, problem: &'static str) -> StoreError {
+        StoreError::Corrupt {
+            table: self.table.clone(),
+            pk: string_attr(item, "pk").unwrap_or_default(),
+            sk: string_attr(item, "sk").unwrap_or_default(),
+            attribute,
+            problem,
+        }
+    }
+
+    fn parse_metric(&self, item: &Item) -> Result<MetricItem, StoreError> {
+        let sk = self.req_s(item, "sk")?;
+        let (at_ms, unique) = split_sk(&sk, METRIC_SK_PREFIX)
+            .ok_or_else(|| self.corrupt(item, "sk", "not METRIC#<millis>#<suffix>"))?;
+        Ok(MetricItem {
+            health_id: self.req_s(item, "health_id")?,
+            provider: self.req_s(item, "provider")?,
+            endpoint: self.req_s(item, "endpoint")?,
+            at_ms,
+            unique,
+            latency_ms: self.req_n(item, "latency_ms")?,
+            success: self.req_bool(item, "success")?,
+            status: self.opt_n(item, "status")?,
+            error_class: string_attr(item, "error_class"),
+            attempts: self.req_n(item, "attempts")?,
+            key_fingerprint: string_attr(item, "key"),
+            ttl: self.req_n(item, "ttl")?,
+        })
+    }
+
+    fn parse_rate_limit(&self, item: &Item) -> Result<RateLimitItem, StoreError> {
+        let sk = self.req_s(item, "sk")?;
+        let (at_ms, unique) = split_sk(&sk, RATE_LIMIT_SK_PREFIX)
+            .ok_or_else(|| self.corrupt(item, "sk", "not EVENT#<millis>#<suffix>"))?;
+        Ok(RateLimitItem {
+            provider: self.req_s(item, "provider")?,
+            health_id: self.req_s(item, "health_id")?,
+            key_fingerprint: self.req_s(item, "key")?,
+            cooldown_ms: self.req_n(item, "cooldown_ms")?,
+            rotated: self.req_bool(item, "rotated")?,
+            at_ms,
+            unique,
+            ttl: self.req_n(item, "ttl")?,
+        })
+    }
+
+    fn req_s(&self, item: &Item, name: &'static str) -> Result<String, StoreError> {
+        string_attr(item, name).ok_or_else(|| self.corrupt(item, name, "missing or not a string"))
+    }
+
+    fn req_n<T: std::str::FromStr>(
+        &self,
+        item: &Item,
+        name: &'static str,
+    ) -> Result<T, StoreError> {
+        self.opt_n(item, name)?
+            .ok_or_else(|| self.corrupt(item, name, "missing"))
+    }
+
+    fn opt_n<T: std::str::FromStr>(
+        &self,
+        item: &Item,
+        name: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        match item.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .map(Some)
+                .ok_or_else(|| self.corrupt(item, name, "not a number in range")),
+        }
+    }
+
+    fn req_bool(&self, item: &Item, name: &'static str) -> Result<bool, StoreError> {
+        item.get(name)
+            .and_then(|v| v.as_bool().ok().copied())
+            .ok_or_else(|| self.corrupt(item, name, "missing or not a boolean"))
+    }
+}
+
+fn string_attr(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// `<prefix><13-digit millis>#<suffix>` -> `(millis, suffix)`.
+fn split_sk(sk: &str, prefix: &str) -> Option<(u64, String)> {
+    let (millis, unique) = sk.strip_prefix(prefix)?.split_once('#')?;
+    Some((millis.parse().ok()?, unique.to_owned()))
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The DynamoDB item of `item`. Never contains a key, only its fingerprint.
+fn to_item(item: &HealthItem) -> Item {
+    let mut out = Item::new();
+    match item {
+        HealthItem::Metric(m) => {
+            out.insert("pk".into(), s(m.pk()));
+            out.insert("sk".into(), s(m.sk()));
+            out.insert("health_id".into(), s(&m.health_id));
+            out.insert("provider".into(), s(&m.provider));
+            out.insert("endpoint".into(), s(&m.endpoint));
+            out.insert("latency_ms".into(), n(m.latency_ms));
+            out.insert("success".into(), AttributeValue::Bool(m.success));
+            out.insert("timestamp".into(), s(m.timestamp()));
+            out.insert("ttl".into(), n(m.ttl));
+            out.insert("attempts".into(), n(m.attempts));
+            if let Some(status) = m.status {
+                out.insert("status".into(), n(status));
+            }
+            if let Some(class) = &m.error_class {
+                out.insert("error_class".into(), s(class));
+            }
+            if let Some(fp) = &m.key_fingerprint {
+                out.insert("key".into(), s(fp));
+            }
+        }
+        HealthItem::RateLimit(r) => {
+            out.insert("pk".into(), s(r.pk()));
+            out.insert("sk".into(), s(r.sk()));
+            out.insert("provider".into(), s(&r.provider));
+            out.insert("health_id".into(), s(&r.health_id));
+            out.insert("key".into(), s(&r.key_fingerprint));
+            out.insert("cooldown_ms".into(), n(r.cooldown_ms));
+            out.insert("rotated".into(), AttributeValue::Bool(r.rotated));
+            out.insert("timestamp".into(), s(r.timestamp()));
+            out.insert("ttl".into(), n(r.ttl));
+        }
+    }
+    out
+}
+
+impl HealthStore for DynamoStore {
+    fn write_batch<'a>(&'a self, items: &'a [HealthItem]) -> StoreFuture<'a, Vec<HealthItem>> {
+        Box::pin(async move {
+            if items.len() > MAX_BATCH {
+                return Err(StoreError::BatchTooLarge { len: items.len() });
+            }
+            if items.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut requests = Vec::with_capacity(items.len());
+            for item in items {
+                let put = PutRequest::builder()
+                    .set_item(Some(to_item(item)))
+                    .build()
+                    .map_err(|e| self.config_error(e))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(|e| self.error("BatchWriteItem", e))?;
+            let unprocessed: Vec<HealthItem> = output
+                .unprocessed_items()
+                .and_then(|by_table| by_table.get(&self.table))
+                .map(|requests| {
+                    requests
+                        .iter()
+                        .filter_map(|r| r.put_request())
+                        .filter_map(|put| {
+                            let sk = string_attr(put.item(), "sk")?;
+                            let pk = string_attr(put.item(), "pk")?;
+                            items.iter().find(|i| i.sk() == sk && i.pk() == pk).cloned()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(unprocessed)
+        })
+    }
+
+    fn query_metrics<'a>(
+        &'a self,
+        health_id: &'a str,
+        since: SystemTime,
+        cursor: Option<PageCursor>,
+    ) -> StoreFuture<'a, MetricPage> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let since_ms = epoch_millis(since);
+            let pk = metric_pk(health_id);
+            let start = cursor.map(|PageCursor(sk)| {
+                HashMap::from([("pk".to_owned(), s(&pk)), ("sk".to_owned(), s(sk))])
+            });
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+                .filter_expression("#ttl >= :live AND #ts >= :since")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_names("#ts", "timestamp")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":sk", s(METRIC_SK_PREFIX))
+                .expression_attribute_values(":live", n(min_live_ttl(now)))
+                .expression_attribute_values(":since", s(iso_millis(since_ms)))
+                .scan_index_forward(false)
+                .set_limit(self.page_size)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.error("Query", e))?;
+            let mut items = Vec::with_capacity(output.items().len());
+            for raw in output.items() {
+                let item = self.parse_metric(raw)?;
+                if item.at_ms >= since_ms && !item.is_expired(now) {
+                    items.push(item);
+                }
+            }
+            // Newest first: once the last key read is older than `since`, nothing in the window
+            // remains.
+            let floor = metric_sk_floor(since_ms);
+            let next = output
+                .last_evaluated_key()
+                .and_then(|key| string_attr(key, "sk"))
+                .filter(|sk| *sk >= floor)
+                .map(PageCursor);
+            Ok(MetricPage { items, next })
+        })
+    }
+
+    fn query_rate_limits<'a>(
+        &'a self,
+        provider: &'a str,
+        since: SystemTime,
+    ) -> StoreFuture<'a, Vec<RateLimitItem>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let since_ms = epoch_millis(since);
+            let pk = rate_limit_pk(provider);
+            let floor = rate_limit_sk_floor(since_ms);
+            let mut start: Option<Item> = None;
+            let mut events = Vec::new();
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND sk >= :floor")
+                    .filter_expression("#ttl >= :live")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":floor", s(&floor))
+                    .expression_attribute_values(":live", n(min_live_ttl(now)))
+                    .scan_index_forward(false)
+                    .set_limit(self.page_size)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| self.error("Query", e))?;
+                for raw in output.items() {
+                    let event = self.parse_rate_limit(raw)?;
+                    if !event.is_expired(now) {
+                        events.push(event);
+                    }
+                }
+                match output.last_evaluated_key() {
+                    Some(key) => start = Some(key.clone()),
+                    None => break,
+                }
+            }
+            Ok(events)
+        })
+    }
+
+    fn publish_cooldown<'a>(
+        &'a self,
+        provider: &'a str,
+        key_fingerprint: &'a str,
+        until: SystemTime,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let until_ms = epoch_millis(until);
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(cooldown_pk(provider)))
+                .item("sk", s(key_fingerprint))
+                .item("provider", s(provider))
+                .item("key", s(key_fingerprint))
+                .item("until_ms", n(until_ms))
+                .item("until", s(iso_millis(until_ms)))
+                .item("ttl", n(ttl_after(until_ms, Duration::ZERO)))
+                .condition_expression("attribute_not_exists(pk) OR until_ms < :until")
+                .expression_attribute_values(":until", n(until_ms))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(self.error("PutItem", e)),
+            }
+        })
+    }
+
+    fn active_cooldowns<'a>(
+        &'a self,
+        provider: &'a str,
+    ) -> StoreFuture<'a, Vec<(String, SystemTime)>> {
+        Box::pin(async move {
+            let now_ms = epoch_millis(self.clock.now());
+            let pk = cooldown_pk(provider);
+            let mut start: Option<Item> = None;
+            let mut active = Vec::new();
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .filter_expression("until_ms > :now")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":now", n(now_ms))
+                    .set_limit(self.page_size)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| self.error("Query", e))?;
+                for raw in output.items() {
+                    let fingerprint = self.req_s(raw, "sk")?;
+                    let until_ms: u64 = self.req_n(raw, "until_ms")?;
+                    if until_ms > now_ms {
+                        active.push((fingerprint, from_epoch_millis(until_ms)));
+                    }
+                }
+                match output.last_evaluated_key() {
+                    Some(key) => start = Some(key.clone()),
+                    None => break,
+                }
+            }
+            active.sort();
+            Ok(active)
+        })
+    }
+}

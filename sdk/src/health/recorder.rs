@@ -1,0 +1,457 @@
+//! Fire-and-forget recording: a bounded queue in front of a batching background task.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::spec::ProviderSpec;
+use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
+
+use super::report::RATE_LIMIT_WINDOW;
+use super::store::{HealthItem, HealthStore, MAX_BATCH, MetricItem, RateLimitItem, UniqueSuffix};
+
+/// Settings of a [`HealthRecorder`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecorderConfig {
+    /// Queue capacity; a record arriving at a full queue is dropped and counted.
+    pub capacity: usize,
+    /// Items per store write, at most [`MAX_BATCH`] (larger values are capped).
+    pub batch_size: usize,
+    /// How long the task waits for more items to fill a batch once it holds one. A
+    /// [`HealthRecorder::flush`] cuts the wait short.
+    pub linger: Duration,
+    /// Store attempts per batch (errors and unprocessed items) before it is dropped.
+    pub max_store_attempts: u32,
+    /// First retry delay; doubled per attempt with jitter.
+    pub retry_base_delay: Duration,
+    /// Longest retry delay.
+    pub retry_max_delay: Duration,
+    /// How long metrics are kept (their `ttl`): the health window.
+    pub metric_retention: Duration,
+    /// How long rate-limit events are kept.
+    pub rate_limit_retention: Duration,
+    /// Publish each rate-limited key's cool-down to the store so other instances skip the key.
+    pub share_cooldowns: bool,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            batch_size: MAX_BATCH,
+            linger: Duration::from_millis(50),
+            max_store_attempts: 4,
+            retry_base_delay: Duration::from_millis(50),
+            retry_max_delay: Duration::from_secs(2),
+            metric_retention: Duration::from_secs(300),
+            rate_limit_retention: RATE_LIMIT_WINDOW,
+            share_cooldowns: true,
+        }
+    }
+}
+
+impl RecorderConfig {
+    /// Defaults, with metrics kept for the longest health window of `providers`.
+    pub fn for_providers(providers: &[&ProviderSpec]) -> Self {
+        let mut config = Self::default();
+        if let Some(longest) = providers.iter().map(|p| p.health.window()).max() {
+            config.metric_retention = longest;
+        }
+        config
+    }
+}
+
+/// Counters of a [`HealthRecorder`], cumulative since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RecorderStats {
+    /// Records accepted into the queue.
+    pub queued: u64,
+    /// Records the store accepted.
+    pub written: u64,
+    /// Records dropped because the queue was full.
+    pub dropped_full: u64,
+    /// Records dropped because the background task had stopped (its runtime shut down).
+    pub dropped_closed: u64,
+    /// Records dropped after the store failed `max_store_attempts` times.
+    pub dropped_store_error: u64,
+    /// Batches formed.
+    pub batches: u64,
+    /// Batch write requests made to the store, retries included.
+    pub store_requests: u64,
+    /// Key cool-downs the store took (conditional writes that won).
+    pub cooldowns_published: u64,
+    /// Key cool-down writes that failed.
+    pub cooldown_errors: u64,
+}
+
+impl RecorderStats {
+    /// Records accepted but neither written nor dropped yet (queued or in flight).
+    pub fn pending(&self) -> u64 {
+        self.queued
+            .saturating_sub(self.written)
+            .saturating_sub(self.dropped_store_error)
+    }
+}
+
+/// What a successful [`HealthRecorder::flush`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Records written while flushing.
+    pub written: u64,
+    /// Records dropped after store errors while flushing.
+    pub dropped: u64,
+    /// How long the flush took.
+    pub waited: Duration,
+}
+
+/// A [`HealthRecorder::flush`] ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("health flush gave up after {waited:?} with {pending} records still pending")]
+pub struct FlushTimeout {
+    /// Records neither written nor dropped when the deadline passed.
+    pub pending: u64,
+    /// How long the flush waited.
+    pub waited: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    queued: AtomicU64,
+    written: AtomicU64,
+    dropped_full: AtomicU64,
+    dropped_closed: AtomicU64,
+    dropped_store_error: AtomicU64,
+    batches: AtomicU64,
+    store_requests: AtomicU64,
+    cooldowns_published: AtomicU64,
+    cooldown_errors: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> RecorderStats {
+        let get = |c: &AtomicU64| c.load(Ordering::SeqCst);
+        RecorderStats {
+            queued: get(&self.queued),
+            written: get(&self.written),
+            dropped_full: get(&self.dropped_full),
+            dropped_closed: get(&self.dropped_closed),
+            dropped_store_error: get(&self.dropped_store_error),
+            batches: get(&self.batches),
+            store_requests: get(&self.store_requests),
+            cooldowns_published: get(&self.cooldowns_published),
+            cooldown_errors: get(&self.cooldown_errors),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64, by: u64) -> u64 {
+    counter.fetch_add(by, Ordering::SeqCst) + by
+}
+
+enum Entry {
+    Item(HealthItem),
+    /// Everything queued before this marker is handled before it is answered.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Records call metrics and rate-limit events into a [`HealthStore`] without ever blocking the
+/// caller.
+///
+/// [`Telemetry`] methods only `try_send` into a bounded queue; a full queue drops the record and
+/// counts it ([`RecorderStats::dropped_full`]). A background task takes records in batches of at
+/// most [`MAX_BATCH`] (one `BatchWriteItem` each), retries unprocessed items and store errors
+/// with backoff up to [`RecorderConfig::max_store_attempts`], then drops and counts the rest.
+/// During a store outage memory stays bounded by the queue capacity plus one batch.
+///
+/// Clones share the queue. When the last clone is dropped the queue closes and the task writes
+/// what is left, then ends, as long as its Tokio runtime keeps running. **In AWS Lambda** the
+/// runtime is frozen as soon as the handler returns, so call [`flush`](Self::flush) before
+/// returning instead of relying on drop.
+#[derive(Clone)]
+pub struct HealthRecorder {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Entry>,
+    counters: Arc<Counters>,
+    suffix: UniqueSuffix,
+    config: RecorderConfig,
+}
+
+impl fmt::Debug for HealthRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HealthRecorder")
+            .field("config", &self.inner.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let stats = self.counters.snapshot();
+        tracing::debug!(
+            pending = stats.pending(),
+            written = stats.written,
+            dropped_full = stats.dropped_full,
+            dropped_store_error = stats.dropped_store_error,
+            "last health recorder handle dropped; the background task writes what is pending"
+        );
+    }
+}
+
+impl HealthRecorder {
+    /// Starts the background task on the current Tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime; use [`spawn_on`](Self::spawn_on) there.
+    pub fn spawn(store: Arc<dyn HealthStore>, config: RecorderConfig) -> Self {
+        Self::spawn_on(store, config, &tokio::runtime::Handle::current())
+    }
+
+    /// Starts the background task on `runtime`.
+    pub fn spawn_on(
+        store: Arc<dyn HealthStore>,
+        config: RecorderConfig,
+        runtime: &tokio::runtime::Handle,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(config.capacity.max(1));
+        let counters = Arc::new(Counters::default());
+        let worker = Worker {
+            store,
+            counters: counters.clone(),
+            config: config.clone(),
+        };
+        runtime.spawn(worker.run(rx));
+        Self {
+            inner: Arc::new(Inner {
+                tx,
+                counters,
+                suffix: UniqueSuffix::new(),
+                config,
+            }),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> RecorderStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RecorderConfig {
+        &self.inner.config
+    }
+
+    /// Delivers every record queued before this call (written, or dropped after the bounded
+    /// store retries) within `deadline`. Call it before a Lambda handler returns.
+    pub async fn flush(&self, deadline: Duration) -> Result<FlushReport, FlushTimeout> {
+        let started = Instant::now();
+        let before = self.stats();
+        let (done_tx, done_rx) = oneshot::channel();
+        let delivered = tokio::time::timeout(deadline, async {
+            self.inner.tx.send(Entry::Flush(done_tx)).await.ok()?;
+            done_rx.await.ok()
+        })
+        .await;
+        let after = self.stats();
+        match delivered {
+            Ok(Some(())) => Ok(FlushReport {
+                written: after.written - before.written,
+                dropped: after.dropped_store_error - before.dropped_store_error,
+                waited: started.elapsed(),
+            }),
+            _ => {
+                let timeout = FlushTimeout {
+                    pending: after.pending(),
+                    waited: started.elapsed(),
+                };
+                tracing::warn!(
+                    pending = timeout.pending,
+                    waited_ms = timeout.waited.as_millis() as u64,
+                    "health flush timed out"
+                );
+                Err(timeout)
+            }
+        }
+    }
+
+    fn enqueue(&self, item: HealthItem) {
+        let counters = &self.inner.counters;
+        match self.inner.tx.try_send(Entry::Item(item)) {
+            Ok(()) => {
+                bump(&counters.queued, 1);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let dropped = bump(&counters.dropped_full, 1);
+                if dropped == 1 || dropped.is_multiple_of(1000) {
+                    tracing::warn!(
+                        dropped_full = dropped,
+                        capacity = self.inner.config.capacity,
+                        "health queue full; dropping metrics"
+                    );
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                let dropped = bump(&counters.dropped_closed, 1);
+                if dropped == 1 {
+                    tracing::warn!("health recorder task stopped; dropping metrics");
+                }
+            }
+        }
+    }
+}
+
+impl Telemetry for HealthRecorder {
+    fn record_call(&self, metric: CallMetric) {
+        let item = MetricItem::from_call(
+            &metric,
+            self.inner.suffix.next(),
+            self.inner.config.metric_retention,
+        );
+        self.enqueue(HealthItem::Metric(item));
+    }
+
+    fn record_rate_limit(&self, event: RateLimitEvent) {
+        let item = RateLimitItem::from_event(
+            &event,
+            self.inner.suffix.next(),
+            self.inner.config.rate_limit_retention,
+        );
+        self.enqueue(HealthItem::RateLimit(item));
+    }
+}
+
+struct Worker {
+    store: Arc<dyn HealthStore>,
+    counters: Arc<Counters>,
+    config: RecorderConfig,
+}
+
+impl Worker {
+    async fn run(self, mut rx: mpsc::Receiver<Entry>) {
+        let size = self.config.batch_size.clamp(1, MAX_BATCH);
+        let mut batch: Vec<HealthItem> = Vec::with_capacity(size);
+        let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+        while let Some(first) = rx.recv().await {
+            match first {
+                Entry::Item(item) => batch.push(item),
+                Entry::Flush(done) => flushes.push(done),
+            }
+            let linger_until = tokio::time::Instant::now() + self.config.linger;
+            while flushes.is_empty() && !batch.is_empty() && batch.len() < size {
+                let next = match rx.try_recv() {
+                    Ok(entry) => Some(entry),
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        tokio::select! {
+                            entry = rx.recv() => entry,
+                            _ = tokio::time::sleep_until(linger_until) => None,
+                        }
+                    }
+                };
+                match next {
+                    Some(Entry::Item(item)) => batch.push(item),
+                    Some(Entry::Flush(done)) => flushes.push(done),
+                    None => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.write(&batch).await;
+                if self.config.share_cooldowns {
+                    self.publish_cooldowns(&batch).await;
+                }
+                batch.clear();
+            }
+            for done in flushes.drain(..) {
+                // The flusher may have given up already.
+                let _ = done.send(());
+            }
+        }
+        tracing::debug!("health recorder task finished: queue closed and drained");
+    }
+
+    async fn write(&self, batch: &[HealthItem]) {
+        bump(&self.counters.batches, 1);
+        let mut pending: Cow<'_, [HealthItem]> = Cow::Borrowed(batch);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            bump(&self.counters.store_requests, 1);
+            match self.store.write_batch(&pending).await {
+                Ok(unprocessed) => {
+                    let written = pending.len() - unprocessed.len();
+                    bump(&self.counters.written, written as u64);
+                    if unprocessed.is_empty() {
+                        return;
+                    }
+                    tracing::debug!(
+                        unprocessed = unprocessed.len(),
+                        attempt,
+                        "store left health items unprocessed"
+                    );
+                    pending = Cow::Owned(unprocessed);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, attempt, items = pending.len(), "health batch write failed");
+                    if attempt >= self.config.max_store_attempts {
+                        tracing::warn!(
+                            %error,
+                            attempts = attempt,
+                            items = pending.len(),
+                            "dropping health metrics after store errors"
+                        );
+                    }
+                }
+            }
+            if attempt >= self.config.max_store_attempts {
+                bump(&self.counters.dropped_store_error, pending.len() as u64);
+                return;
+            }
+            tokio::time::sleep(self.backoff(attempt)).await;
+        }
+    }
+
+    /// Exponential backoff with equal jitter: half the delay fixed, half random.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.config.retry_base_delay;
+        let exp = base
+            .checked_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .unwrap_or(self.config.retry_max_delay)
+            .min(self.config.retry_max_delay);
+        let half = exp / 2;
+        half + half.mul_f64(rand::random::<f64>())
+    }
+
+    async fn publish_cooldowns(&self, batch: &[HealthItem]) {
+        let mut latest: HashMap<(&str, &str), SystemTime> = HashMap::new();
+        for item in batch {
+            if let HealthItem::RateLimit(event) = item {
+                let until = event.cooldown_until();
+                latest
+                    .entry((event.provider.as_str(), event.key_fingerprint.as_str()))
+                    .and_modify(|u| *u = (*u).max(until))
+                    .or_insert(until);
+            }
+        }
+        for ((provider, key), until) in latest {
+            match self.store.publish_cooldown(provider, key, until).await {
+                Ok(true) => {
+                    bump(&self.counters.cooldowns_published, 1);
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    bump(&self.counters.cooldown_errors, 1);
+                    tracing::warn!(%error, provider, key, "could not share key cool-down");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Turning stored metrics into a [`HealthReport`].
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::{Serialize, Serializer};
+
+use crate::spec::HealthRules;
+
+use super::clock::{Clock, epoch_millis};
+use super::store::{HealthStore, MetricItem, StoreError};
+
+/// How far back rate-limit events count towards [`HealthReport::rate_limits`].
+pub const RATE_LIMIT_WINDOW: Duration = Duration::from_secs(3600);
+
+/// The health of one health id over its window.
+///
+/// The rules, applied in this order (see [`HealthRules`]):
+/// 1. fewer than `min_requests` requests in the window (or none at all): [`Unknown`](Self::Unknown);
+/// 2. success rate below `down_success_rate_below`: [`Down`](Self::Down);
+/// 3. success rate below `degraded_success_rate_below`, or average latency above
+///    `degraded_avg_latency_ms_above`: [`Degraded`](Self::Degraded);
+/// 4. otherwise [`Healthy`](Self::Healthy).
+///
+/// Comparisons are strict: a success rate exactly at a threshold, or an average latency exactly
+/// at the limit, does not trip it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderStatus {
+    /// Enough requests, good success rate and latency.
+    Healthy,
+    /// Working, but failing or slow more than the rules allow.
+    Degraded,
+    /// Mostly failing.
+    Down,
+    /// Too few requests in the window to tell.
+    Unknown,
+}
+
+impl ProviderStatus {
+    /// Lower-case name: `healthy`, `degraded`, `down`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderStatus::Healthy => "healthy",
+            ProviderStatus::Degraded => "degraded",
+            ProviderStatus::Down => "down",
+            ProviderStatus::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ProviderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Applies the [`ProviderStatus`] rules to `requests` calls of which `successes` succeeded, with
+/// total latency `total_latency_ms`.
+pub fn evaluate(
+    rules: &HealthRules,
+    requests: u64,
+    successes: u64,
+    total_latency_ms: u64,
+) -> ProviderStatus {
+    if requests == 0 || requests < rules.min_requests {
+        return ProviderStatus::Unknown;
+    }
+    let success_rate = successes as f64 / requests as f64;
+    let avg_latency_ms = total_latency_ms as f64 / requests as f64;
+    if success_rate < rules.down_success_rate_below {
+        ProviderStatus::Down
+    } else if success_rate < rules.degraded_success_rate_below
+        || avg_latency_ms > rules.degraded_avg_latency_ms_above as f64
+    {
+        ProviderStatus::Degraded
+    } else {
+        ProviderStatus::Healthy
+    }
+}
+
+/// The health of one health id, as read back from the store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReport {
+    /// Health id, e.g. `"openai-tts"`.
+    pub health_id: String,
+    /// Provider id.
+    pub provider: String,
+    /// The status under the rules.
+    pub status: ProviderStatus,
+    /// Mean latency over the window; `None` without requests.
+    pub avg_latency_ms: Option<f64>,
+    /// 95th percentile latency (nearest rank); `None` without requests.
+    pub p95_latency_ms: Option<u64>,
+    /// Successful share of the requests (0..=1); `None` without requests.
+    pub success_rate: Option<f64>,
+    /// Requests in the window.
+    pub requests: u64,
+    /// Rate-limit events of this health id in the last hour ([`RATE_LIMIT_WINDOW`]).
+    pub rate_limits: u64,
+    /// The rolling window the metrics cover.
+    #[serde(rename = "window_secs", serialize_with = "serialize_secs")]
+    pub window: Duration,
+    /// When the report was computed.
+    #[serde(serialize_with = "serialize_time")]
+    pub checked_at: SystemTime,
+}
+
+fn serialize_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+fn serialize_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_millis(*t))
+}
+
+impl HealthReport {
+    /// The report for `metrics` (already restricted to the window) and `rate_limits` events.
+    pub fn from_metrics(
+        health_id: &str,
+        provider: &str,
+        rules: &HealthRules,
+        metrics: &[MetricItem],
+        rate_limits: u64,
+        checked_at: SystemTime,
+    ) -> Self {
+        let requests = metrics.len() as u64;
+        let successes = metrics.iter().filter(|m| m.success).count() as u64;
+        let total_latency: u64 = metrics.iter().map(|m| m.latency_ms).sum();
+        let status = evaluate(rules, requests, successes, total_latency);
+        let (avg, p95, rate) = if requests == 0 {
+            (None, None, None)
+        } else {
+            let mut latencies: Vec<u64> = metrics.iter().map(|m| m.latency_ms).collect();
+            latencies.sort_unstable();
+            // Nearest rank: the smallest value with at least 95% of the values at or below it.
+            let rank = (latencies.len() * 95).div_ceil(100).max(1);
+            (
+                Some(total_latency as f64 / requests as f64),
+                Some(latencies[rank - 1]),
+                Some(successes as f64 / requests as f64),
+            )
+        };
+        Self {
+            health_id: health_id.to_owned(),
+            provider: provider.to_owned(),
+            status,
+            avg_latency_ms: avg,
+            p95_latency_ms: p95,
+            success_rate: rate,
+            requests,
+            rate_limits,
+            window: rules.window(),
+            checked_at,
+        }
+    }
+}
+
+/// Reads `health_id`'s metrics over the window of `rules` (every page of
+/// `pk = PROVIDER_HEALTH#<id> AND begins_with(sk, "METRIC#")`, newest first, skipping expired
+/// items) and its provider's rate-limit events of the last hour, and applies the rules.
+pub async fn check_provider_health(
+    store: &dyn HealthStore,
+    clock: &dyn Clock,
+    health_id: &str,
+    provider: &str,
+    rules: &HealthRules,
+) -> Result<HealthReport, StoreError> {
+    let now = clock.now();
+    let now_ms = epoch_millis(now);
+    let since = now
+        .checked_sub(rules.window())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let since_ms = epoch_millis(since);
+    let mut metrics = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.query_metrics(health_id, since, cursor).await?;
+        metrics.extend(
+            page.items
+                .into_iter()
+                .filter(|m| m.at_ms >= since_ms && m.at_ms <= now_ms && !m.is_expired(now)),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let rate_since = now
+        .checked_sub(RATE_LIMIT_WINDOW)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let rate_limits = store
+        .query_rate_limits(provider, rate_since)
+        .await?
+        .iter()
+        .filter(|r| r.health_id == health_id && r.at_ms <= now_ms && !r.is_expired(now))
+        .count() as u64;
+    tracing::debug!(
+        health_id,
+        provider,
+        requests = metrics.len(),
+        rate_limits,
+        "read provider health"
+    );
+    Ok(HealthReport::from_metrics(
+        health_id,
+        provider,
+        rules,
+        &metrics,
+        rate_limits,
+        now,
+    ))
+}
