@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod test_cmd;
+
 /// Project automation for media-sdk.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask")]
@@ -18,6 +20,9 @@ struct Cli {
 enum Command {
     /// Generate sdk/src/generated and docs/providers.schema.json from providers.yaml.
     Codegen(CodegenArgs),
+    /// Run every check CI runs: install the test DynamoDB server (moto) if needed, then fmt,
+    /// clippy, codegen --check, rustdoc and all tests.
+    Test,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +55,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Codegen(args) => codegen(args),
+        Command::Test => match test_cmd::run(&workspace_root()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("xtask test: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
