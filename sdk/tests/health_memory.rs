@@ -766,3 +766,35 @@ async fn emf_lines_feed_the_alarms_and_fanout_reaches_every_sink() {
     );
     assert_eq!(store.active_cooldowns("openai").await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn cooldown_sync_applies_shared_cooldowns_per_provider() {
+    let clock = clock();
+    let store = memory(&clock);
+    let until = clock.now() + Duration::from_secs(30);
+    store.publish_cooldown("acme", "fp-1", until).await.unwrap();
+    store
+        .publish_cooldown("other", "fp-2", until)
+        .await
+        .unwrap();
+    store
+        .publish_cooldown("ignored", "fp-3", until)
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = media_sdk::health::spawn_cooldown_sync(
+        store,
+        vec!["acme".into(), "other".into()],
+        Duration::from_secs(3600),
+        move |provider, fp, until| {
+            let _ = tx.send((provider.to_owned(), fp.to_owned(), until));
+        },
+    );
+    // The first sync runs at once; the next would be an hour later.
+    let first = rx.recv().await.expect("first cool-down");
+    let second = rx.recv().await.expect("second cool-down");
+    assert_eq!(first, ("acme".to_owned(), "fp-1".to_owned(), until));
+    assert_eq!(second, ("other".to_owned(), "fp-2".to_owned(), until));
+    task.abort();
+    assert!(rx.recv().await.is_none(), "nothing else was applied");
+}

@@ -361,6 +361,13 @@ pub async fn store_from_env() -> Result<Arc<dyn HealthStore>, StoreError> {
     }
 }
 
+impl dyn HealthStore {
+    /// Same as [`store_from_env`]: `<dyn HealthStore>::from_env().await`.
+    pub async fn from_env() -> Result<Arc<dyn HealthStore>, StoreError> {
+        store_from_env().await
+    }
+}
+
 #[cfg(feature = "dynamodb")]
 async fn dynamo_from_env(table: String) -> Result<Arc<dyn HealthStore>, StoreError> {
     tracing::debug!(table = %table, "health metrics go to DynamoDB");
