@@ -8,18 +8,16 @@ mod moto;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use media_sdk::health::{
     Clock, DynamoStore, HealthItem, HealthMonitor, HealthRecorder, HealthStore, MAX_BATCH,
-    ManualClock, MetricItem, MetricPage, PageCursor, RateLimitItem, RecorderConfig, StoreError,
-    StoreFuture, check_provider_health,
+    ManualClock, MetricItem, RecorderConfig, StoreError, check_provider_health,
 };
 use media_sdk::telemetry::Telemetry;
 
-use cases::{RULES, START_MS, at_ms, call, clock, leak, rate_limit};
+use cases::{Counted, RULES, START_MS, at_ms, call, clock, leak, rate_limit};
 
 /// A fresh table on the shared server, with a store on `clock`.
 async fn store_on(clock: &ManualClock) -> DynamoStore {
@@ -333,49 +331,6 @@ async fn reads_skip_items_outside_the_window_or_past_their_ttl() {
     assert_eq!(later.requests, 1, "only the newest item is left: {later:?}");
 }
 
-/// Counts store queries (a decorator over a real store).
-#[derive(Debug)]
-struct Counted<S> {
-    inner: S,
-    metric_queries: AtomicU64,
-}
-
-impl<S: HealthStore> HealthStore for Counted<S> {
-    fn write_batch<'a>(&'a self, items: &'a [HealthItem]) -> StoreFuture<'a, Vec<HealthItem>> {
-        self.inner.write_batch(items)
-    }
-    fn query_metrics<'a>(
-        &'a self,
-        health_id: &'a str,
-        since: SystemTime,
-        cursor: Option<PageCursor>,
-    ) -> StoreFuture<'a, MetricPage> {
-        self.metric_queries.fetch_add(1, Ordering::SeqCst);
-        self.inner.query_metrics(health_id, since, cursor)
-    }
-    fn query_rate_limits<'a>(
-        &'a self,
-        provider: &'a str,
-        since: SystemTime,
-    ) -> StoreFuture<'a, Vec<RateLimitItem>> {
-        self.inner.query_rate_limits(provider, since)
-    }
-    fn publish_cooldown<'a>(
-        &'a self,
-        provider: &'a str,
-        key: &'a str,
-        until: SystemTime,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.publish_cooldown(provider, key, until)
-    }
-    fn active_cooldowns<'a>(
-        &'a self,
-        provider: &'a str,
-    ) -> StoreFuture<'a, Vec<(String, SystemTime)>> {
-        self.inner.active_cooldowns(provider)
-    }
-}
-
 #[tokio::test]
 async fn reads_follow_every_page_and_stop_at_the_window() {
     let clock = clock();
@@ -422,16 +377,13 @@ async fn reads_follow_every_page_and_stop_at_the_window() {
         "strictly newest first"
     );
 
-    let counted = Counted {
-        inner: store,
-        metric_queries: AtomicU64::new(0),
-    };
+    let counted = Counted::new(store);
     let report = check_provider_health(&counted, &clock, id, "acme", &RULES)
         .await
         .expect("report");
     assert_eq!(report.requests, 60);
     assert_eq!(report.status, media_sdk::health::ProviderStatus::Healthy);
-    let queries = counted.metric_queries.load(Ordering::SeqCst);
+    let queries = counted.metric_queries();
     // 60 items at 7 per page: 9 pages, maybe one more to see the end; never the 15 pages that
     // reading the 40 older items too would take.
     assert!((9..=10).contains(&queries), "{queries} queries");

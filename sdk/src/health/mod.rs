@@ -14,7 +14,8 @@
 //!   thresholds as CloudWatch alarms over the [`EmfTelemetry`] metrics.
 //! - Shared key cool-downs: the recorder publishes every rate-limited key's cool-down with a
 //!   conditional write ([`HealthStore::publish_cooldown`]); other instances read them with
-//!   [`HealthMonitor::sync_cooldowns`] and apply them to their key pools.
+//!   [`HealthMonitor::sync_cooldowns`] (once) or [`spawn_cooldown_sync`] (periodically) and
+//!   apply them to their key pools.
 //!
 //! Time is injected through [`Clock`] ([`SystemClock`], [`ManualClock`]) so windows, expiry and
 //! cache intervals are testable without sleeping.
@@ -22,6 +23,7 @@
 pub mod alarms;
 mod alerts;
 mod clock;
+mod cooldowns;
 #[cfg(feature = "dynamodb")]
 mod dynamo;
 mod emf;
@@ -33,6 +35,7 @@ mod store;
 
 pub use alerts::{Alert, AlertKind, alerts, render_table};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cooldowns::spawn_cooldown_sync;
 #[cfg(feature = "dynamodb")]
 pub use dynamo::DynamoStore;
 pub use emf::{DEFAULT_NAMESPACE, EmfTelemetry, Fanout};

@@ -302,6 +302,46 @@ pub trait HealthStore: Send + Sync + fmt::Debug + 'static {
     ) -> StoreFuture<'a, Vec<(String, SystemTime)>>;
 }
 
+/// A shared store is a store (so `Arc<dyn HealthStore>` can be handed wherever a store goes).
+impl<S: HealthStore + ?Sized> HealthStore for Arc<S> {
+    fn write_batch<'a>(&'a self, items: &'a [HealthItem]) -> StoreFuture<'a, Vec<HealthItem>> {
+        (**self).write_batch(items)
+    }
+
+    fn query_metrics<'a>(
+        &'a self,
+        health_id: &'a str,
+        since: SystemTime,
+        cursor: Option<PageCursor>,
+    ) -> StoreFuture<'a, MetricPage> {
+        (**self).query_metrics(health_id, since, cursor)
+    }
+
+    fn query_rate_limits<'a>(
+        &'a self,
+        provider: &'a str,
+        since: SystemTime,
+    ) -> StoreFuture<'a, Vec<RateLimitItem>> {
+        (**self).query_rate_limits(provider, since)
+    }
+
+    fn publish_cooldown<'a>(
+        &'a self,
+        provider: &'a str,
+        key_fingerprint: &'a str,
+        until: SystemTime,
+    ) -> StoreFuture<'a, bool> {
+        (**self).publish_cooldown(provider, key_fingerprint, until)
+    }
+
+    fn active_cooldowns<'a>(
+        &'a self,
+        provider: &'a str,
+    ) -> StoreFuture<'a, Vec<(String, SystemTime)>> {
+        (**self).active_cooldowns(provider)
+    }
+}
+
 /// The store selected by the environment: DynamoDB when `CONFIG_TABLE` names a table (with the
 /// standard AWS configuration chain: credentials, region, `AWS_ENDPOINT_URL_DYNAMODB` /
 /// `AWS_ENDPOINT_URL`), else an in-memory store.
@@ -318,6 +358,13 @@ pub async fn store_from_env() -> Result<Arc<dyn HealthStore>, StoreError> {
             Ok(Arc::new(super::MemoryStore::new()))
         }
         Some(table) => dynamo_from_env(table).await,
+    }
+}
+
+impl dyn HealthStore {
+    /// Same as [`store_from_env`]: `<dyn HealthStore>::from_env().await`.
+    pub async fn from_env() -> Result<Arc<dyn HealthStore>, StoreError> {
+        store_from_env().await
     }
 }
 
@@ -364,6 +411,7 @@ pub(crate) fn rate_limit_pk(provider: &str) -> String {
     format!("{RATE_LIMIT_PK_PREFIX}{provider}")
 }
 
+#[cfg(feature = "dynamodb")]
 pub(crate) fn cooldown_pk(provider: &str) -> String {
     format!("{COOLDOWN_PK_PREFIX}{provider}")
 }
@@ -392,6 +440,7 @@ pub(crate) fn ttl_passed(ttl: u64, now: SystemTime) -> bool {
 }
 
 /// The smallest `ttl` still alive at `now` (for DynamoDB filter expressions).
+#[cfg(feature = "dynamodb")]
 pub(crate) fn min_live_ttl(now: SystemTime) -> u64 {
     epoch_millis(now).div_ceil(1000)
 }

@@ -3,11 +3,12 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use media_sdk::health::{
-    Clock, HealthRecorder, HealthStore, ManualClock, ProviderStatus, RecorderConfig,
-    check_provider_health,
+    Clock, HealthItem, HealthRecorder, HealthStore, ManualClock, MetricPage, PageCursor,
+    ProviderStatus, RateLimitItem, RecorderConfig, StoreFuture, check_provider_health,
 };
 use media_sdk::spec::HealthRules;
 use media_sdk::telemetry::{CallMetric, RateLimitEvent, Telemetry};
@@ -183,4 +184,61 @@ pub async fn check_status_cases(store: Arc<dyn HealthStore>, clock: &ManualClock
 /// `ms` after the Unix epoch.
 pub fn at_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// Counts store queries (a decorator over a real store).
+#[derive(Debug)]
+pub struct Counted<S> {
+    inner: S,
+    metric_queries: AtomicU64,
+}
+
+impl<S> Counted<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            metric_queries: AtomicU64::new(0),
+        }
+    }
+
+    /// `query_metrics` calls so far.
+    pub fn metric_queries(&self) -> u64 {
+        self.metric_queries.load(Ordering::SeqCst)
+    }
+}
+
+impl<S: HealthStore> HealthStore for Counted<S> {
+    fn write_batch<'a>(&'a self, items: &'a [HealthItem]) -> StoreFuture<'a, Vec<HealthItem>> {
+        self.inner.write_batch(items)
+    }
+    fn query_metrics<'a>(
+        &'a self,
+        health_id: &'a str,
+        since: SystemTime,
+        cursor: Option<PageCursor>,
+    ) -> StoreFuture<'a, MetricPage> {
+        self.metric_queries.fetch_add(1, Ordering::SeqCst);
+        self.inner.query_metrics(health_id, since, cursor)
+    }
+    fn query_rate_limits<'a>(
+        &'a self,
+        provider: &'a str,
+        since: SystemTime,
+    ) -> StoreFuture<'a, Vec<RateLimitItem>> {
+        self.inner.query_rate_limits(provider, since)
+    }
+    fn publish_cooldown<'a>(
+        &'a self,
+        provider: &'a str,
+        key: &'a str,
+        until: SystemTime,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.publish_cooldown(provider, key, until)
+    }
+    fn active_cooldowns<'a>(
+        &'a self,
+        provider: &'a str,
+    ) -> StoreFuture<'a, Vec<(String, SystemTime)>> {
+        self.inner.active_cooldowns(provider)
+    }
 }
