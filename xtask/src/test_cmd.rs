@@ -19,12 +19,24 @@ pub fn run(root: &Path) -> Result<()> {
     cargo(root, &["fmt", "--all", "--check"], &[])?;
     cargo(
         root,
-        &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
         &[],
     )?;
     step("cargo xtask codegen --check");
     let xtask = std::env::current_exe().context("cannot locate the xtask binary")?;
-    run_cmd(Command::new(xtask).current_dir(root).args(["codegen", "--check"]))?;
+    run_cmd(
+        Command::new(xtask)
+            .current_dir(root)
+            .args(["codegen", "--check"]),
+    )?;
     cargo(
         root,
         &["doc", "--workspace", "--no-deps", "--all-features"],
@@ -58,7 +70,13 @@ pub fn ensure_moto(root: &Path) -> Result<PathBuf> {
     run_cmd(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
     run_cmd(
         Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .args(MOTO_REQUIREMENTS),
     )?;
     if !server.exists() {
