@@ -943,7 +943,15 @@ impl Checker {
     fn enum_values(&mut self, field_name: &str, field: &Field, values: &[Spanned<String>]) {
         let variants = field.variants();
         for value in values {
-            if !variants.iter().any(|v| v.wire == value.value) {
+            if variants.is_empty() {
+                self.err(
+                    value.loc,
+                    format!(
+                        "`{}` is not a value of `{field_name}`, which has none",
+                        value.value
+                    ),
+                );
+            } else if !variants.iter().any(|v| v.wire == value.value) {
                 self.err(
                     value.loc,
                     format!(

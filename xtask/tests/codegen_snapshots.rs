@@ -94,8 +94,11 @@ fn a_large_spec_renders_quickly() {
                 "          f{f}: {{ type: enum, name: E{e}F{f}, values: [a, b, c], open: true }}\n"
             ));
         }
-        spec.push_str(&format!(
-            "        rules:\n          - when: {{ field: f0, in: [a] }}\n            allow: {{ f1: [a, b] }}\n            forbid: [f2]\n"
+        spec.push_str(concat!(
+            "        rules:\n",
+            "          - when: { field: f0, in: [a] }\n",
+            "            allow: { f1: [a, b] }\n",
+            "            forbid: [f2]\n",
         ));
     }
     let started = std::time::Instant::now();

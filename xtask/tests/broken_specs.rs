@@ -1,0 +1,461 @@
+//! Broken specs: each case names what it proves and the exact `file:line:column: message`
+//! lines expected. Cases edit a valid base spec, so the positions refer to `BASE` below
+//! (line 1 is `version: 1`).
+
+const BASE: &str = "\
+version: 1
+defaults:
+  timeouts: { connect_ms: 1000, request_ms: 2000 }
+  retry:
+    max_attempts: 3
+    base_delay_ms: 10
+    max_delay_ms: 100
+    deadline_ms: 1000
+    default_cooldown_ms: 100
+    max_wait_ms: 10
+    retry_statuses: [500, 503]
+    retry_timeouts: true
+  health:
+    window_secs: 60
+    min_requests: 1
+    degraded: { success_rate_below: 0.9, avg_latency_ms_above: 1000 }
+    down: { success_rate_below: 0.5 }
+  alerts: { rate_limits_per_hour: 5, avg_latency_ms: 1000, success_rate: 0.9 }
+providers:
+  acme:
+    name: Acme
+    base_url: https://api.acme.test
+    base_url_env: ACME_BASE_URL
+    auth: { kind: bearer }
+    keys: { env: ACME_KEYS, recommended_pool: { min: 1, max: 2 } }
+    errors: { message: [/error/message], code: [/error/code] }
+    endpoints:
+      speak:
+        health_id: acme-speak
+        method: POST
+        path: /v1/speak/{voice}
+        request: SpeakRequest
+        response: { kind: audio, content_type: audio/mpeg }
+        fields:
+          voice: { in: path, type: string, required: true }
+          text: { type: string, required: true, min_length: 1, max_length: 100 }
+          model: { type: enum, name: Model, values: [fast, slow], default: fast }
+          speed: { type: number, min: 0.5, max: 2 }
+        rules:
+          - when: { field: model, in: [fast] }
+            forbid: [speed]
+      render:
+        health_id: acme-render
+        method: POST
+        path: /v1/render
+        request: RenderRequest
+        response:
+          kind: json
+          type: RenderOutput
+          fields:
+            url: { type: string, required: true }
+          example: { url: https://cdn.acme.test/x.png }
+        fields:
+          prompt: { type: string, required: true }
+";
+
+/// A second provider appended to `providers:`, for cross-provider checks.
+const OTHER: &str = "  other:
+    name: Other
+    base_url: https://other.test
+    base_url_env: OTHER_BASE_URL
+    auth: { kind: bearer }
+    keys: { env: OTHER_KEYS, recommended_pool: { min: 1, max: 1 } }
+    errors: { message: [/m], code: [/c] }
+    endpoints:
+      go:
+        health_id: other-go
+        method: POST
+        path: /go
+        request: GoRequest
+        response: { kind: audio }
+";
+
+struct Case {
+    proves: &'static str,
+    /// `(from, to)` replacements of the first occurrence in `BASE` + `append`.
+    edits: &'static [(&'static str, &'static str)],
+    /// Appended to `BASE` before the edits (a second provider, or nothing).
+    append: &'static str,
+    expected: &'static [&'static str],
+}
+
+fn spec_of(case: &Case) -> String {
+    let mut spec = format!("{BASE}{}", case.append);
+    for (from, to) in case.edits {
+        assert!(
+            spec.contains(from),
+            "{}: `{from}` is not in the spec",
+            case.proves
+        );
+        spec = spec.replacen(from, to, 1);
+    }
+    spec
+}
+
+const CASES: &[Case] = &[
+    Case {
+        proves: "every problem is reported, sorted by position",
+        edits: &[
+            ("path: /v1/render", "path: v1/render"),
+            ("kind: bearer", "kind: carrier"),
+            ("method: POST", "method: FETCH"),
+        ],
+        append: "",
+        expected: &[
+            "t.yaml:24:19: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt",
+            "t.yaml:30:17: unknown method \"FETCH\"; expected one of GET, POST, PUT, DELETE, PATCH",
+            "t.yaml:45:15: path `v1/render` must start with `/`",
+        ],
+    },
+    Case {
+        proves: "a YAML syntax error is reported with its position",
+        edits: &[("auth: { kind: bearer }", "auth: { kind: bearer")],
+        append: "",
+        expected: &["t.yaml:25:9: while parsing a flow mapping, did not find expected ',' or '}'"],
+    },
+    Case {
+        proves: "an unknown field is a serde error at the field",
+        edits: &[("    name: Acme\n", "    name: Acme\n    colour: red\n")],
+        append: "",
+        expected: &[
+            "t.yaml:22:5: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, endpoints",
+        ],
+    },
+    Case {
+        proves: "a value of the wrong type is a serde error at the value",
+        edits: &[("max_attempts: 3", "max_attempts: many")],
+        append: "",
+        expected: &["t.yaml:5:19: invalid u32"],
+    },
+    Case {
+        proves: "an unknown auth kind lists the known ones",
+        edits: &[("kind: bearer", "kind: carrier")],
+        append: "",
+        expected: &[
+            "t.yaml:24:19: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt",
+        ],
+    },
+    Case {
+        proves: "auth kind header needs the header name",
+        edits: &[("kind: bearer", "kind: header")],
+        append: "",
+        expected: &["t.yaml:24:19: auth kind \"header\" needs `header` (the header name)"],
+    },
+    Case {
+        proves: "the format version must be 1",
+        edits: &[("version: 1", "version: 2")],
+        append: "",
+        expected: &["t.yaml:1:10: unsupported version 2; expected 1"],
+    },
+    Case {
+        proves: "a duplicate provider id is reported at the second one",
+        edits: &[("  other:\n", "  acme:\n")],
+        append: OTHER,
+        expected: &[
+            "t.yaml:55:3: client name `Acme` is also used by another provider (at 20:3)",
+            "t.yaml:55:3: duplicate provider `acme` (first at 20:3)",
+        ],
+    },
+    Case {
+        proves: "a duplicate endpoint id is reported at the second one",
+        edits: &[("      render:\n", "      speak:\n")],
+        append: "",
+        expected: &["t.yaml:42:7: duplicate endpoint `speak` (first at 28:7)"],
+    },
+    Case {
+        proves: "health ids are unique across providers",
+        edits: &[("health_id: other-go", "health_id: acme-speak")],
+        append: OTHER,
+        expected: &["t.yaml:64:20: duplicate health id `acme-speak` (first at 29:20)"],
+    },
+    Case {
+        proves: "environment variables are unique across providers",
+        edits: &[("env: OTHER_KEYS", "env: ACME_KEYS")],
+        append: OTHER,
+        expected: &["t.yaml:60:18: duplicate environment variable `ACME_KEYS` (first at 25:18)"],
+    },
+    Case {
+        proves: "environment variable names must be ^[A-Z_][A-Z0-9_]*$",
+        edits: &[("base_url_env: ACME_BASE_URL", "base_url_env: acme-url")],
+        append: "",
+        expected: &[
+            "t.yaml:23:19: invalid environment variable name `acme-url`; expected ^[A-Z_][A-Z0-9_]*$",
+        ],
+    },
+    Case {
+        proves: "every {param} of the path is a field with in: path",
+        edits: &[("path: /v1/speak/{voice}", "path: /v1/speak/{voice}/{style}")],
+        append: "",
+        expected: &["t.yaml:31:15: path parameter `{style}` is not a declared field"],
+    },
+    Case {
+        proves: "a field with in: path appears in the path",
+        edits: &[("path: /v1/speak/{voice}", "path: /v1/speak")],
+        append: "",
+        expected: &["t.yaml:35:11: field `voice` is `in: path` but the path has no `{voice}`"],
+    },
+    Case {
+        proves: "a path parameter must not be a body field",
+        edits: &[("path: /v1/render", "path: /v1/render/{prompt}")],
+        append: "",
+        expected: &["t.yaml:45:15: path parameter `{prompt}` is a field without `in: path`"],
+    },
+    Case {
+        proves: "paths start with /",
+        edits: &[("path: /v1/render", "path: v1/render")],
+        append: "",
+        expected: &["t.yaml:45:15: path `v1/render` must start with `/`"],
+    },
+    Case {
+        proves: "methods are GET, POST, PUT, DELETE or PATCH",
+        edits: &[("method: POST", "method: FETCH")],
+        append: "",
+        expected: &[
+            "t.yaml:30:17: unknown method \"FETCH\"; expected one of GET, POST, PUT, DELETE, PATCH",
+        ],
+    },
+    Case {
+        proves: "an empty enum is an error (and so are rule values it no longer has)",
+        edits: &[("values: [fast, slow], default: fast", "values: []")],
+        append: "",
+        expected: &[
+            "t.yaml:37:53: enum field `model` has no values",
+            "t.yaml:40:40: `fast` is not a value of `model`, which has none",
+        ],
+    },
+    Case {
+        proves: "derived variant names must not collide",
+        edits: &[("values: [fast, slow]", "values: [fast, FAST]")],
+        append: "",
+        expected: &[
+            "t.yaml:37:60: variant name `Fast` is used twice (first at 37:54); set `names`",
+        ],
+    },
+    Case {
+        proves: "a default must be one of the enum's values",
+        edits: &[("default: fast", "default: medium")],
+        append: "",
+        expected: &["t.yaml:37:76: invalid default for `model`: `medium` is not one of fast, slow"],
+    },
+    Case {
+        proves: "number min must not exceed max",
+        edits: &[("min: 0.5, max: 2", "min: 3, max: 2")],
+        append: "",
+        expected: &["t.yaml:38:39: min 3 is greater than max 2"],
+    },
+    Case {
+        proves: "min_length must not exceed max_length",
+        edits: &[(
+            "min_length: 1, max_length: 100",
+            "min_length: 200, max_length: 100",
+        )],
+        append: "",
+        expected: &["t.yaml:36:61: min_length 200 is greater than max_length 100"],
+    },
+    Case {
+        proves: "an attribute must fit the field type",
+        edits: &[("min: 0.5, max: 2 }", "min: 0.5, max: 2, max_length: 3 }")],
+        append: "",
+        expected: &["t.yaml:38:64: `max_length` does not apply to a number field"],
+    },
+    Case {
+        proves: "the recommended pool min is at least 1",
+        edits: &[("min: 1, max: 2 } }", "min: 0, max: 2 } }")],
+        append: "",
+        expected: &["t.yaml:25:54: recommended pool min must be at least 1"],
+    },
+    Case {
+        proves: "the recommended pool min must not exceed max",
+        edits: &[("min: 1, max: 2 } }", "min: 3, max: 2 } }")],
+        append: "",
+        expected: &["t.yaml:25:54: recommended pool min 3 is greater than max 2"],
+    },
+    Case {
+        proves: "rates are in 0..=1",
+        edits: &[(
+            "down: { success_rate_below: 0.5 }",
+            "down: { success_rate_below: 1.5 }",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:17:33: down.success_rate_below 1.5 is greater than degraded.success_rate_below 0.9",
+            "t.yaml:17:33: success_rate_below 1.5 is out of range; expected 0 to 1",
+        ],
+    },
+    Case {
+        proves: "alert success rate is in 0..=1",
+        edits: &[("success_rate: 0.9 }", "success_rate: -0.1 }")],
+        append: "",
+        expected: &["t.yaml:18:74: success_rate -0.1 is out of range; expected 0 to 1"],
+    },
+    Case {
+        proves: "latency thresholds are greater than 0",
+        edits: &[("avg_latency_ms_above: 1000", "avg_latency_ms_above: 0")],
+        append: "",
+        expected: &["t.yaml:16:64: avg_latency_ms_above must be greater than 0"],
+    },
+    Case {
+        proves: "the health window is greater than 0",
+        edits: &[("window_secs: 60", "window_secs: 0")],
+        append: "",
+        expected: &["t.yaml:14:18: window_secs must be greater than 0"],
+    },
+    Case {
+        proves: "a provider override is checked at its own position",
+        edits: &[(
+            "    errors: { message: [/error/message], code: [/error/code] }\n",
+            "    errors: { message: [/error/message], code: [/error/code] }\n    alerts: { success_rate: 2 }\n",
+        )],
+        append: "",
+        expected: &["t.yaml:27:29: success_rate 2 is out of range; expected 0 to 1"],
+    },
+    Case {
+        proves: "rules refer to declared fields",
+        edits: &[("forbid: [speed]", "forbid: [pitch]")],
+        append: "",
+        expected: &["t.yaml:41:22: rule refers to unknown field `pitch`"],
+    },
+    Case {
+        proves: "rule values must be values of the enum",
+        edits: &[("in: [fast]", "in: [turbo]")],
+        append: "",
+        expected: &["t.yaml:40:40: `turbo` is not a value of `model`; expected one of fast, slow"],
+    },
+    Case {
+        proves: "allowed values must be values of the enum",
+        edits: &[(
+            "            forbid: [speed]\n",
+            "            forbid: [speed]\n            allow: { model: [medium] }\n",
+        )],
+        append: "",
+        expected: &["t.yaml:42:30: `medium` is not a value of `model`; expected one of fast, slow"],
+    },
+    Case {
+        proves: "a rule condition must be an enum field",
+        edits: &[("field: model", "field: text")],
+        append: "",
+        expected: &["t.yaml:40:28: rule condition field `text` must be an enum field, not string"],
+    },
+    Case {
+        proves: "a required field cannot be forbidden",
+        edits: &[("forbid: [speed]", "forbid: [text]")],
+        append: "",
+        expected: &["t.yaml:41:22: cannot forbid `text`: it is a required field"],
+    },
+    Case {
+        proves: "a job with flow kling_task needs a poll_path",
+        edits: &[(
+            "          kind: json\n",
+            "          kind: job\n          flow: kling_task\n",
+        )],
+        append: "",
+        expected: &["t.yaml:49:17: flow kling_task needs `poll_path` containing `{task_id}`"],
+    },
+    Case {
+        proves: "a kling_task poll_path contains {task_id}",
+        edits: &[(
+            "          kind: json\n",
+            "          kind: job\n          flow: kling_task\n          poll_path: /v1/render/{id}\n",
+        )],
+        append: "",
+        expected: &["t.yaml:50:22: poll_path `/v1/render/{id}` must contain `{task_id}`"],
+    },
+    Case {
+        proves: "a json response needs a type",
+        edits: &[("          type: RenderOutput\n", "")],
+        append: "",
+        expected: &[
+            "t.yaml:48:11: a json response needs `type` (the Rust name of the output document)",
+        ],
+    },
+    Case {
+        proves: "type names are valid Rust type names",
+        edits: &[("request: SpeakRequest", "request: speak_request")],
+        append: "",
+        expected: &[
+            "t.yaml:32:18: `speak_request` is not a valid Rust type name (expected PascalCase ASCII letters and digits, starting with an uppercase letter)",
+        ],
+    },
+    Case {
+        proves: "type names must not shadow names the generated code uses",
+        edits: &[("request: RenderRequest", "request: String")],
+        append: "",
+        expected: &["t.yaml:46:18: type name `String` is reserved (the generated code uses it)"],
+    },
+    Case {
+        proves: "type names are unique within a provider",
+        edits: &[("request: RenderRequest", "request: SpeakRequest")],
+        append: "",
+        expected: &[
+            "t.yaml:46:18: duplicate type name `SpeakRequest` in this provider (first at 32:18)",
+        ],
+    },
+    Case {
+        proves: "endpoint ids are Rust identifiers",
+        edits: &[("      render:\n", "      Render:\n")],
+        append: "",
+        expected: &[
+            "t.yaml:42:7: endpoint id `Render` is not a valid Rust identifier (expected lowercase ASCII letters, digits and `_`, starting with a letter)",
+        ],
+    },
+    Case {
+        proves: "the example matches the response fields",
+        edits: &[(
+            "example: { url: https://cdn.acme.test/x.png }",
+            "example: { url: 5, size: 3 }",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:52:20: example does not match the response fields: /size: not a declared field",
+            "t.yaml:52:20: example does not match the response fields: /url: expected a string, got 5",
+        ],
+    },
+];
+
+#[test]
+fn broken_specs_report_every_problem_at_its_position() {
+    let mut failures = Vec::new();
+    for case in CASES {
+        let spec = spec_of(case);
+        let actual = match xtask::render("t.yaml", &spec) {
+            Ok(_) => vec!["<no error>".to_owned()],
+            Err(xtask::Error::Spec(d)) => d.lines(),
+            Err(other) => vec![format!("<unexpected error: {other}>")],
+        };
+        if actual != case.expected {
+            failures.push(format!(
+                "{}:\n  expected: {:#?}\n  actual:   {:#?}",
+                case.proves, case.expected, actual
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_base_spec_is_valid() {
+    xtask::render("t.yaml", BASE).unwrap_or_else(|e| panic!("{e}"));
+    xtask::render("t.yaml", &format!("{BASE}{OTHER}")).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Prints every case's actual lines (run with `--ignored --nocapture` when adding cases).
+#[test]
+#[ignore]
+fn print_actual() {
+    for case in CASES {
+        let lines = match xtask::render("t.yaml", &spec_of(case)) {
+            Ok(_) => vec!["<no error>".to_owned()],
+            Err(e) => e.to_string().lines().map(str::to_owned).collect(),
+        };
+        println!("{}", case.proves);
+        for l in lines {
+            println!("    {l:?},");
+        }
+    }
+}
