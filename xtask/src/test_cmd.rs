@@ -39,7 +39,15 @@ pub fn run(root: &Path) -> Result<()> {
     )?;
     cargo(
         root,
-        &["doc", "--workspace", "--no-deps", "--all-features"],
+        &[
+            "doc",
+            "-p",
+            "media-sdk",
+            "-p",
+            "media-sdk-macros",
+            "--no-deps",
+            "--all-features",
+        ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     let moto = moto.to_string_lossy().into_owned();
