@@ -32,7 +32,10 @@ fn header<'a>(record: &'a RequestRecord, name: &str) -> Option<&'a str> {
 /// the JSON content type and the SDK's user agent.
 fn assert_call(record: &RequestRecord, method: &str, path: &str, scheme: &str, keys: &[&str]) {
     assert_eq!(record.operation, Operation::Call, "{record:?}");
-    assert_eq!((record.method.as_str(), record.path.as_str()), (method, path));
+    assert_eq!(
+        (record.method.as_str(), record.path.as_str()),
+        (method, path)
+    );
     assert_eq!(record.auth_scheme.as_deref(), Some(scheme), "auth scheme");
     let used = record.key_fingerprint.as_deref().expect("a key was used");
     assert!(
@@ -73,13 +76,7 @@ async fn openai_speech_sends_the_documented_body_and_returns_audio() {
 
     let log = env.log("openai");
     assert_eq!(log.len(), 1, "one request, no retries: {log:?}");
-    assert_call(
-        &log[0],
-        "POST",
-        "/v1/audio/speech",
-        "Bearer",
-        &OPENAI_KEYS,
-    );
+    assert_call(&log[0], "POST", "/v1/audio/speech", "Bearer", &OPENAI_KEYS);
     assert_eq!(log[0].endpoint, Some("speech"));
     assert!(log[0].query.is_empty());
     assert_eq!(
@@ -167,7 +164,12 @@ async fn openai_images_minimal_and_full_requests_decode_the_response() {
     );
     assert_eq!(images.data.len(), 1);
     let image = &images.data[0];
-    assert!(image.url.as_deref().is_some_and(|u| u.starts_with("https://")));
+    assert!(
+        image
+            .url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    );
     assert!(image.revised_prompt.is_some());
 
     let log = env.log("openai");
@@ -216,13 +218,7 @@ async fn fal_flux_pro_is_submitted_polled_and_fetched_on_the_app_root() {
 
     let log = env.log("fal");
     assert_eq!(log.len(), 3, "submit, status, result: {log:?}");
-    assert_call(
-        &log[0],
-        "POST",
-        "/fal-ai/flux-pro/v1.1",
-        "Key",
-        &FAL_KEYS,
-    );
+    assert_call(&log[0], "POST", "/fal-ai/flux-pro/v1.1", "Key", &FAL_KEYS);
     assert_eq!(
         log[0].body,
         Some(json!({
@@ -237,11 +233,23 @@ async fn fal_flux_pro_is_submitted_polled_and_fetched_on_the_app_root() {
     // `/v1.1` sub-path.
     let root = format!("/fal-ai/flux-pro/requests/{}", job.id);
     assert_eq!(
-        (log[1].operation, log[1].method.as_str(), log[1].path.as_str()),
-        (Operation::JobStatus, "GET", format!("{root}/status").as_str())
+        (
+            log[1].operation,
+            log[1].method.as_str(),
+            log[1].path.as_str()
+        ),
+        (
+            Operation::JobStatus,
+            "GET",
+            format!("{root}/status").as_str()
+        )
     );
     assert_eq!(
-        (log[2].operation, log[2].method.as_str(), log[2].path.as_str()),
+        (
+            log[2].operation,
+            log[2].method.as_str(),
+            log[2].path.as_str()
+        ),
         (Operation::JobResult, "GET", root.as_str())
     );
     for record in &log[1..] {
@@ -266,7 +274,10 @@ async fn fal_stable_audio_returns_the_audio_file() {
         ..StableAudioRequest::default()
     };
     let job = env.sdk.fal().stable_audio(request).await.unwrap();
-    assert_eq!(job.output.audio_file.content_type.as_deref(), Some("audio/wav"));
+    assert_eq!(
+        job.output.audio_file.content_type.as_deref(),
+        Some("audio/wav")
+    );
     assert!(job.output.audio_file.url.ends_with(".wav"));
 
     let log = env.log("fal");
@@ -326,7 +337,11 @@ async fn kling_text_to_video_signs_a_jwt_and_polls_the_task() {
         }))
     );
     assert_eq!(
-        (log[1].operation, log[1].method.as_str(), log[1].path.as_str()),
+        (
+            log[1].operation,
+            log[1].method.as_str(),
+            log[1].path.as_str()
+        ),
         (
             Operation::TaskPoll,
             "GET",
@@ -353,7 +368,13 @@ async fn kling_tokens_signed_with_the_wrong_secret_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, Error::KeysExhausted { provider: "kling", .. }),
+        matches!(
+            &error,
+            Error::KeysExhausted {
+                provider: "kling",
+                ..
+            }
+        ),
         "{error:?}"
     );
     let log = env.log("kling");
