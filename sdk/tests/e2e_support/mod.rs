@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use media_sdk::Endpoint;
 use media_sdk::endpoint::{DecodeError, ResponseBody, ValidationError};
-use media_sdk::generated::{self, elevenlabs, fal, kling, openai};
+use media_sdk::generated;
 use media_sdk::sdk::Sdk;
 use media_sdk::sim::{JobPace, RequestRecord, SimBuilder, Simulator};
 use media_sdk::spec::{EndpointSpec, JobSpec, ProviderSpec, ResponseSpec, RetryPolicy, Timeouts};
@@ -282,14 +282,4 @@ impl<E: Endpoint, const POLL_MS: u64, const TIMEOUT_MS: u64> Endpoint
     fn decode(body: ResponseBody) -> Result<Self::Output, DecodeError> {
         E::decode(body)
     }
-}
-
-/// The generated specs, for tests that name them.
-pub fn specs() -> [&'static ProviderSpec; 4] {
-    [
-        &openai::PROVIDER,
-        &fal::PROVIDER,
-        &kling::PROVIDER,
-        &elevenlabs::PROVIDER,
-    ]
 }
