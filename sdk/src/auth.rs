@@ -64,37 +64,73 @@ pub fn verify_kling_jwt(
     secret: &str,
     now_unix: u64,
 ) -> std::result::Result<(), String> {
+    check_kling_jwt(token, access, secret, now_unix).map_err(|rejection| rejection.to_string())
+}
+
+/// Why [`check_kling_jwt`] refused a token. Its `Display` is [`verify_kling_jwt`]'s message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum JwtRejection {
+    /// Not three base64url parts, or a header or claims that are not the expected JSON (the
+    /// whole message).
+    #[error("{0}")]
+    Malformed(String),
+    /// The header names another algorithm than HS256.
+    #[error("unsupported token algorithm: expected HS256")]
+    Algorithm,
+    /// The signature does not match the secret.
+    #[error("bad token signature")]
+    BadSignature,
+    /// `iss` is another access key.
+    #[error("token issuer is not this access key")]
+    WrongIssuer,
+    /// `nbf` (the value) is still in the future.
+    #[error("token not valid before {0}")]
+    NotYetValid(u64),
+    /// `exp` (the value) has passed.
+    #[error("token expired at {0}")]
+    Expired(u64),
+}
+
+/// [`verify_kling_jwt`] with a typed refusal (the simulator maps it to Kling's error codes).
+pub(crate) fn check_kling_jwt(
+    token: &str,
+    access: &str,
+    secret: &str,
+    now_unix: u64,
+) -> std::result::Result<(), JwtRejection> {
     let mut parts = token.split('.');
     let (Some(header), Some(claims), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err("malformed token: expected three dot-separated parts".into());
+        return Err(JwtRejection::Malformed(
+            "malformed token: expected three dot-separated parts".into(),
+        ));
     };
     let decode = |part: &str, what: &str| {
         URL_SAFE_NO_PAD
             .decode(part)
-            .map_err(|e| format!("malformed token {what}: {e}"))
+            .map_err(|e| JwtRejection::Malformed(format!("malformed token {what}: {e}")))
     };
     let header: serde_json::Value = serde_json::from_slice(&decode(header, "header")?)
-        .map_err(|e| format!("malformed token header: {e}"))?;
+        .map_err(|e| JwtRejection::Malformed(format!("malformed token header: {e}")))?;
     if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
-        return Err("unsupported token algorithm: expected HS256".into());
+        return Err(JwtRejection::Algorithm);
     }
     let signature = decode(signature, "signature")?;
     let signing_input = &token[..token.rfind('.').unwrap_or(0)];
     hmac(secret, signing_input)
         .verify_slice(&signature)
-        .map_err(|_| "bad token signature".to_owned())?;
+        .map_err(|_| JwtRejection::BadSignature)?;
     let claims: Claims = serde_json::from_slice(&decode(claims, "claims")?)
-        .map_err(|e| format!("malformed token claims: {e}"))?;
+        .map_err(|e| JwtRejection::Malformed(format!("malformed token claims: {e}")))?;
     if claims.iss != access {
-        return Err("token issuer is not this access key".into());
+        return Err(JwtRejection::WrongIssuer);
     }
     if now_unix < claims.nbf {
-        return Err(format!("token not valid before {}", claims.nbf));
+        return Err(JwtRejection::NotYetValid(claims.nbf));
     }
     if now_unix >= claims.exp {
-        return Err(format!("token expired at {}", claims.exp));
+        return Err(JwtRejection::Expired(claims.exp));
     }
     Ok(())
 }

@@ -28,7 +28,8 @@
 //! was refused, a connection failure means it never arrived, and the spec lists further statuses
 //! and codes that are safe. Other failures (a 400, a 500 not listed, a body cut off after the
 //! headers arrived) are reported, never replayed, so a generation is not paid for twice. A
-//! timeout is the one ambiguous case: it is retried only when the spec says `retry_timeouts`.
+//! timeout is the one ambiguous case, and so is a connection closed before any answer (a reset
+//! after the request was sent): both are retried only when the spec says `retry_timeouts`.
 //!
 //! # Jobs
 //!
@@ -273,7 +274,7 @@ impl ProviderClient {
         call.key = Some(lease.fingerprint().to_owned());
         let started = Instant::now();
         let reply = match builder.send().await {
-            Err(error) => network_reply(spec, lease, &error),
+            Err(error) => network_reply(spec, lease, &error, false),
             Ok(response) => {
                 let status = response.status().as_u16();
                 let headers = response.headers().clone();
@@ -283,7 +284,7 @@ impl ProviderClient {
                     .map(str::to_owned);
                 call.status = Some(status);
                 match response.bytes().await {
-                    Err(error) => network_reply(spec, lease, &error),
+                    Err(error) => network_reply(spec, lease, &error, true),
                     Ok(body) => Reply::Response {
                         content_type,
                         outcome: redact(
@@ -866,12 +867,23 @@ fn json_text(value: &Value) -> String {
         .map_or_else(|| value.to_string(), str::to_owned)
 }
 
-fn network_reply(spec: &ProviderSpec, lease: &KeyLease, error: &reqwest::Error) -> Reply {
-    let retryable = error.is_connect() || (error.is_timeout() && spec.retry.retry_timeouts);
+/// A failed exchange. `answered`: the response headers had arrived (the body was cut off).
+fn network_reply(
+    spec: &ProviderSpec,
+    lease: &KeyLease,
+    error: &reqwest::Error,
+    answered: bool,
+) -> Reply {
+    // Closed after the request went out but before any answer: as ambiguous as a timeout.
+    let unanswered = !answered && error.is_request() && !error.is_builder();
+    let retryable =
+        error.is_connect() || ((error.is_timeout() || unanswered) && spec.retry.retry_timeouts);
     let kind = if error.is_timeout() {
         "timeout"
     } else if error.is_connect() {
         "connect error"
+    } else if unanswered {
+        "connection closed before an answer"
     } else {
         "network error"
     };

@@ -7,15 +7,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::spec::AuthScheme;
 
-/// A short, stable name for a key: the first 12 hex digits of its SHA-256. Safe to log.
-pub(crate) fn fingerprint(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
-}
+/// A short, stable name for a key, the same the runtime logs and reports
+/// ([`crate::keys::fingerprint`]): for Kling, of the whole `access:secret` pair. Safe to log.
+pub(crate) use crate::keys::fingerprint;
 
 /// The claims of a Kling API token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,11 +90,23 @@ pub(crate) enum JwtProblem {
     Expired,
 }
 
-/// A decoded, not yet verified token.
+impl From<crate::auth::JwtRejection> for JwtProblem {
+    fn from(rejection: crate::auth::JwtRejection) -> Self {
+        use crate::auth::JwtRejection;
+        match rejection {
+            JwtRejection::Malformed(_) | JwtRejection::Algorithm => JwtProblem::Malformed,
+            JwtRejection::BadSignature => JwtProblem::BadSignature,
+            JwtRejection::WrongIssuer => JwtProblem::UnknownIssuer,
+            JwtRejection::NotYetValid(_) => JwtProblem::NotYetValid,
+            JwtRejection::Expired(_) => JwtProblem::Expired,
+        }
+    }
+}
+
+/// A decoded, not yet verified token: its claims name the key (and so the secret) to verify
+/// it with ([`crate::auth::check_kling_jwt`]).
 pub(crate) struct UnverifiedJwt {
     pub claims: KlingClaims,
-    signing_input: String,
-    signature: Vec<u8>,
 }
 
 impl UnverifiedJwt {
@@ -123,19 +133,8 @@ impl UnverifiedJwt {
         }
         let claims: KlingClaims =
             serde_json::from_slice(&decode(payload)?).map_err(|_| JwtProblem::Malformed)?;
-        Ok(Self {
-            claims,
-            signing_input: token[..token.rfind('.').expect("three parts")].to_owned(),
-            signature: decode(signature)?,
-        })
-    }
-
-    /// Checks the signature against `secret` (constant time).
-    pub fn signed_by(&self, secret: &str) -> bool {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-        mac.update(self.signing_input.as_bytes());
-        mac.verify_slice(&self.signature).is_ok()
+        decode(signature)?;
+        Ok(Self { claims })
     }
 
     /// Checks `nbf` and `exp` against `now` (Unix seconds).
@@ -215,8 +214,15 @@ mod tests {
         let token = sign_kling_jwt(&claims, "sk");
         let jwt = UnverifiedJwt::parse(&token).unwrap();
         assert_eq!(jwt.claims, claims);
-        assert!(jwt.signed_by("sk"));
-        assert!(!jwt.signed_by("other"));
+        let now = u64::try_from(unix_secs(SystemTime::now())).unwrap();
+        assert_eq!(
+            crate::auth::check_kling_jwt(&token, "ak", "sk", now),
+            Ok(())
+        );
+        assert_eq!(
+            crate::auth::check_kling_jwt(&token, "ak", "other", now).map_err(JwtProblem::from),
+            Err(JwtProblem::BadSignature)
+        );
         assert_eq!(jwt.check_times(unix_secs(SystemTime::now())), Ok(()));
     }
 
@@ -245,10 +251,9 @@ mod tests {
     }
 
     #[test]
-    fn fingerprint_is_a_short_hex_digest() {
+    fn fingerprint_is_the_runtime_fingerprint() {
         let fp = fingerprint("sk-secret");
-        assert_eq!(fp.len(), 12);
-        assert!(fp.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(fp, crate::keys::fingerprint("sk-secret"));
         assert_ne!(fp, fingerprint("sk-secret2"));
         assert!(!fp.contains("secret"));
     }

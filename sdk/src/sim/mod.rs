@@ -18,7 +18,8 @@
 //!   each poll ([`JobPace`]), owned by the key that submitted them.
 //! - **Faults**: random ([`Faults`], from a seeded generator) or exact ([`Scripted`]).
 //! - **A request log** ([`Simulator::requests`]) and per-key counters ([`Simulator::stats`]).
-//!   Keys never appear in either: only fingerprints (first 12 hex digits of SHA-256).
+//!   Keys never appear in either: only fingerprints, the same as the runtime's
+//!   ([`crate::keys::fingerprint`], `k_` and 8 hex digits; for Kling, of the `access:secret` pair).
 //!
 //! # Example
 //!
@@ -161,6 +162,13 @@ impl SimBuilder {
     /// Serves `provider` with `routes` on its own loopback listener.
     pub fn provider(mut self, provider: &'static ProviderSpec, routes: Vec<SimRoute>) -> Self {
         self.providers.push((provider, routes));
+        self
+    }
+
+    /// Serves every provider of the spec with its generated routes
+    /// ([`crate::generated::sim_routes`]), each on its own listener.
+    pub fn generated(mut self) -> Self {
+        self.providers.extend(crate::generated::sim_routes());
         self
     }
 
