@@ -38,9 +38,15 @@ async fn handler(event: Value) -> Result<Value, MediaError> {
         Some("tts") => {
             let speed = event.get("speed").and_then(Value::as_f64).unwrap_or(1.0);
             sdk.media()
-                .tts(text("text").unwrap_or(""), text("voice").unwrap_or("alloy"), speed)
+                .tts(
+                    text("text").unwrap_or(""),
+                    text("voice").unwrap_or("alloy"),
+                    speed,
+                )
                 .await
-                .map(|audio| json!({"content_type": audio.content_type, "bytes": audio.bytes.len()}))
+                .map(
+                    |audio| json!({"content_type": audio.content_type, "bytes": audio.bytes.len()}),
+                )
         }
         _ => sdk
             .media()

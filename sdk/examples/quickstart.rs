@@ -48,7 +48,12 @@ async fn main() -> anyhow::Result<()> {
 
     // 4. Images by model name: DALL-E 3 on OpenAI is down now, Flux Pro on fal is not.
     match media
-        .image("A lighthouse at dawn", "dall-e-3", Some("1792x1024"), Some("hd"))
+        .image(
+            "A lighthouse at dawn",
+            "dall-e-3",
+            Some("1792x1024"),
+            Some("hd"),
+        )
         .await
     {
         Ok(image) => println!("dall-e-3: {}", serde_json::to_string(&image)?),
@@ -67,10 +72,7 @@ async fn main() -> anyhow::Result<()> {
         .flat_map(|r| sdk.health().alerts(r))
         .collect();
     println!("\n{}", render_table(&reports, &alerts));
-    println!(
-        "tts order now: {:?}",
-        sdk.media().tts_order().await
-    );
+    println!("tts order now: {:?}", sdk.media().tts_order().await);
     println!("recorder: {:?}", sdk.recorder_stats());
     sim.shutdown().await;
     Ok(())

@@ -183,14 +183,22 @@ impl Default for MediaConfig {
 
 impl MediaConfig {
     /// Maps facade voice `voice` to ElevenLabs voice id `voice_id`.
-    pub fn elevenlabs_voice(mut self, voice: impl Into<String>, voice_id: impl Into<String>) -> Self {
+    pub fn elevenlabs_voice(
+        mut self,
+        voice: impl Into<String>,
+        voice_id: impl Into<String>,
+    ) -> Self {
         self.elevenlabs_voices
             .insert(voice.into().to_lowercase(), voice_id.into());
         self
     }
 
     /// Maps facade voice `voice` to OpenAI voice `openai_voice`.
-    pub fn openai_voice(mut self, voice: impl Into<String>, openai_voice: impl Into<String>) -> Self {
+    pub fn openai_voice(
+        mut self,
+        voice: impl Into<String>,
+        openai_voice: impl Into<String>,
+    ) -> Self {
         self.openai_voices
             .insert(voice.into().to_lowercase(), openai_voice.into());
         self
@@ -300,8 +308,8 @@ impl<'a> Media<'a> {
                 .collect(),
             Err(_) => {
                 tracing::warn!(
-                    timeout_ms = u64::try_from(self.config.health_timeout.as_millis())
-                        .unwrap_or(u64::MAX),
+                    timeout_ms =
+                        u64::try_from(self.config.health_timeout.as_millis()).unwrap_or(u64::MAX),
                     "health read too slow; text to speech uses the configured order"
                 );
                 configured.clone()
@@ -583,7 +591,9 @@ mod tests {
             Some("abcdefghij0123456789")
         );
         assert_eq!(
-            config.elevenlabs_voice_for("pNInz6obpgDQGcFmaJgB").as_deref(),
+            config
+                .elevenlabs_voice_for("pNInz6obpgDQGcFmaJgB")
+                .as_deref(),
             Some("pNInz6obpgDQGcFmaJgB")
         );
         assert_eq!(config.elevenlabs_voice_for("no such voice"), None);

@@ -81,7 +81,10 @@ async fn run_peer(sim: &Simulator, endpoint: &str, table: &str) {
     );
     assert!(stdout.contains(&format!("PEER_PUBLISHED {}", fingerprint(K1))));
     for key in [K1, K2] {
-        assert!(!stdout.contains(key) && !stderr.contains(key), "key in peer output");
+        assert!(
+            !stdout.contains(key) && !stderr.contains(key),
+            "key in peer output"
+        );
     }
 }
 
@@ -150,7 +153,10 @@ async fn a_cooldown_published_by_one_process_is_skipped_by_another() {
         KeyState::CoolingDown { remaining, .. } => {
             let expected = until.duration_since(SystemTime::now()).unwrap();
             let gap = remaining.abs_diff(expected);
-            assert!(gap < Duration::from_secs(1), "{remaining:?} vs {expected:?}");
+            assert!(
+                gap < Duration::from_secs(1),
+                "{remaining:?} vs {expected:?}"
+            );
         }
         other => panic!("K1 should cool down in B, is {other:?}"),
     }

@@ -102,7 +102,10 @@ async fn every_generated_call_lands_in_dynamodb_in_the_seed_schema() {
         assert!(timestamp >= started - Duration::from_millis(1));
         // The ttl is the health window (300 s) after the call, in epoch seconds.
         let ttl = n(item, "ttl");
-        assert!(ttl >= started_ms / 1000 + 299 && ttl <= started_ms / 1000 + 400, "{ttl}");
+        assert!(
+            ttl >= started_ms / 1000 + 299 && ttl <= started_ms / 1000 + 400,
+            "{ttl}"
+        );
         assert_eq!(s(item, "key"), fingerprint(OPENAI_KEYS[0]));
     }
     assert_eq!(seed_query(&store, "elevenlabs-tts").await.len(), 1);
@@ -159,7 +162,10 @@ async fn fastest_provider_follows_real_latency_and_failures() {
     sdk.flush(Duration::from_secs(10)).await.unwrap();
     let health = sdk.health();
     let openai = health.check_provider_health("openai-tts").await.unwrap();
-    let eleven = health.check_provider_health("elevenlabs-tts").await.unwrap();
+    let eleven = health
+        .check_provider_health("elevenlabs-tts")
+        .await
+        .unwrap();
     assert_eq!((openai.requests, eleven.requests), (2, 2));
     assert!(openai.avg_latency_ms.unwrap() >= 120.0, "{openai:?}");
     assert!(eleven.avg_latency_ms.unwrap() < 120.0, "{eleven:?}");
@@ -183,7 +189,10 @@ async fn fastest_provider_follows_real_latency_and_failures() {
             .unwrap_err();
     }
     sdk.flush(Duration::from_secs(10)).await.unwrap();
-    let eleven = health.check_provider_health("elevenlabs-tts").await.unwrap();
+    let eleven = health
+        .check_provider_health("elevenlabs-tts")
+        .await
+        .unwrap();
     assert_eq!(eleven.status, ProviderStatus::Down, "{eleven:?}");
     assert_eq!(
         health
@@ -209,7 +218,10 @@ async fn a_store_outage_never_fails_or_blocks_a_call() {
         .recorder_config(config)
         .build()
         .unwrap();
-    sdk.openai().speech(SpeechRequest::new("before")).await.unwrap();
+    sdk.openai()
+        .speech(SpeechRequest::new("before"))
+        .await
+        .unwrap();
     assert_eq!(sdk.flush(Duration::from_secs(10)).await.unwrap().written, 1);
 
     server.stop();

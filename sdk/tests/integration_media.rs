@@ -43,7 +43,11 @@ async fn tts_falls_back_to_elevenlabs_and_then_prefers_it() {
     assert_eq!(log[1].body.as_ref().unwrap()["text"], "Hello there");
 
     sdk.flush(Duration::from_secs(5)).await.unwrap();
-    let openai = sdk.health().check_provider_health("openai-tts").await.unwrap();
+    let openai = sdk
+        .health()
+        .check_provider_health("openai-tts")
+        .await
+        .unwrap();
     let eleven = sdk
         .health()
         .check_provider_health("elevenlabs-tts")
@@ -100,13 +104,27 @@ async fn tts_voice_mapping_is_configurable_and_unknown_voices_send_nothing() {
         .tts_providers([TtsProvider::ElevenLabs])
         .elevenlabs_voice("narrator", "abcdefghij0123456789");
     let sdk = sdk_builder(&sim).media(config).build().unwrap();
-    sdk.media().tts("Once upon a time", "Narrator", 1.0).await.unwrap();
+    sdk.media()
+        .tts("Once upon a time", "Narrator", 1.0)
+        .await
+        .unwrap();
     let log = sim.requests();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].path, "/v1/text-to-speech/abcdefghij0123456789");
-    assert!(log[0].body.as_ref().unwrap().get("voice_settings").is_none());
+    assert!(
+        log[0]
+            .body
+            .as_ref()
+            .unwrap()
+            .get("voice_settings")
+            .is_none()
+    );
 
-    let error = sdk.media().tts("Hi", "no such voice", 1.0).await.unwrap_err();
+    let error = sdk
+        .media()
+        .tts("Hi", "no such voice", 1.0)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&error, MediaError::UnknownVoice { voice } if voice == "no such voice"),
         "{error}"
@@ -136,7 +154,12 @@ async fn images_route_by_model_with_sizes_and_credits() {
         .unwrap();
     assert_eq!(standard.credits_used, 10);
     let gpt = media
-        .image("A lighthouse", "gpt-image-1", Some("1536x1024"), Some("low"))
+        .image(
+            "A lighthouse",
+            "gpt-image-1",
+            Some("1536x1024"),
+            Some("low"),
+        )
         .await
         .unwrap();
     assert_eq!((gpt.model.as_str(), gpt.credits_used), ("gpt-image-1", 5));
@@ -240,7 +263,10 @@ async fn unknown_models_and_bad_options_are_refused_before_any_request() {
         ("gpt-image-1", None, Some("hd")),
         ("flux-pro", Some("big"), None),
     ] {
-        let error = media.image("A cat", model, size, quality).await.unwrap_err();
+        let error = media
+            .image("A cat", model, size, quality)
+            .await
+            .unwrap_err();
         assert!(
             matches!(error, MediaError::UnsupportedOption { .. }),
             "{model} {size:?} {quality:?}: {error}"
