@@ -39,7 +39,7 @@
 //! call). Neither is ever awaited on the request path.
 //!
 //! - **Shared key cool-downs.** When a key is rate limited the runtime reports a
-//!   [`RateLimitEvent`](crate::telemetry::RateLimitEvent); the recorder's task publishes the
+//!   [`RateLimitEvent`]: the recorder's task publishes the
 //!   cool-down to the store (a conditional write that only extends a cool-down). Every
 //!   [`SdkBuilder::cooldown_sync_interval`] (1 s by default) the sync task reads each provider's
 //!   active cool-downs and applies them to its key pool, so every process sharing the store

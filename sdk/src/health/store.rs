@@ -364,6 +364,7 @@ pub(crate) fn rate_limit_pk(provider: &str) -> String {
     format!("{RATE_LIMIT_PK_PREFIX}{provider}")
 }
 
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // used by the DynamoDB store
 pub(crate) fn cooldown_pk(provider: &str) -> String {
     format!("{COOLDOWN_PK_PREFIX}{provider}")
 }
@@ -392,6 +393,7 @@ pub(crate) fn ttl_passed(ttl: u64, now: SystemTime) -> bool {
 }
 
 /// The smallest `ttl` still alive at `now` (for DynamoDB filter expressions).
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // used by the DynamoDB store
 pub(crate) fn min_live_ttl(now: SystemTime) -> u64 {
     epoch_millis(now).div_ceil(1000)
 }
