@@ -1,63 +1,297 @@
-//! The entry point: [`Sdk`] holds one [`ProviderClient`] per provider.
+//! The entry point: [`Sdk`] holds one [`ProviderClient`] per provider, the health recorder and
+//! the health monitor.
 //!
 //! ```no_run
 //! # async fn demo() -> media_sdk::Result<()> {
+//! use std::time::Duration;
 //! use media_sdk::sdk::Sdk;
-//! # static PROVIDERS: &[&media_sdk::spec::ProviderSpec] = &[];
-//! let sdk = Sdk::builder()
-//!     .providers(PROVIDERS)
-//!     .keys("openai", ["sk-one", "sk-two"])
-//!     .base_url("openai", "http://127.0.0.1:8080")
-//!     .build()?;
-//! let openai = sdk.provider("openai");
-//! # Ok(()) }
+//! use media_sdk::generated::openai::SpeechRequest;
+//!
+//! // Keys, base URLs and the health store all come from the environment.
+//! let sdk = Sdk::from_env()?;
+//! let audio = sdk.openai().speech(SpeechRequest::new("Hello")).await?;
+//! // In a Lambda handler: deliver the health metrics before returning.
+//! let _ = sdk.flush(Duration::from_secs(2)).await;
+//! # let _ = audio; Ok(()) }
 //! ```
 //!
-//! Keys come from the environment (see [`crate::keys`]) unless given with
-//! [`SdkBuilder::keys`]. The base URL is, in order: [`SdkBuilder::base_url`], the provider's
-//! `base_url_env` variable when set and non-empty, the spec's `base_url`.
+//! # Configuration
+//!
+//! - **Providers**: every generated provider ([`crate::generated::PROVIDERS`]) unless
+//!   [`SdkBuilder::providers`] says otherwise.
+//! - **Keys** come from the environment (see [`crate::keys`]) unless given with
+//!   [`SdkBuilder::keys`].
+//! - **Base URL**, in order: [`SdkBuilder::base_url`], the provider's `base_url_env` variable
+//!   when set and non-empty, the spec's `base_url`.
+//! - **Health store**: [`SdkBuilder::health_store`]; else DynamoDB when `CONFIG_TABLE` names a
+//!   table (standard AWS configuration chain: credentials, region, `AWS_ENDPOINT_URL_DYNAMODB`
+//!   then `AWS_ENDPOINT_URL`), else an in-process [`MemoryStore`]. The DynamoDB client is
+//!   created on first use, in the background, so [`SdkBuilder::build`] stays synchronous and
+//!   never waits for AWS.
+//! - **Telemetry**: a [`HealthRecorder`] on that store is always installed; any
+//!   [`SdkBuilder::telemetry`] sink and, when enabled ([`SdkBuilder::emf`] or
+//!   `MEDIA_SDK_EMF=1`), an [`EmfTelemetry`] on stdout receive every record too (a [`Fanout`]).
+//!
+//! # Background work
+//!
+//! The recorder's batching task and the cool-down sync task start on the Tokio runtime that
+//! builds the `Sdk` (or, for an `Sdk` built outside a runtime, the one that makes its first
+//! call). Neither is ever awaited on the request path.
+//!
+//! - **Shared key cool-downs.** When a key is rate limited the runtime reports a
+//!   [`RateLimitEvent`]: the recorder's task publishes the
+//!   cool-down to the store (a conditional write that only extends a cool-down). Every
+//!   [`SdkBuilder::cooldown_sync_interval`] (1 s by default) the sync task reads each provider's
+//!   active cool-downs and applies them to its key pool, so every process sharing the store
+//!   skips a key another one found limited. [`Sdk::sync_cooldowns`] does the same on demand.
+//! - **Flushing.** [`Sdk::flush`] delivers every queued metric within a deadline. Call it before
+//!   a Lambda handler returns: a frozen Lambda runs no background task.
+//! - **Drop.** When the last clone of an `Sdk` (and of its provider clients) is dropped, the
+//!   recorder's queue closes and its task writes what is left, then ends; the sync task stops
+//!   at its next tick. This is best effort: it needs the runtime to keep running afterwards,
+//!   which is not the case when `main` returns or a Lambda invocation ends, so call
+//!   [`Sdk::flush`] there.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, SystemTime};
 
 use crate::client::ProviderClient;
 use crate::error::{Error, Result};
+use crate::health::{
+    CONFIG_TABLE_ENV, DEFAULT_CACHE_TTL, DEFAULT_NAMESPACE, EmfTelemetry, Fanout, FlushReport,
+    FlushTimeout, HealthMonitor, HealthRecorder, HealthStore, MemoryStore, RecorderConfig,
+    RecorderStats, StoreError,
+};
 use crate::keys::KeyPool;
+use crate::media::{Media, MediaConfig};
 use crate::spec::ProviderSpec;
-use crate::telemetry::{NoTelemetry, Telemetry};
+use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 
-/// All provider clients. Cheap to clone (shared state), so one instance can serve many tasks.
-#[derive(Clone, Debug)]
+/// The environment variable that turns on CloudWatch EMF lines on stdout (`1` or `true`).
+pub const EMF_ENV: &str = "MEDIA_SDK_EMF";
+
+/// Default interval of the background cool-down sync.
+pub const DEFAULT_COOLDOWN_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// All provider clients, the health recorder and the health monitor. Cheap to clone (shared
+/// state), so one instance can serve many tasks.
+#[derive(Clone)]
 pub struct Sdk {
-    clients: Arc<[ProviderClient]>,
+    inner: Arc<SdkInner>,
+}
+
+struct SdkInner {
+    clients: Vec<ProviderClient>,
+    monitor: Arc<HealthMonitor>,
+    telemetry: Arc<SdkTelemetry>,
+    media: MediaConfig,
+    /// Held only here: the sync task stops when it can no longer upgrade its weak handle.
+    _alive: Arc<()>,
+}
+
+impl fmt::Debug for Sdk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sdk")
+            .field("clients", &self.inner.clients)
+            .field("store", self.inner.monitor.store())
+            .field("recorder", &self.recorder_stats())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sdk {
-    /// A builder with defaults: no providers (until generated specs are wired in), keys and base
-    /// URLs from the environment, no telemetry, a fresh HTTP client, lenient about missing keys.
+    /// A builder with defaults: every generated provider, keys and base URLs from the
+    /// environment, the health store from the environment, lenient about missing keys.
     pub fn builder() -> SdkBuilder {
         SdkBuilder::default()
     }
 
-    /// [`Sdk::builder`] with its defaults, built.
+    /// [`Sdk::builder`] with its defaults, built: everything from the environment.
     pub fn from_env() -> Result<Self> {
         Self::builder().build()
     }
 
     /// The client for provider `id`, if configured.
     pub fn provider(&self, id: &str) -> Option<&ProviderClient> {
-        self.clients.iter().find(|c| c.spec().id == id)
+        self.inner.clients.iter().find(|c| c.spec().id == id)
     }
 
     /// Every configured provider client, in the order given to the builder.
     pub fn providers(&self) -> impl Iterator<Item = &ProviderClient> {
-        self.clients.iter()
+        self.inner.clients.iter()
+    }
+
+    /// Health reads and provider selection over the SDK's store, watching every endpoint of
+    /// the configured providers.
+    pub fn health(&self) -> &HealthMonitor {
+        &self.inner.monitor
+    }
+
+    /// The store health metrics and shared cool-downs go to.
+    pub fn health_store(&self) -> &Arc<dyn HealthStore> {
+        self.inner.monitor.store()
+    }
+
+    /// The media facade: text to speech with fallback across providers, images by model name.
+    pub fn media(&self) -> Media<'_> {
+        Media::new(self, &self.inner.media)
+    }
+
+    /// Delivers every health record queued so far (written, or dropped after the recorder's
+    /// bounded store retries) within `deadline`. Returns at once when nothing was recorded yet.
+    pub async fn flush(&self, deadline: Duration) -> Result<FlushReport, FlushTimeout> {
+        match self.inner.telemetry.recorder() {
+            Some(recorder) => recorder.flush(deadline).await,
+            None => Ok(FlushReport {
+                written: 0,
+                dropped: 0,
+                waited: Duration::ZERO,
+            }),
+        }
+    }
+
+    /// The health recorder's counters (all zero before the recorder started).
+    pub fn recorder_stats(&self) -> RecorderStats {
+        let telemetry = &self.inner.telemetry;
+        let mut stats = telemetry
+            .background
+            .get()
+            .map(|b| b.recorder.stats())
+            .unwrap_or_default();
+        stats.dropped_closed += telemetry.dropped_no_runtime.load(Ordering::Relaxed);
+        stats
+    }
+
+    /// Reads every provider's shared key cool-downs from the store now and applies them to the
+    /// key pools. Returns how many cool-downs were applied to a key of this `Sdk`.
+    pub async fn sync_cooldowns(&self) -> Result<usize, StoreError> {
+        sync_pools(&self.inner.monitor, &self.inner.telemetry.pools).await
     }
 }
 
+/// Applies every active shared cool-down to the matching key of `pools`.
+async fn sync_pools(monitor: &HealthMonitor, pools: &[KeyPool]) -> Result<usize, StoreError> {
+    let mut applied = 0;
+    for pool in pools {
+        monitor
+            .sync_cooldowns(pool.provider(), |fingerprint, until| {
+                // Convert the wall-clock end into the pool's monotonic clock.
+                let Ok(remaining) = until.duration_since(SystemTime::now()) else {
+                    return;
+                };
+                if pool.cool_down(fingerprint, tokio::time::Instant::now() + remaining) {
+                    tracing::debug!(
+                        provider = pool.provider(),
+                        key = fingerprint,
+                        remaining_ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX),
+                        "applied a shared key cool-down"
+                    );
+                    applied += 1;
+                }
+            })
+            .await?;
+    }
+    Ok(applied)
+}
+
+/// The telemetry every client of an [`Sdk`] reports to: the health recorder (started lazily on
+/// a Tokio runtime) plus the user's sinks.
+struct SdkTelemetry {
+    background: OnceLock<Background>,
+    store: Arc<dyn HealthStore>,
+    monitor: Weak<HealthMonitor>,
+    recorder_config: RecorderConfig,
+    sync_interval: Option<Duration>,
+    pools: Vec<KeyPool>,
+    alive: Weak<()>,
+    extra: Fanout,
+    dropped_no_runtime: AtomicU64,
+}
+
+struct Background {
+    recorder: HealthRecorder,
+}
+
+impl SdkTelemetry {
+    /// The recorder, started on the current Tokio runtime if it has not started yet; `None`
+    /// outside a runtime before it started.
+    fn recorder(&self) -> Option<&HealthRecorder> {
+        if let Some(background) = self.background.get() {
+            return Some(&background.recorder);
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let background = self.background.get_or_init(|| self.start(&runtime));
+        Some(&background.recorder)
+    }
+
+    fn start(&self, runtime: &tokio::runtime::Handle) -> Background {
+        let recorder =
+            HealthRecorder::spawn_on(self.store.clone(), self.recorder_config.clone(), runtime);
+        if let (Some(interval), Some(monitor)) = (self.sync_interval, self.monitor.upgrade()) {
+            runtime.spawn(sync_loop(
+                monitor,
+                self.pools.clone(),
+                interval,
+                self.alive.clone(),
+            ));
+        }
+        tracing::debug!(store = ?self.store, "health recorder started");
+        Background { recorder }
+    }
+}
+
+impl Telemetry for SdkTelemetry {
+    fn record_call(&self, metric: CallMetric) {
+        match self.recorder() {
+            Some(recorder) => recorder.record_call(metric.clone()),
+            None => {
+                self.dropped_no_runtime.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.extra.record_call(metric);
+    }
+
+    fn record_rate_limit(&self, event: RateLimitEvent) {
+        match self.recorder() {
+            Some(recorder) => recorder.record_rate_limit(event.clone()),
+            None => {
+                self.dropped_no_runtime.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.extra.record_rate_limit(event);
+    }
+}
+
+async fn sync_loop(
+    monitor: Arc<HealthMonitor>,
+    pools: Vec<KeyPool>,
+    interval: Duration,
+    alive: Weak<()>,
+) {
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticker.tick().await;
+        if alive.strong_count() == 0 {
+            break;
+        }
+        match sync_pools(&monitor, &pools).await {
+            Ok(_) => failing = false,
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "cannot read shared key cool-downs; retrying every tick");
+            }
+            Err(error) => tracing::debug!(%error, "cannot read shared key cool-downs"),
+        }
+    }
+    tracing::debug!("cool-down sync stopped: the Sdk was dropped");
+}
+
 /// Configures an [`Sdk`]. Obtained from [`Sdk::builder`].
-#[derive(Default)]
 pub struct SdkBuilder {
     providers: Vec<&'static ProviderSpec>,
     keys: HashMap<String, Vec<String>>,
@@ -65,10 +299,35 @@ pub struct SdkBuilder {
     telemetry: Option<Arc<dyn Telemetry>>,
     http: Option<reqwest::Client>,
     strict: bool,
+    health_store: Option<Arc<dyn HealthStore>>,
+    recorder_config: Option<RecorderConfig>,
+    emf: Option<bool>,
+    sync_interval: Option<Duration>,
+    health_cache_ttl: Duration,
+    media: MediaConfig,
 }
 
-impl std::fmt::Debug for SdkBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Default for SdkBuilder {
+    fn default() -> Self {
+        Self {
+            providers: crate::generated::PROVIDERS.to_vec(),
+            keys: HashMap::new(),
+            base_urls: HashMap::new(),
+            telemetry: None,
+            http: None,
+            strict: false,
+            health_store: None,
+            recorder_config: None,
+            emf: None,
+            sync_interval: Some(DEFAULT_COOLDOWN_SYNC_INTERVAL),
+            health_cache_ttl: DEFAULT_CACHE_TTL,
+            media: MediaConfig::default(),
+        }
+    }
+}
+
+impl fmt::Debug for SdkBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SdkBuilder")
             .field(
                 "providers",
@@ -77,12 +336,17 @@ impl std::fmt::Debug for SdkBuilder {
             .field("explicit_keys_for", &self.keys.keys().collect::<Vec<_>>())
             .field("base_urls", &self.base_urls)
             .field("strict", &self.strict)
+            .field("health_store", &self.health_store)
+            .field("emf", &self.emf)
+            .field("sync_interval", &self.sync_interval)
             .finish_non_exhaustive()
     }
 }
 
 impl SdkBuilder {
-    /// The providers to build clients for (usually `media_sdk::generated::PROVIDERS`).
+    /// The providers to build clients for (default: every generated provider,
+    /// [`crate::generated::PROVIDERS`]). The generated accessors such as [`Sdk::openai`] panic
+    /// for a provider left out.
     pub fn providers(mut self, providers: &[&'static ProviderSpec]) -> Self {
         self.providers = providers.to_vec();
         self
@@ -107,7 +371,7 @@ impl SdkBuilder {
         self
     }
 
-    /// Where call metrics and rate-limit events go.
+    /// A further sink for call metrics and rate-limit events, next to the health recorder.
     pub fn telemetry(mut self, telemetry: Arc<dyn Telemetry>) -> Self {
         self.telemetry = Some(telemetry);
         self
@@ -126,7 +390,49 @@ impl SdkBuilder {
         self
     }
 
-    /// Builds the clients: reads keys and base URLs, creates the shared HTTP client.
+    /// Records health metrics and shares key cool-downs through `store` instead of the store
+    /// chosen by the environment.
+    pub fn health_store(mut self, store: Arc<dyn HealthStore>) -> Self {
+        self.health_store = Some(store);
+        self
+    }
+
+    /// Settings of the health recorder (default: [`RecorderConfig::for_providers`]).
+    pub fn recorder_config(mut self, config: RecorderConfig) -> Self {
+        self.recorder_config = Some(config);
+        self
+    }
+
+    /// Writes a CloudWatch EMF line to stdout per call and rate-limit event (default: on when
+    /// `MEDIA_SDK_EMF` is `1` or `true`).
+    pub fn emf(mut self, enabled: bool) -> Self {
+        self.emf = Some(enabled);
+        self
+    }
+
+    /// How often the background task applies shared key cool-downs to the key pools; `None`
+    /// turns the task off ([`Sdk::sync_cooldowns`] still works). Default: 1 s.
+    pub fn cooldown_sync_interval(mut self, interval: Option<Duration>) -> Self {
+        self.sync_interval = interval;
+        self
+    }
+
+    /// How long [`Sdk::health`] reuses a health report (default:
+    /// [`DEFAULT_CACHE_TTL`]; zero: every read goes to the store).
+    pub fn health_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.health_cache_ttl = ttl;
+        self
+    }
+
+    /// Settings of the media facade ([`Sdk::media`]).
+    pub fn media(mut self, config: MediaConfig) -> Self {
+        self.media = config;
+        self
+    }
+
+    /// Builds the clients: reads keys and base URLs, creates the shared HTTP client, picks the
+    /// health store. Inside a Tokio runtime it also starts the background tasks (otherwise
+    /// they start with the first call).
     pub fn build(self) -> Result<Sdk> {
         let known = |id: &String| self.providers.iter().any(|p| p.id == id);
         if let Some(id) = self
@@ -151,8 +457,7 @@ impl SdkBuilder {
                     .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?
             }
         };
-        let telemetry = self.telemetry.unwrap_or_else(|| Arc::new(NoTelemetry));
-        let mut clients = Vec::with_capacity(self.providers.len());
+        let mut pools = Vec::with_capacity(self.providers.len());
         for &spec in &self.providers {
             let pool = match self.keys.get(spec.id) {
                 Some(keys) => KeyPool::from_keys(spec, keys.iter().cloned())?,
@@ -161,6 +466,46 @@ impl SdkBuilder {
             if self.strict && pool.is_empty() {
                 return Err(pool.no_keys_error());
             }
+            pools.push(pool);
+        }
+
+        let store = match self.health_store {
+            Some(store) => store,
+            None => store_from_env()?,
+        };
+        let monitor = Arc::new(
+            HealthMonitor::for_providers(store.clone(), &self.providers)
+                .with_cache_ttl(self.health_cache_ttl),
+        );
+        let emf = self.emf.unwrap_or_else(|| {
+            std::env::var(EMF_ENV)
+                .map(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True"))
+                .unwrap_or(false)
+        });
+        let mut extra = Fanout::default();
+        if let Some(user) = self.telemetry {
+            extra = Fanout::new(vec![user]);
+        }
+        if emf {
+            extra = extra.with(EmfTelemetry::stdout(DEFAULT_NAMESPACE));
+        }
+        let alive = Arc::new(());
+        let telemetry = Arc::new(SdkTelemetry {
+            background: OnceLock::new(),
+            store,
+            monitor: Arc::downgrade(&monitor),
+            recorder_config: self
+                .recorder_config
+                .unwrap_or_else(|| RecorderConfig::for_providers(&self.providers)),
+            sync_interval: self.sync_interval,
+            pools: pools.clone(),
+            alive: Arc::downgrade(&alive),
+            extra,
+            dropped_no_runtime: AtomicU64::new(0),
+        });
+
+        let mut clients = Vec::with_capacity(self.providers.len());
+        for (&spec, pool) in self.providers.iter().zip(pools) {
             let base_url = match self.base_urls.get(spec.id) {
                 Some(url) => url.clone(),
                 None => std::env::var(spec.base_url_env)
@@ -176,8 +521,125 @@ impl SdkBuilder {
                 telemetry.clone(),
             )?);
         }
+        // Start the background tasks now when a runtime is at hand.
+        let _ = telemetry.recorder();
         Ok(Sdk {
-            clients: clients.into(),
+            inner: Arc::new(SdkInner {
+                clients,
+                monitor,
+                telemetry,
+                media: self.media,
+                _alive: alive,
+            }),
         })
+    }
+}
+
+/// The store chosen by the environment (see the module docs), without waiting for AWS.
+fn store_from_env() -> Result<Arc<dyn HealthStore>> {
+    let table = std::env::var(CONFIG_TABLE_ENV)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    match table {
+        None => Ok(Arc::new(MemoryStore::new())),
+        Some(table) => dynamo_from_env(table),
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+fn dynamo_from_env(table: String) -> Result<Arc<dyn HealthStore>> {
+    tracing::debug!(table = %table, "health metrics go to DynamoDB");
+    Ok(Arc::new(deferred::DeferredDynamo::new(table)))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+fn dynamo_from_env(table: String) -> Result<Arc<dyn HealthStore>> {
+    Err(Error::Config(format!(
+        "{CONFIG_TABLE_ENV}={table} is set but media-sdk was built without the `dynamodb` feature"
+    )))
+}
+
+#[cfg(feature = "dynamodb")]
+mod deferred {
+    //! A DynamoDB store whose client is created from the environment on first use.
+
+    use std::time::SystemTime;
+
+    use tokio::sync::OnceCell;
+
+    use crate::health::{
+        DynamoStore, HealthItem, HealthStore, MetricPage, PageCursor, RateLimitItem, StoreFuture,
+    };
+
+    /// [`DynamoStore::from_env`] on first use (loading the AWS configuration is async).
+    #[derive(Debug)]
+    pub(super) struct DeferredDynamo {
+        table: String,
+        store: OnceCell<DynamoStore>,
+    }
+
+    impl DeferredDynamo {
+        pub(super) fn new(table: String) -> Self {
+            Self {
+                table,
+                store: OnceCell::new(),
+            }
+        }
+
+        async fn get(&self) -> &DynamoStore {
+            self.store
+                .get_or_init(|| DynamoStore::from_env(self.table.clone()))
+                .await
+        }
+    }
+
+    impl HealthStore for DeferredDynamo {
+        fn write_batch<'a>(&'a self, items: &'a [HealthItem]) -> StoreFuture<'a, Vec<HealthItem>> {
+            Box::pin(async move { self.get().await.write_batch(items).await })
+        }
+
+        fn query_metrics<'a>(
+            &'a self,
+            health_id: &'a str,
+            since: SystemTime,
+            cursor: Option<PageCursor>,
+        ) -> StoreFuture<'a, MetricPage> {
+            Box::pin(async move {
+                self.get()
+                    .await
+                    .query_metrics(health_id, since, cursor)
+                    .await
+            })
+        }
+
+        fn query_rate_limits<'a>(
+            &'a self,
+            provider: &'a str,
+            since: SystemTime,
+        ) -> StoreFuture<'a, Vec<RateLimitItem>> {
+            Box::pin(async move { self.get().await.query_rate_limits(provider, since).await })
+        }
+
+        fn publish_cooldown<'a>(
+            &'a self,
+            provider: &'a str,
+            key_fingerprint: &'a str,
+            until: SystemTime,
+        ) -> StoreFuture<'a, bool> {
+            Box::pin(async move {
+                self.get()
+                    .await
+                    .publish_cooldown(provider, key_fingerprint, until)
+                    .await
+            })
+        }
+
+        fn active_cooldowns<'a>(
+            &'a self,
+            provider: &'a str,
+        ) -> StoreFuture<'a, Vec<(String, SystemTime)>> {
+            Box::pin(async move { self.get().await.active_cooldowns(provider).await })
+        }
     }
 }

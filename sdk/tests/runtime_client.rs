@@ -144,6 +144,7 @@ fn builder_rejects_unknown_providers_and_bad_base_urls() {
         "{unknown}"
     );
     let unknown = Sdk::builder()
+        .providers(&[])
         .base_url("openai", "http://x")
         .build()
         .unwrap_err();

@@ -1,0 +1,103 @@
+//! The shape of an AWS Lambda handler using the SDK: one `Sdk` shared by every invocation of
+//! the execution environment, and `flush()` before each invocation returns (a frozen Lambda
+//! runs no background task, so metrics still queued would wait for the next thaw, or be lost).
+//!
+//! In Lambda, configure with environment variables only: `OPENAI_API_KEYS`,
+//! `ELEVENLABS_API_KEYS`, ..., `CONFIG_TABLE` (health metrics and shared key cool-downs in
+//! DynamoDB) and `MEDIA_SDK_EMF=1` (CloudWatch metrics from the log lines). The handler below
+//! is plain async Rust; wrap it with the `lambda_runtime` crate's `service_fn`.
+//!
+//! Here the "invocations" run locally against the simulator:
+//! `cargo run -p media-sdk --features sim --example lambda`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use media_sdk::generated;
+use media_sdk::media::MediaError;
+use media_sdk::sdk::Sdk;
+use media_sdk::sim::{JobPace, Simulator};
+use serde_json::{Value, json};
+
+/// Created once per execution environment (cold start), reused by every invocation.
+static SDK: OnceLock<Sdk> = OnceLock::new();
+
+/// How long an invocation may spend delivering health metrics before it returns.
+const FLUSH_BUDGET: Duration = Duration::from_millis(500);
+
+fn sdk() -> &'static Sdk {
+    SDK.get_or_init(|| Sdk::from_env().expect("SDK configuration"))
+}
+
+/// One invocation: `{"kind": "tts", "text": ..., "voice": ...}` or
+/// `{"kind": "image", "prompt": ..., "model": ..., "size": ..., "quality": ...}`.
+async fn handler(event: Value) -> Result<Value, MediaError> {
+    let sdk = sdk();
+    let text = |name: &str| event.get(name).and_then(Value::as_str);
+    let result = match text("kind") {
+        Some("tts") => {
+            let speed = event.get("speed").and_then(Value::as_f64).unwrap_or(1.0);
+            sdk.media()
+                .tts(
+                    text("text").unwrap_or(""),
+                    text("voice").unwrap_or("alloy"),
+                    speed,
+                )
+                .await
+                .map(
+                    |audio| json!({"content_type": audio.content_type, "bytes": audio.bytes.len()}),
+                )
+        }
+        _ => sdk
+            .media()
+            .image(
+                text("prompt").unwrap_or(""),
+                text("model").unwrap_or("dall-e-3"),
+                text("size"),
+                text("quality"),
+            )
+            .await
+            .map(|image| serde_json::to_value(image).unwrap_or(Value::Null)),
+    };
+    // Deliver this invocation's metrics before returning, success or not.
+    if let Err(timeout) = sdk.flush(FLUSH_BUDGET).await {
+        eprintln!("health metrics still pending: {timeout}");
+    }
+    result
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // Local stand-in for the providers: point the environment-driven Sdk at the simulator.
+    let mut sim = Simulator::builder().job_pace("fal", JobPace::immediate());
+    for (spec, routes) in generated::sim_routes() {
+        sim = sim.provider(spec, routes);
+    }
+    let sim = sim.start().await?;
+    let mut builder = Sdk::builder()
+        .keys("openai", ["sk-lambda"])
+        .keys("fal", ["fal-lambda:secret"])
+        .keys("kling", ["kling-access:kling-secret"])
+        .keys("elevenlabs", ["xi-lambda"]);
+    for (provider, url) in sim.base_urls() {
+        builder = builder.base_url(provider, url);
+    }
+    // In Lambda this is `Sdk::from_env()` inside `sdk()`; here it is preset for the simulator.
+    let _ = SDK.set(builder.build()?);
+
+    let events = [
+        json!({"kind": "tts", "text": "Hello from Lambda", "voice": "nova"}),
+        json!({"kind": "image", "prompt": "A lighthouse", "model": "dalle-3", "size": "1792x1024", "quality": "hd"}),
+        json!({"kind": "image", "prompt": "A lighthouse", "model": "flux-pro", "size": "square_hd"}),
+        json!({"kind": "image", "prompt": "A lighthouse", "model": "midjourney"}),
+    ];
+    for event in events {
+        match handler(event.clone()).await {
+            Ok(answer) => println!("{event} -> {answer}"),
+            Err(error) => println!("{event} -> error: {error}"),
+        }
+    }
+    println!("recorder: {:?}", sdk().recorder_stats());
+    sim.shutdown().await;
+    Ok(())
+}
