@@ -9,7 +9,6 @@ use media_sdk::generated;
 use media_sdk::health::{HealthStore, MemoryStore};
 use media_sdk::sdk::{Sdk, SdkBuilder};
 use media_sdk::sim::{JobPace, RequestRecord, SimBuilder, Simulator};
-use sha2::{Digest, Sha256};
 
 pub const OPENAI_KEYS: &[&str] = &["sk-integ-openai-1"];
 pub const FAL_KEYS: &[&str] = &["fal-integ-1:secret"];
@@ -54,13 +53,9 @@ pub fn sdk_builder_with_store(sim: &Simulator, store: Arc<dyn HealthStore>) -> S
     builder
 }
 
-/// The simulator's name for a key: the first 12 hex digits of its SHA-256.
+/// The simulator's name for a key: the same fingerprint the SDK uses.
 pub fn sim_fingerprint(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    media_sdk::keys::fingerprint(key)
 }
 
 /// The endpoint calls (not job polls) in `records`.
