@@ -170,8 +170,8 @@ fn keys_from_lookup(
 }
 
 /// Keys for a simulated run: each provider's keys from the environment when set (the simulator
-/// then accepts exactly those), else made-up ones (`sk-demo-1`, ...), at least the spec's
-/// recommended minimum and two.
+/// then accepts exactly those), else made-up ones (`sk-demo-1`, ...): the spec's recommended
+/// maximum, kept between two and four.
 pub fn demo_keys(
     providers: &[&'static ProviderSpec],
     lookup: impl Fn(&str) -> Option<String>,
@@ -185,7 +185,7 @@ pub fn demo_keys(
                 origin: KeyOrigin::Env(var),
             },
             None => {
-                let count = spec.keys.recommended_min.max(2);
+                let count = spec.keys.recommended_max.clamp(2, 4);
                 ProviderKeys {
                     provider: spec.id,
                     keys: (1..=count).map(|i| fake_key(spec, i)).collect(),
@@ -239,7 +239,7 @@ pub fn live_keys(
 /// The demo squeezes an hour of traffic into seconds, so the waits of the retry policy are
 /// scaled down with it: backoff starts at 25 ms (capped at 250 ms) instead of the spec's
 /// 200 ms / 5 s, and a 429 without a reset hint (Kling, ElevenLabs) cools the key for 500 ms
-/// instead of 20 s, which the simulator's buckets refill within. Attempts, the wait limit and
+/// instead of 20 s (the simulator's buckets refill within that). Attempts, the wait limit and
 /// the error rules are the spec's. `ProviderClient` needs a `&'static ProviderSpec`, so the
 /// copies are leaked, once per process (a few hundred bytes).
 pub fn demo_specs() -> &'static [&'static ProviderSpec] {
@@ -271,24 +271,28 @@ pub struct SimPlan {
 
 /// The simulator settings for `provider` when `usable_keys` of its keys stay usable.
 ///
-/// Each provider gets a total refill rate, shared out among its usable keys, a little above
-/// what eight workers ask of it on average, and one-token buckets: a key asked twice in quick
-/// succession answers 429 and the SDK rotates to another key, and bursts empty every bucket now
-/// and then, so calls also wait for a key to cool down. Every key refills at least one token per
-/// second: the 429's reset hint (or the demo's 1 s default cool-down) then stays within the
-/// spec's `max_wait_ms`, so a call that finds every key cooling waits for one instead of
-/// failing. The 4% of 5xx answers are retried by the spec's policy (4 attempts): one call
-/// failing four times in a row has a chance of 0.04^4, about 3 in a million. Connection resets
-/// are not injected: the SDK does not replay a request the provider may have acted on, so a
-/// reset fails the call by design.
+/// Requests arrive at random ([`DemoOptions::arrivals`], 15 per second by default: about 6 for
+/// OpenAI, 4.5 for fal, 3 for ElevenLabs, 1.5 for Kling). Each provider gets a total refill
+/// rate about 1.5 to 2 times that, shared out among its usable keys, and small buckets: a key
+/// asked twice in quick succession answers 429 and the SDK rotates to another key; now and then
+/// a burst empties every bucket and calls wait for the first key to cool down.
+///
+/// Failure is kept out by the numbers, not by luck: every key refills at least two tokens per
+/// second, so a 429's reset hint (or the demo's 500 ms default cool-down) stays well within the
+/// spec's `max_wait_ms`, and the load stays below capacity, so a waiting call rarely loses its
+/// key to another one (four such losses in a row would fail it). The 4% of 5xx answers are
+/// retried by the spec's policy (4 attempts): a call failing four times in a row has a chance
+/// of 0.04^4, about 3 in a million. Connection resets are not injected: the SDK does not
+/// replay a request the provider may have acted on, so a reset fails the call by design.
 pub fn sim_plan(provider: &str, usable_keys: usize) -> SimPlan {
     let keys = usable_keys.max(1) as f64;
-    // (burst per key, refill of the whole provider per second)
+    // (burst per key, refill of the whole provider per second). fal's `retry-after` is in
+    // whole seconds, so a limited fal key sits out a full second: fal gets a deeper bucket.
     let (capacity, refill_per_sec) = match provider {
-        "openai" => (1, 8.0),
-        "fal" => (3, 6.0),
+        "openai" => (1, 10.0),
+        "fal" => (2, 9.0),
         "kling" => (1, 3.0),
-        "elevenlabs" => (2, 4.0),
+        "elevenlabs" => (1, 6.0),
         _ => (2, 2.0 * keys),
     };
     let pace = match provider {
