@@ -29,11 +29,7 @@ fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    move |name| {
-        vars.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    }
+    move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -57,7 +53,11 @@ async fn simulated_demo_succeeds_with_rotations_retries_and_a_quarantine() {
     );
     assert_eq!((report.requests, report.succeeded()), (40, 40));
     let kinds: BTreeSet<Task> = report.by_task.keys().copied().collect();
-    assert_eq!(kinds, TASKS.into_iter().collect(), "every kind of request ran");
+    assert_eq!(
+        kinds,
+        TASKS.into_iter().collect(),
+        "every kind of request ran"
+    );
     assert!(report.rate_limits > 0, "{}", report.render());
     assert!(report.rotations > 0, "{}", report.render());
     assert!(report.retried_calls > 0, "{}", report.render());
@@ -68,10 +68,17 @@ async fn simulated_demo_succeeds_with_rotations_retries_and_a_quarantine() {
     assert_eq!(report.quarantines[0].provider, "openai");
     assert_eq!(report.quarantines[0].fingerprint, fingerprint("sk-test-c"));
     assert!(report.quarantines[0].reason.contains("insufficient_quota"));
-    let openai: Vec<_> = report.keys.iter().filter(|k| k.provider == "openai").collect();
+    let openai: Vec<_> = report
+        .keys
+        .iter()
+        .filter(|k| k.provider == "openai")
+        .collect();
     let fingerprints: Vec<String> = openai_keys.iter().map(|k| fingerprint(k)).collect();
     assert_eq!(
-        openai.iter().map(|k| k.fingerprint.clone()).collect::<Vec<_>>(),
+        openai
+            .iter()
+            .map(|k| k.fingerprint.clone())
+            .collect::<Vec<_>>(),
         fingerprints
     );
     // Every key the SDK holds was seen by the simulator, and the sim saw at least the 429s the
@@ -98,9 +105,18 @@ async fn simulated_demo_succeeds_with_rotations_retries_and_a_quarantine() {
         .map(|r| r.health_id.as_str())
         .collect();
     assert_eq!(reported, health_ids());
-    assert!(report.health.no_data.is_empty(), "{:?}", report.health.no_data);
+    assert!(
+        report.health.no_data.is_empty(),
+        "{:?}",
+        report.health.no_data
+    );
     assert_eq!(
-        report.health.reports.iter().map(|r| r.requests).sum::<u64>(),
+        report
+            .health
+            .reports
+            .iter()
+            .map(|r| r.requests)
+            .sum::<u64>(),
         40
     );
     let text = report.render();
@@ -114,13 +130,28 @@ async fn simulated_demo_succeeds_with_rotations_retries_and_a_quarantine() {
         .lines()
         .find(|l| l.starts_with("HEALTH ID"))
         .expect("a health table");
-    let columns: Vec<&str> = header.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    let columns: Vec<&str> = header
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
     assert_eq!(
         columns,
-        ["HEALTH ID", "PROVIDER", "STATUS", "AVG MS", "P95 MS", "SUCCESS", "REQUESTS", "RATE LIMITS"]
+        [
+            "HEALTH ID",
+            "PROVIDER",
+            "STATUS",
+            "AVG MS",
+            "P95 MS",
+            "SUCCESS",
+            "REQUESTS",
+            "RATE LIMITS"
+        ]
     );
     assert!(text.contains("OK: all 40 requests succeeded"), "{text}");
-    assert!(text.contains("\nKEYS\nPROVIDER    KEY         CALLS  HTTP  2XX  429  5XX  OTHER  STATE\n"));
+    assert!(
+        text.contains("\nKEYS\nPROVIDER    KEY         CALLS  HTTP  2XX  429  5XX  OTHER  STATE\n")
+    );
     assert!(text.contains("openai: 3 key(s) from OPENAI_API_KEYS"));
     assert!(text.contains("fal: 3 generated demo keys"));
     assert_eq!(report.recorder.dropped_full, 0);
@@ -155,7 +186,10 @@ fn demo_keys_come_from_the_environment_or_are_made_up() {
     assert!(debug.contains(&fingerprint("fal-single")));
 
     let fakes = demo_keys(PROVIDERS, |_| None);
-    assert_eq!(fakes[0].keys, ["sk-demo-1", "sk-demo-2", "sk-demo-3", "sk-demo-4"]);
+    assert_eq!(
+        fakes[0].keys,
+        ["sk-demo-1", "sk-demo-2", "sk-demo-3", "sk-demo-4"]
+    );
 }
 
 #[test]
@@ -244,10 +278,7 @@ fn arrivals_are_seeded_increasing_and_at_the_rate() {
     assert!(arrivals.windows(2).all(|w| w[0] <= w[1]));
     let rate = arrivals.len() as f64 / arrivals.last().unwrap().as_secs_f64();
     assert!((rate - options.rate).abs() < options.rate * 0.1, "{rate}");
-    let other = DemoOptions {
-        seed: 8,
-        ..options
-    };
+    let other = DemoOptions { seed: 8, ..options };
     assert_ne!(arrivals, other.arrivals());
 }
 
@@ -289,7 +320,11 @@ async fn health_of_an_empty_store_is_unknown_no_data() {
         .unwrap();
     assert!(snapshot.ok);
     assert_eq!(
-        snapshot.no_data.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        snapshot
+            .no_data
+            .iter()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>(),
         health_ids()
     );
     assert_eq!(
@@ -323,7 +358,12 @@ CONFIG_TABLE to read a DynamoDB table.
     assert!(reports.iter().all(|r| r["avg_latency_ms"].is_null()));
 }
 
-fn metric(health_id: &'static str, provider: &'static str, latency_ms: u64, ok: bool) -> CallMetric {
+fn metric(
+    health_id: &'static str,
+    provider: &'static str,
+    latency_ms: u64,
+    ok: bool,
+) -> CallMetric {
     CallMetric {
         health_id,
         provider,
@@ -524,7 +564,13 @@ fn arguments_parse() {
         panic!("not demo");
     };
     assert_eq!(
-        (args.requests, args.concurrency, args.rate, args.seed, args.live),
+        (
+            args.requests,
+            args.concurrency,
+            args.rate,
+            args.seed,
+            args.live
+        ),
         (Some(12), 3, 40.0, 9, true)
     );
     let cli = Cli::try_parse_from(["media-sdk", "health", "--json"]).unwrap();
@@ -535,7 +581,9 @@ fn arguments_parse() {
         matches!(cli.command, Command::Alarms(a) if a.namespace == "X" && a.out.as_deref() == Some(std::path::Path::new("a.json")))
     );
     let cli = Cli::try_parse_from(["media-sdk", "alarms"]).unwrap();
-    assert!(matches!(cli.command, Command::Alarms(a) if a.namespace == "MediaSdk" && a.out.is_none()));
+    assert!(
+        matches!(cli.command, Command::Alarms(a) if a.namespace == "MediaSdk" && a.out.is_none())
+    );
     assert!(Cli::try_parse_from(["media-sdk", "demo", "--requests", "x"]).is_err());
 }
 

@@ -54,7 +54,7 @@ pub struct DemoArgs {
     /// a request arriving while `--concurrency` are in flight waits for a free slot.
     #[arg(long, value_name = "R", default_value_t = DEFAULT_RATE)]
     pub rate: f64,
-    /// Seed of the simulator's faults and ids (the same seed gives the same faults).
+    /// Seed of the arrivals and the simulator's faults (the same seed, the same schedule).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Call the real providers with the keys in the environment instead of the simulator.
@@ -388,7 +388,11 @@ impl Task {
                     ))
                 };
                 let audio = sdk.openai().speech(request).await?;
-                Ok(format!("{} bytes of {}", audio.bytes.len(), audio.content_type))
+                Ok(format!(
+                    "{} bytes of {}",
+                    audio.bytes.len(),
+                    audio.content_type
+                ))
             }
             Task::ElevenLabsSpeech => {
                 let request = elevenlabs::ElevenTtsRequest {
@@ -398,7 +402,11 @@ impl Task {
                     ))
                 };
                 let audio = sdk.elevenlabs().text_to_speech(request).await?;
-                Ok(format!("{} bytes of {}", audio.bytes.len(), audio.content_type))
+                Ok(format!(
+                    "{} bytes of {}",
+                    audio.bytes.len(),
+                    audio.content_type
+                ))
             }
             Task::OpenAiImage => {
                 let request = openai::ImageRequest {
@@ -418,7 +426,11 @@ impl Task {
                     ..fal::FluxProRequest::new(format!("A fox in the snow, variant {i}"))
                 };
                 let job = sdk.fal().flux_pro(request).await?;
-                Ok(format!("job {}: {} image(s)", job.id, job.output.images.len()))
+                Ok(format!(
+                    "job {}: {} image(s)",
+                    job.id,
+                    job.output.images.len()
+                ))
             }
             Task::StableAudio => {
                 let request = fal::StableAudioRequest {
@@ -437,7 +449,11 @@ impl Task {
                     ))
                 };
                 let job = sdk.kling().text_to_video(request).await?;
-                Ok(format!("task {}: {} video(s)", job.id, job.output.videos.len()))
+                Ok(format!(
+                    "task {}: {} video(s)",
+                    job.id,
+                    job.output.videos.len()
+                ))
             }
         }
     }
@@ -475,7 +491,9 @@ impl Telemetry for Tally {
             t.extra_attempts += u64::from(metric.attempts - 1);
         }
         if let Some(fp) = metric.key_fingerprint {
-            *t.by_key.entry((metric.provider.to_owned(), fp)).or_default() += 1;
+            *t.by_key
+                .entry((metric.provider.to_owned(), fp))
+                .or_default() += 1;
         }
     }
 
@@ -941,7 +959,11 @@ fn progress_bar(options: &DemoOptions) -> ProgressBar {
 }
 
 /// Makes the requests, then flushes the metrics and reads everything back.
-async fn drive(options: &DemoOptions, run: Run<'_>, mode: &'static str) -> Result<DemoReport, CliError> {
+async fn drive(
+    options: &DemoOptions,
+    run: Run<'_>,
+    mode: &'static str,
+) -> Result<DemoReport, CliError> {
     let bar = progress_bar(options);
     for line in &run.setup {
         bar.println(line);
@@ -967,7 +989,10 @@ async fn drive(options: &DemoOptions, run: Run<'_>, mode: &'static str) -> Resul
     while let Some((index, task, result)) = results.next().await {
         *by_task.entry(task).or_insert(0) += 1;
         if let Err(error) = result {
-            bar.println(format!("request #{index} ({}) failed: {error}", task.label()));
+            bar.println(format!(
+                "request #{index} ({}) failed: {error}",
+                task.label()
+            ));
             failures.push(Failure {
                 index,
                 task,
@@ -984,7 +1009,6 @@ async fn drive(options: &DemoOptions, run: Run<'_>, mode: &'static str) -> Resul
             t.retried
         ));
     }
-    drop(results);
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     failures.sort_by_key(|f| f.index);
