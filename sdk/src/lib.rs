@@ -13,6 +13,8 @@ extern crate self as media_sdk;
 
 pub mod auth;
 pub mod classify;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod client;
 pub mod endpoint;
 pub mod error;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod demo;
 mod test_cmd;
 
 /// Project automation for media-sdk.
@@ -23,6 +24,23 @@ enum Command {
     /// Run every check CI runs: install the test DynamoDB server (moto) if needed, then fmt,
     /// clippy, codegen --check, rustdoc and all tests.
     Test,
+    /// Run every provider against a local simulator (no keys, no AWS account): rate limits,
+    /// faults, key rotation, retries, then the health table and alerts. `--help` for flags.
+    #[command(disable_help_flag = true)]
+    Demo(PassThrough),
+    /// Print the health of every provider from the configured store (`--json` for scripts).
+    #[command(disable_help_flag = true)]
+    Health(PassThrough),
+    /// Print CloudWatch alarms for the alert thresholds as CloudFormation JSON.
+    #[command(disable_help_flag = true)]
+    Alarms(PassThrough),
+}
+
+/// Arguments handed to `media-sdk <verb>` as they are.
+#[derive(Debug, Args)]
+struct PassThrough {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +80,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Demo(pass) => demo::delegate(&workspace_root(), "demo", &pass.args),
+        Command::Health(pass) => demo::delegate(&workspace_root(), "health", &pass.args),
+        Command::Alarms(pass) => demo::delegate(&workspace_root(), "alarms", &pass.args),
     }
 }
 

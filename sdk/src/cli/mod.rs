@@ -1,0 +1,180 @@
+//! The `media-sdk` command line (feature `cli`), run by `cargo xtask demo | health | alarms`.
+//!
+//! - [`demo`]: drives the generated clients against the local [simulator](crate::sim) (or, with
+//!   `--live`, the real providers) under concurrency, then prints the health table, the alerts
+//!   crossed and a summary of rotations, retries, quarantines and per-key usage.
+//! - [`health`]: prints the health of every health id from the configured store.
+//! - [`alarms`]: prints the CloudWatch alarms of the alert thresholds as CloudFormation JSON.
+//!
+//! The work is done by library functions returning reports, so tests run it in-process; the
+//! `media-sdk` binary only parses arguments and prints.
+
+pub mod alarms;
+pub mod demo;
+pub mod health;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::health::{HealthStore, MemoryStore, StoreError};
+
+/// `media-sdk`: the demo, health and alarm tools of media-sdk.
+#[derive(Debug, Parser)]
+#[command(name = "media-sdk", version, about)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every provider against a local simulator with rate limits and faults, then show the
+    /// health table, alerts, rotations, retries and per-key usage.
+    Demo(demo::DemoArgs),
+    /// Print the health of every provider and health id from the configured store.
+    Health(health::HealthArgs),
+    /// Print CloudWatch alarms for the alert thresholds as a CloudFormation template.
+    Alarms(alarms::AlarmsArgs),
+}
+
+/// Why a command could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The SDK could not be configured.
+    #[error(transparent)]
+    Sdk(#[from] crate::Error),
+    /// The simulator could not start.
+    #[error("cannot start the simulator: {0}")]
+    Sim(#[from] crate::sim::SimError),
+    /// The health store failed.
+    #[error("health store: {0}")]
+    Store(#[from] StoreError),
+    /// Reading health failed.
+    #[error("health: {0}")]
+    Health(#[from] crate::health::HealthError),
+    /// `--live` without keys for some providers.
+    #[error(
+        "--live calls the real providers and needs keys for every one of them; missing: {}",
+        .0.join("; ")
+    )]
+    MissingKeys(Vec<String>),
+    /// An argument is out of range.
+    #[error("{0}")]
+    Usage(String),
+    /// Writing output failed.
+    #[error("cannot write {what}: {source}")]
+    Io {
+        /// What was being written.
+        what: String,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| CliError::Io { what, source }
+    }
+}
+
+/// Where health metrics are kept: the choice `CONFIG_TABLE` makes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StoreChoice {
+    /// In this process's memory (lost when it exits).
+    Memory,
+    /// A DynamoDB table (`AWS_ENDPOINT_URL_DYNAMODB` points at a local one).
+    DynamoDb {
+        /// The table name.
+        table: String,
+    },
+}
+
+impl StoreChoice {
+    /// DynamoDB when `CONFIG_TABLE` names a table, else memory.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        match lookup(crate::health::CONFIG_TABLE_ENV)
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+        {
+            Some(table) => StoreChoice::DynamoDb { table },
+            None => StoreChoice::Memory,
+        }
+    }
+
+    /// One line for people, e.g. `DynamoDB table media-health`.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreChoice::Memory => "memory (set CONFIG_TABLE to use DynamoDB)".to_owned(),
+            StoreChoice::DynamoDb { table } => format!("DynamoDB table {table}"),
+        }
+    }
+
+    /// Opens the store; with `create`, a missing DynamoDB table is created first.
+    pub async fn open(&self, create: bool) -> Result<Arc<dyn HealthStore>, CliError> {
+        match self {
+            StoreChoice::Memory => Ok(Arc::new(MemoryStore::new())),
+            StoreChoice::DynamoDb { table } => open_dynamo(table, create).await,
+        }
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+async fn open_dynamo(table: &str, create: bool) -> Result<Arc<dyn HealthStore>, CliError> {
+    let store = crate::health::DynamoStore::from_env(table).await;
+    if create && store.create_table_if_missing().await? {
+        tracing::info!(table, "created the health table");
+    }
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn open_dynamo(table: &str, _create: bool) -> Result<Arc<dyn HealthStore>, CliError> {
+    Err(CliError::Store(StoreError::Config(format!(
+        "CONFIG_TABLE={table} is set but media-sdk was built without the `dynamodb` feature"
+    ))))
+}
+
+/// Runs `cli`, printing to stdout (progress to stderr). Exit status: 0 on success, 1 when the
+/// command ran but found a problem (a failed demo request, an alert crossed), 2 on an error.
+pub async fn run(cli: Cli) -> ExitCode {
+    let mut stdout = std::io::stdout();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(args, &mut stdout).await,
+        Command::Health(args) => health::run(args, &mut stdout).await,
+        Command::Alarms(args) => alarms::run(&args, &mut stdout),
+    };
+    let _ = stdout.flush();
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Installs a stderr log subscriber: `RUST_LOG` when set, else errors only (the commands print
+/// their own reports).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,78 @@
+//! `cargo xtask demo | health | alarms`: thin fronts over the `media-sdk` binary.
+//!
+//! xtask does not depend on media-sdk (codegen must build even when the generated code does
+//! not), so these verbs run `cargo run -p media-sdk --features cli --bin media-sdk -- <verb>
+//! <args>` in the debug profile, passing arguments through and returning its exit status.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+/// The `cargo` arguments that run `media-sdk <verb> <args>`.
+pub fn cargo_args(verb: &str, args: &[String]) -> Vec<OsString> {
+    let mut out: Vec<OsString> = [
+        "run",
+        "--quiet",
+        "--package",
+        "media-sdk",
+        "--features",
+        "cli",
+        "--bin",
+        "media-sdk",
+        "--",
+        verb,
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    out.extend(args.iter().map(OsString::from));
+    out
+}
+
+/// Runs `media-sdk <verb> <args>` from the workspace `root` through cargo and returns its exit
+/// status (1 when it was killed by a signal, 2 when cargo could not be started).
+pub fn delegate(root: &Path, verb: &str, args: &[String]) -> ExitCode {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let status = Command::new(&cargo)
+        .args(cargo_args(verb, args))
+        .current_dir(root)
+        .status();
+    match status {
+        Ok(status) => match status.code() {
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            None => ExitCode::FAILURE,
+        },
+        Err(error) => {
+            eprintln!("cannot run {}: {error}", Path::new(&cargo).display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_pass_through_after_the_verb() {
+        let args = cargo_args("demo", &["--requests".into(), "10".into()]);
+        let args: Vec<&str> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "run",
+                "--quiet",
+                "--package",
+                "media-sdk",
+                "--features",
+                "cli",
+                "--bin",
+                "media-sdk",
+                "--",
+                "demo",
+                "--requests",
+                "10"
+            ]
+        );
+    }
+}
