@@ -18,6 +18,18 @@ struct Cli {
 enum Command {
     /// Generate sdk/src/generated and docs/providers.schema.json from providers.yaml.
     Codegen(CodegenArgs),
+    /// Measure overhead, goodput, key pool, health writes and codegen; write docs/BENCHMARKS.md.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Shorter runs: the whole suite in under two minutes once built.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +62,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Codegen(args) => codegen(args),
+        Command::Bench(args) => {
+            let options = xtask::bench::BenchOptions {
+                quick: args.quick,
+                json: args.json,
+            };
+            match xtask::bench::run(&workspace_root(), options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("bench failed: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
