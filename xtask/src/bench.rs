@@ -80,15 +80,21 @@ fn ensure_moto(root: &Path) -> Result<()> {
         return Ok(());
     }
     if std::env::var_os("MOTO_SERVER").is_some() {
-        bail!("MOTO_SERVER points at {}, which is not a file", moto_path(root).display());
+        bail!(
+            "MOTO_SERVER points at {}, which is not a file",
+            moto_path(root).display()
+        );
     }
     eprintln!("bench: creating .venv with moto (DynamoDB-compatible server)");
     let venv = root.join(".venv");
     status(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-    status(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "moto[dynamodb]", "flask", "flask-cors"]),
-    )?;
+    status(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "moto[dynamodb]",
+        "flask",
+        "flask-cors",
+    ]))?;
     if !moto_path(root).is_file() {
         bail!("pip finished but {} is missing", moto_path(root).display());
     }
@@ -168,7 +174,15 @@ fn run_key_pool_bench(root: &Path, quick: bool) -> Result<Value> {
     let mut command = cargo();
     command
         .current_dir(root)
-        .args(["bench", "--quiet", "-p", "media-sdk", "--bench", "key_pool", "--"])
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "media-sdk",
+            "--bench",
+            "key_pool",
+            "--",
+        ])
         .stdout(Stdio::null());
     if quick {
         command.args(["--warm-up-time", "1", "--measurement-time", "2"]);
@@ -181,8 +195,8 @@ fn run_key_pool_bench(root: &Path, quick: bool) -> Result<Value> {
         ("two_threads", "select_release_2_threads"),
     ] {
         let path = dir.join(id).join("new/estimates.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
         let estimates: Value = serde_json::from_str(&text)?;
         let ns = estimates["median"]["point_estimate"]
             .as_f64()
@@ -340,6 +354,7 @@ fn summarize(runtime: &Value, key_pool: &Value, codegen: &Value) -> Result<Value
         "overhead_median_ratio": num(runtime, &format!("{o}/median_ratio"))?,
         "overhead_median_us": num(runtime, &format!("{o}/median_added_us"))?,
         "overhead_paired_median_us": num(runtime, &format!("{o}/paired_median_added_us"))?,
+        "sdk_no_telemetry_median_us": num(runtime, &format!("{o}/sdk_no_telemetry_median_us"))?,
         "sdk_median_us": num(runtime, &format!("{o}/sdk_median_us"))?,
         "sdk_p99_us": num(runtime, &format!("{o}/sdk_p99_us"))?,
         "bare_median_us": num(runtime, &format!("{o}/bare_median_us"))?,
@@ -391,6 +406,12 @@ fn rows(r: &Value) -> Result<Vec<[String; 4]>> {
             verdict(ratio <= 1.05 && added < 50.0).into(),
         ],
         [
+            "Overhead: median, SDK without telemetry".into(),
+            format!("{:.1} µs", num(r, "/sdk_no_telemetry_median_us")?),
+            "(attribution)".into(),
+            "-".into(),
+        ],
+        [
             "Overhead: p99, SDK vs bare reqwest".into(),
             format!(
                 "{:.1} µs vs {:.1} µs",
@@ -437,6 +458,16 @@ fn rows(r: &Value) -> Result<Vec<[String; 4]>> {
             "-".into(),
         ],
         [
+            "Goodput, SDK, 1-token buckets".into(),
+            format!(
+                "{} of capacity, {} caller errors",
+                pct(g("sdk_bucket_1/goodput_fraction")?),
+                g("sdk_bucket_1/caller_errors")?
+            ),
+            "(harshest case)".into(),
+            "-".into(),
+        ],
+        [
             "Key pool select+release, 1 thread / 2 threads".into(),
             format!(
                 "{:.1} M/s / {:.1} M/s ({:.0} ns / {:.0} ns per op)",
@@ -475,10 +506,7 @@ fn rows(r: &Value) -> Result<Vec<[String; 4]>> {
             "-".into(),
         ],
         [
-            format!(
-                "Codegen: {} endpoints",
-                num(r, "/codegen/large_endpoints")?
-            ),
+            format!("Codegen: {} endpoints", num(r, "/codegen/large_endpoints")?),
             format!("{:.0} ms", num(r, "/codegen_200_endpoints_ms")?),
             "(reported)".into(),
             "-".into(),
@@ -520,7 +548,12 @@ fn render_table(r: &Value) -> Result<String> {
 
 fn render_doc(r: &Value) -> Result<String> {
     let m = get(r, "/machine")?;
-    let text = |p: &str| m.pointer(p).and_then(Value::as_str).unwrap_or("unknown").to_owned();
+    let text = |p: &str| {
+        m.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned()
+    };
     let mut doc = String::new();
     writeln!(doc, "# Benchmarks")?;
     writeln!(doc)?;
@@ -575,10 +608,11 @@ are about.
    same `Authorization` header, same `reqwest::Client`, so the same kept-alive connection);
    the order alternates every iteration so drift cancels. Reported: both medians and p99s,
    the ratio of medians, the difference of medians and the median of the per-pair differences.
-   No `tracing` subscriber is installed (as in a service that logs at `info` without this
+   A third variant, the SDK without telemetry, runs in the same rotation to show the
+   recorder's share. No `tracing` subscriber is installed (as in a service that logs at `info` without this
    crate's target, events are filtered at their call sites).
 2. **Goodput under rate limits**. The simulator limits each of 3 keys with a token bucket
-   (capacity 1, refill 20/s); callers offer 1.5 × 3 × 20 = 90 calls/s, open loop (a new task
+   (capacity 5, refill 20/s); callers offer 1.5 × 3 × 20 = 90 calls/s, open loop (a new task
    per tick whatever earlier calls are doing), for 10 s (4 s quick). Goodput is the successes
    that finished within the run divided by what the simulator admits over it
    (keys × (bucket + rate × seconds)); calls still waiting at the end are reported, not counted
@@ -589,7 +623,8 @@ are about.
    429 with no other key free as an attempt); **naive rotation** over bare `reqwest`: one
    current key, on a 429 mark it exhausted and move to the next, and when all are marked, fail
    the call and clear the marks; **a single key** through the SDK (same patient spec), as a
-   fraction of the 3-key capacity.
+   fraction of the 3-key capacity. The SDK is run once more with 1-token buckets, where any
+   delay between a refill and the next request (timer granularity, wake-ups) is capacity lost.
 3. **Key pool** (`cargo bench -p media-sdk --bench key_pool`, criterion). `KeyPool::select`
    plus dropping the lease, on one thread, and on two threads sharing one pool (time per
    operation of the pair). The path takes no lock: an `ArcSwap` load of the slot list and

@@ -98,7 +98,7 @@ async fn overhead(mode: Mode) -> Result<Value> {
     let pairs = mode.pick(3_000, 20_000);
     let warmup = mode.pick(300, 1_000);
     progress(&format!(
-        "overhead: {pairs} interleaved pairs (+{warmup} warm-up)"
+        "overhead: {pairs} interleaved rounds (+{warmup} warm-up)"
     ));
     let key = "sk-bench-overhead-0001";
     let sim = Simulator::builder()
@@ -119,12 +119,19 @@ async fn overhead(mode: Mode) -> Result<Value> {
         .http_client(http.clone())
         .telemetry(Arc::new(recorder.clone()))
         .build()?;
+    // The same SDK without telemetry, to attribute the recorder's share of the overhead.
+    let plain = Sdk::builder()
+        .providers(&[&openai::PROVIDER])
+        .keys("openai", [key])
+        .base_url("openai", base.clone())
+        .http_client(http.clone())
+        .build()?;
     let request = SpeechRequest::new("The quick brown fox jumps over the lazy dog.");
     let url = format!("{base}/v1/audio/speech");
     let auth = format!("Bearer {key}");
 
-    let sdk_call = |req: SpeechRequest| {
-        let sdk = &sdk;
+    let sdk_call = |sdk: &Sdk, req: SpeechRequest| {
+        let sdk = sdk.clone();
         async move {
             let started = Instant::now();
             let audio = sdk.openai().speech(req).await?;
@@ -157,22 +164,25 @@ async fn overhead(mode: Mode) -> Result<Value> {
     };
 
     let mut sdk_ns = Vec::with_capacity(pairs);
+    let mut plain_ns = Vec::with_capacity(pairs);
     let mut bare_ns = Vec::with_capacity(pairs);
     let mut diff_ns = Vec::with_capacity(pairs);
     for i in 0..warmup + pairs {
-        // Alternate which side goes first so drift and ordering effects cancel.
-        let req = request.clone();
-        let (s, b) = if i % 2 == 0 {
-            let s = sdk_call(req).await?;
-            (s, bare_call().await?)
-        } else {
-            let b = bare_call().await?;
-            (sdk_call(req).await?, b)
-        };
+        // Rotate the order of the three variants so drift and ordering effects cancel.
+        let mut times = [Duration::ZERO; 3];
+        for step in 0..3 {
+            let variant = (i + step) % 3;
+            times[variant] = match variant {
+                0 => sdk_call(&sdk, request.clone()).await?,
+                1 => bare_call().await?,
+                _ => sdk_call(&plain, request.clone()).await?,
+            };
+        }
         if i >= warmup {
-            let (s, b) = (s.as_nanos() as u64, b.as_nanos() as u64);
+            let [s, b, p] = times.map(|t| t.as_nanos() as u64);
             sdk_ns.push(s);
             bare_ns.push(b);
+            plain_ns.push(p);
             diff_ns.push(s as i64 - b as i64);
         }
     }
@@ -180,6 +190,7 @@ async fn overhead(mode: Mode) -> Result<Value> {
     let stats = recorder.stats();
     sim.shutdown().await;
     sdk_ns.sort_unstable();
+    plain_ns.sort_unstable();
     bare_ns.sort_unstable();
     diff_ns.sort_unstable();
     let us = |ns: u64| ns as f64 / 1_000.0;
@@ -192,6 +203,8 @@ async fn overhead(mode: Mode) -> Result<Value> {
         "sdk_p99_us": us(percentile(&sdk_ns, 0.99)),
         "bare_median_us": us(bare_median),
         "bare_p99_us": us(percentile(&bare_ns, 0.99)),
+        "sdk_no_telemetry_median_us": us(percentile(&plain_ns, 0.5)),
+        "sdk_no_telemetry_p99_us": us(percentile(&plain_ns, 0.99)),
         "median_ratio": sdk_median as f64 / bare_median as f64,
         "median_added_us": us(sdk_median) - us(bare_median),
         "paired_median_added_us": paired_median,
@@ -417,7 +430,7 @@ async fn naive_load(setup: &GoodputSetup, rate: f64, run: Duration) -> Result<Lo
 async fn goodput(mode: Mode) -> Result<Value> {
     let k = 3_usize;
     let r = 20.0_f64;
-    let bucket = 1_u32;
+    let bucket = 5_u32;
     let overload = 1.5_f64;
     let run = Duration::from_secs(mode.pick(4, 10));
     let setup = GoodputSetup {
@@ -429,11 +442,19 @@ async fn goodput(mode: Mode) -> Result<Value> {
     // The most the simulator admits over the run: every key's full bucket plus its refill.
     let capacity = k as f64 * (f64::from(bucket) + r * secs);
     progress(&format!(
-        "goodput: {k} keys x {r}/s, offered {rate}/s for {secs} s (SDK, naive, single key)"
+        "goodput: {k} keys x {r}/s, offered {rate}/s for {secs} s (SDK, naive, single key, SDK with a 1-token bucket)"
     ));
     let sdk = sdk_load(&setup, &setup.keys, rate, run).await?;
     let naive = naive_load(&setup, rate, run).await?;
     let single = sdk_load(&setup, &setup.keys[..1], rate, run).await?;
+    // The harshest bucket: one token, so any delay between a refill and the next request
+    // loses capacity for good (tokio timers have 1 ms granularity).
+    let strict = GoodputSetup {
+        keys: setup.keys.clone(),
+        limit: RateLimit::new(1, r),
+    };
+    let strict_capacity = k as f64 * (1.0 + r * secs);
+    let sdk_bucket_1 = sdk_load(&strict, &strict.keys, rate, run).await?;
     Ok(json!({
         "keys": k,
         "per_key_rate": r,
@@ -444,6 +465,7 @@ async fn goodput(mode: Mode) -> Result<Value> {
         "sdk": sdk.to_json(capacity, secs),
         "naive": naive.to_json(capacity, secs),
         "single_key": single.to_json(capacity, secs),
+        "sdk_bucket_1": sdk_bucket_1.to_json(strict_capacity, secs),
     }))
 }
 
@@ -654,7 +676,9 @@ async fn health(mode: Mode) -> Result<Value> {
     let mut rss_peak = rss_before;
     let started = Instant::now();
     while started.elapsed() < outage {
-        let left = outage.saturating_sub(started.elapsed()).min(Duration::from_secs(1));
+        let left = outage
+            .saturating_sub(started.elapsed())
+            .min(Duration::from_secs(1));
         n = drive(&recorder, left, &mut n).await;
         rss_peak = rss_peak.max(rss_bytes());
     }
