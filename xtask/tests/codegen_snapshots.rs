@@ -79,12 +79,9 @@ fn checked_in_output_is_up_to_date() {
 #[test]
 fn a_large_spec_renders_quickly() {
     // 200 endpoints with 10 fields each: rendering must stay far from quadratic blow-ups.
-    let base =
-        std::fs::read_to_string(root().join("xtask/tests/specs/params.yaml")).expect("readable");
+    let base = std::fs::read_to_string(root().join("xtask/tests/specs/params.yaml")).expect("readable");
     let head = &base[..base.find("providers:").expect("has providers")];
-    let mut spec = format!(
-        "{head}providers:\n  big:\n    name: Big\n    base_url: https://big.test\n    base_url_env: BIG_BASE_URL\n    auth: {{ kind: bearer }}\n    keys: {{ env: BIG_KEYS, recommended_pool: {{ min: 1, max: 2 }} }}\n    errors: {{ message: [/m], code: [/c] }}\n    endpoints:\n"
-    );
+    let mut spec = format!("{head}providers:\n  big:\n    name: Big\n    base_url: https://big.test\n    base_url_env: BIG_BASE_URL\n    auth: {{ kind: bearer }}\n    keys: {{ env: BIG_KEYS, recommended_pool: {{ min: 1, max: 2 }} }}\n    errors: {{ message: [/m], code: [/c] }}\n    endpoints:\n");
     for e in 0..200 {
         spec.push_str(&format!(
             "      e{e}:\n        health_id: big-{e}\n        method: POST\n        path: /v1/e{e}\n        request: E{e}Request\n        response: {{ kind: json, type: E{e}Output, fields: {{ ok: {{ type: boolean }} }} }}\n        fields:\n"
