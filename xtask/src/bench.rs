@@ -638,7 +638,9 @@ are about.
    `record_call` (the SDK's per-call hook; driving it directly keeps the simulator's request log
    out of the process's memory), lets the queue drain, reads RSS from `/proc/self/statm`, kills
    moto, keeps the load on for 60 s (10 s quick) and reads RSS again. The bound is the queue
-   capacity times one queued item (the `HealthItem` plus its strings).
+   capacity times one queued item, estimated from above as a `HealthItem` plus its strings (the queue holds the smaller `CallMetric`; items are built by the background task).
+   RSS is process-wide: memory freed by the earlier figures is reused first, so the growth can
+   read 0 (the peak is in the raw results).
 5. **Codegen**. The `xtask codegen` binary is run on `providers.yaml` and on a spec with every
    provider of `providers.yaml` plus one with 200 copies of OpenAI's `speech` endpoint (renamed
    ids and types), writing into a temporary directory; the median wall time of several runs.
