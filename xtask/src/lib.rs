@@ -5,6 +5,7 @@
 //! [`codegen`] renders the typed clients, [`schema`] the JSON Schema, and [`output`] applies
 //! the result to disk atomically.
 
+pub mod bench;
 pub mod codegen;
 pub mod diag;
 pub mod names;

@@ -34,6 +34,8 @@ enum Command {
     /// Print CloudWatch alarms for the alert thresholds as CloudFormation JSON.
     #[command(disable_help_flag = true)]
     Alarms(PassThrough),
+    /// Measure overhead, goodput, key pool, health writes and codegen; write docs/BENCHMARKS.md.
+    Bench(BenchArgs),
 }
 
 /// Arguments handed to `media-sdk <verb>` as they are.
@@ -41,6 +43,16 @@ enum Command {
 struct PassThrough {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
     args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Shorter runs: the whole suite in under two minutes once built.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +95,19 @@ fn main() -> ExitCode {
         Command::Demo(pass) => demo::delegate(&workspace_root(), "demo", &pass.args),
         Command::Health(pass) => demo::delegate(&workspace_root(), "health", &pass.args),
         Command::Alarms(pass) => demo::delegate(&workspace_root(), "alarms", &pass.args),
+        Command::Bench(args) => {
+            let options = xtask::bench::BenchOptions {
+                quick: args.quick,
+                json: args.json,
+            };
+            match xtask::bench::run(&workspace_root(), options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("bench failed: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

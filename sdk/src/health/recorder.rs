@@ -155,7 +155,11 @@ fn bump(counter: &AtomicU64, by: u64) -> u64 {
 }
 
 enum Entry {
-    Item(HealthItem),
+    /// A call metric, turned into a [`MetricItem`] by the background task (so the caller's
+    /// path does no formatting or string allocation).
+    Call(CallMetric),
+    /// A rate-limit event, turned into a [`RateLimitItem`] by the background task.
+    RateLimit(RateLimitEvent),
     /// Everything queued before this marker is handled before it is answered.
     Flush(oneshot::Sender<()>),
 }
@@ -181,7 +185,6 @@ pub struct HealthRecorder {
 struct Inner {
     tx: mpsc::Sender<Entry>,
     counters: Arc<Counters>,
-    suffix: UniqueSuffix,
     config: RecorderConfig,
 }
 
@@ -227,6 +230,7 @@ impl HealthRecorder {
         let worker = Worker {
             store,
             counters: counters.clone(),
+            suffix: UniqueSuffix::new(),
             config: config.clone(),
         };
         runtime.spawn(worker.run(rx));
@@ -234,7 +238,6 @@ impl HealthRecorder {
             inner: Arc::new(Inner {
                 tx,
                 counters,
-                suffix: UniqueSuffix::new(),
                 config,
             }),
         }
@@ -283,9 +286,9 @@ impl HealthRecorder {
         }
     }
 
-    fn enqueue(&self, item: HealthItem) {
+    fn enqueue(&self, entry: Entry) {
         let counters = &self.inner.counters;
-        match self.inner.tx.try_send(Entry::Item(item)) {
+        match self.inner.tx.try_send(entry) {
             Ok(()) => {
                 bump(&counters.queued, 1);
             }
@@ -311,39 +314,47 @@ impl HealthRecorder {
 
 impl Telemetry for HealthRecorder {
     fn record_call(&self, metric: CallMetric) {
-        let item = MetricItem::from_call(
-            &metric,
-            self.inner.suffix.next(),
-            self.inner.config.metric_retention,
-        );
-        self.enqueue(HealthItem::Metric(item));
+        self.enqueue(Entry::Call(metric));
     }
 
     fn record_rate_limit(&self, event: RateLimitEvent) {
-        let item = RateLimitItem::from_event(
-            &event,
-            self.inner.suffix.next(),
-            self.inner.config.rate_limit_retention,
-        );
-        self.enqueue(HealthItem::RateLimit(item));
+        self.enqueue(Entry::RateLimit(event));
     }
 }
 
 struct Worker {
     store: Arc<dyn HealthStore>,
     counters: Arc<Counters>,
+    suffix: UniqueSuffix,
     config: RecorderConfig,
 }
 
 impl Worker {
+    /// The stored form of a queued record.
+    fn item(&self, entry: Entry) -> Result<HealthItem, oneshot::Sender<()>> {
+        match entry {
+            Entry::Call(metric) => Ok(HealthItem::Metric(MetricItem::from_call(
+                &metric,
+                self.suffix.next(),
+                self.config.metric_retention,
+            ))),
+            Entry::RateLimit(event) => Ok(HealthItem::RateLimit(RateLimitItem::from_event(
+                &event,
+                self.suffix.next(),
+                self.config.rate_limit_retention,
+            ))),
+            Entry::Flush(done) => Err(done),
+        }
+    }
+
     async fn run(self, mut rx: mpsc::Receiver<Entry>) {
         let size = self.config.batch_size.clamp(1, MAX_BATCH);
         let mut batch: Vec<HealthItem> = Vec::with_capacity(size);
         let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
         while let Some(first) = rx.recv().await {
-            match first {
-                Entry::Item(item) => batch.push(item),
-                Entry::Flush(done) => flushes.push(done),
+            match self.item(first) {
+                Ok(item) => batch.push(item),
+                Err(done) => flushes.push(done),
             }
             let linger_until = tokio::time::Instant::now() + self.config.linger;
             while flushes.is_empty() && !batch.is_empty() && batch.len() < size {
@@ -357,9 +368,9 @@ impl Worker {
                         }
                     }
                 };
-                match next {
-                    Some(Entry::Item(item)) => batch.push(item),
-                    Some(Entry::Flush(done)) => flushes.push(done),
+                match next.map(|entry| self.item(entry)) {
+                    Some(Ok(item)) => batch.push(item),
+                    Some(Err(done)) => flushes.push(done),
                     None => break,
                 }
             }
