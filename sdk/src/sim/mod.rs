@@ -23,7 +23,7 @@
 //!
 //! # Example
 //!
-//! ```ignore
+//! ```no_run
 //! use media_sdk::sim::{RateLimit, Scripted, Simulator};
 //! use media_sdk::generated::openai;
 //!
