@@ -30,7 +30,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let sim = Simulator::builder()
 //!     .provider(&openai::PROVIDER, openai::sim_routes())
-//!     .keys("openai", vec!["sk-a".into(), "sk-b".into()])
+//!     .keys("openai", ["sk-a", "sk-b"])
 //!     .rate_limit("openai", RateLimit::fixed(2)) // two requests per key, then 429
 //!     .seed(7)
 //!     .start()
