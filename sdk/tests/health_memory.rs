@@ -7,15 +7,14 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use media_sdk::Endpoint;
+use media_sdk::generated::openai::{self, ImageRequest, SpeechRequest};
 use media_sdk::health::{
     Alert, AlertKind, Clock, EmfTelemetry, Fanout, HealthError, HealthItem, HealthMonitor,
     HealthRecorder, HealthReport, HealthStore, MemoryStore, MetricItem, ProviderStatus,
     RecorderConfig, alarms, alerts, check_provider_health, render_table,
 };
-use media_sdk::spec::{
-    AlertThresholds, AuthScheme, EndpointSpec, ErrorRules, HealthRules, KeySource, Method,
-    ProviderSpec, ResponseSpec, RetryPolicy, Timeouts,
-};
+use media_sdk::spec::{AlertThresholds, EndpointSpec, HealthRules, ProviderSpec};
 use media_sdk::telemetry::Telemetry;
 
 use cases::{Counted, RULES, START_MS, at_ms, call, clock, leak, rate_limit};
@@ -505,81 +504,26 @@ fn p95_is_the_nearest_rank() {
     assert_eq!(one.p95_latency_ms, Some(1));
 }
 
+/// OpenAI's two endpoints plus a second one sharing the `openai-tts` health id: alarms are per
+/// health id, not per endpoint.
 static ENDPOINTS: [EndpointSpec; 3] = [
+    <SpeechRequest as Endpoint>::SPEC,
+    <ImageRequest as Endpoint>::SPEC,
     EndpointSpec {
-        provider: "openai",
-        id: "speech",
-        health_id: "openai-tts",
-        method: Method::Post,
-        path: "/v1/audio/speech",
-        response: ResponseSpec::Audio {
-            content_type: "audio/mpeg",
-        },
-    },
-    EndpointSpec {
-        provider: "openai",
-        id: "images",
-        health_id: "openai-image",
-        method: Method::Post,
-        path: "/v1/images/generations",
-        response: ResponseSpec::Json,
-    },
-    EndpointSpec {
-        provider: "openai",
         id: "speech_hd",
-        health_id: "openai-tts",
-        method: Method::Post,
-        path: "/v1/audio/speech",
-        response: ResponseSpec::Audio {
-            content_type: "audio/mpeg",
-        },
+        ..<SpeechRequest as Endpoint>::SPEC
     },
 ];
 
+/// OpenAI with a 270 s health window (not a whole minute) and this file's alert thresholds.
 static OPENAI: ProviderSpec = ProviderSpec {
-    id: "openai",
-    name: "OpenAI",
-    base_url: "https://api.openai.com",
-    base_url_env: "OPENAI_BASE_URL",
-    auth: AuthScheme::Bearer,
-    keys: KeySource {
-        env: "OPENAI_API_KEYS",
-        legacy_env: Some("OPENAI_API_KEY"),
-        recommended_min: 3,
-        recommended_max: 5,
-    },
-    timeouts: Timeouts {
-        connect_ms: 5000,
-        request_ms: 60000,
-    },
-    retry: RetryPolicy {
-        max_attempts: 4,
-        base_delay_ms: 200,
-        max_delay_ms: 5000,
-        deadline_ms: 120000,
-        default_cooldown_ms: 20000,
-        max_wait_ms: 2000,
-        retry_statuses: &[500, 502, 503, 504],
-        retry_timeouts: true,
-    },
-    errors: ErrorRules {
-        message: &[],
-        code: &[],
-        rate_limited: &[],
-        quarantine: &[],
-        busy: &[],
-        retryable: &[],
-    },
-    envelope: None,
     health: HealthRules {
         window_secs: 270,
-        min_requests: 1,
-        degraded_success_rate_below: 0.95,
-        degraded_avg_latency_ms_above: 5000,
-        down_success_rate_below: 0.5,
+        ..openai::PROVIDER.health
     },
     alerts: THRESHOLDS,
     endpoints: &ENDPOINTS,
+    ..openai::PROVIDER
 };
 
 #[test]
