@@ -2,9 +2,10 @@
 
 #[path = "support/health_cases.rs"]
 mod cases;
+#[path = "support/logs.rs"]
+mod logs;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use media_sdk::Endpoint;
@@ -18,6 +19,7 @@ use media_sdk::spec::{AlertThresholds, EndpointSpec, HealthRules, ProviderSpec};
 use media_sdk::telemetry::Telemetry;
 
 use cases::{Counted, RULES, START_MS, at_ms, call, clock, leak, rate_limit};
+use logs::Logs;
 
 fn memory(clock: &media_sdk::health::ManualClock) -> Arc<MemoryStore> {
     Arc::new(MemoryStore::new().with_clock(clock.clone()))
@@ -596,29 +598,13 @@ fn alarms_cover_every_health_id_and_threshold() {
     assert_eq!(template["Parameters"]["AlarmTopicArn"]["Default"], "");
 }
 
-/// A writer whose bytes the test can read back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<serde_json::Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .expect("utf-8")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
-            .collect()
-    }
+/// The EMF documents written to `out`, one JSON document per line.
+fn lines(out: &Logs) -> Vec<serde_json::Value> {
+    String::from_utf8(out.bytes())
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
+        .collect()
 }
 
 #[tokio::test]
@@ -626,7 +612,7 @@ async fn emf_lines_feed_the_alarms_and_fanout_reaches_every_sink() {
     let clock = clock();
     let store = memory(&clock);
     let recorder = HealthRecorder::spawn(store.clone(), RecorderConfig::default());
-    let out = Captured::default();
+    let out = Logs::default();
     let fanout = Fanout::default()
         .with(EmfTelemetry::new("MediaSdk", out.clone()))
         .with(recorder.clone());
@@ -642,7 +628,7 @@ async fn emf_lines_feed_the_alarms_and_fanout_reaches_every_sink() {
         Duration::from_secs(20),
     ));
 
-    let lines = out.lines();
+    let lines = lines(&out);
     assert_eq!(lines.len(), 2);
     assert_eq!(
         lines[0],

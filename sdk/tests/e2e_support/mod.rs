@@ -6,7 +6,6 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
-use std::io;
 use std::sync::{Arc, Mutex};
 
 use media_sdk::Endpoint;
@@ -17,8 +16,11 @@ use media_sdk::sim::{JobPace, RequestRecord, SimBuilder, Simulator};
 use media_sdk::spec::{EndpointSpec, JobSpec, ProviderSpec, ResponseSpec, RetryPolicy, Timeouts};
 use media_sdk::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 use serde::Serialize;
-use tracing::subscriber::DefaultGuard;
-use tracing_subscriber::fmt::MakeWriter;
+
+#[path = "../support/logs.rs"]
+mod logs;
+#[allow(unused_imports)] // not every e2e binary captures logs
+pub use logs::capture_logs;
 
 pub const OPENAI_KEYS: [&str; 3] = [
     "sk-e2e-openai-alpha-0001",
@@ -103,48 +105,6 @@ impl Telemetry for Collector {
     fn record_rate_limit(&self, event: RateLimitEvent) {
         self.rate_limits.lock().unwrap().push(event);
     }
-}
-
-/// A buffer the tracing subscriber writes formatted events into.
-#[derive(Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl LogBuffer {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// Captures every event of this thread (the test's current-thread runtime runs the SDK and the
-/// simulator) until the guard drops.
-pub fn capture_logs() -> (LogBuffer, DefaultGuard) {
-    let buffer = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    (buffer, guard)
 }
 
 /// `spec` with millisecond backoff and a short request timeout, leaked to get the `'static`

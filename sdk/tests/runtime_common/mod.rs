@@ -9,6 +9,10 @@ pub use media_sdk::generated::kling::PROVIDER as KLING;
 pub use media_sdk::generated::openai::PROVIDER as OPENAI;
 use media_sdk::spec::RetryPolicy;
 
+#[path = "../support/logs.rs"]
+mod logs;
+pub use logs::{Logs, capture_logs};
+
 /// The retry policy every provider of `providers.yaml` shares (the spec's defaults).
 pub const RETRY: RetryPolicy = OPENAI.retry;
 
@@ -19,41 +23,6 @@ pub fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-}
-
-/// Log lines captured from `tracing` while a guard from [`capture_logs`] is alive.
-#[derive(Clone, Default)]
-pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Logs {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-    pub fn count(&self, needle: &str) -> usize {
-        self.text().matches(needle).count()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Captures every event (all levels) on this thread until the guard is dropped.
-pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 /// A telemetry sink that keeps what it is given, to assert on the runtime's reports.

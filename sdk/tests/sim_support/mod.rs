@@ -11,6 +11,10 @@ use media_sdk::{Audio, Endpoint, Job, Validate, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+#[path = "../support/logs.rs"]
+mod logs;
+pub use logs::{Logs, capture_logs};
+
 // ---------------------------------------------------------------------------------------------
 // Provider descriptors: the generated ones. The simulator reads only a provider's id, auth scheme
 // and error pointers (for its dialect); the routes below serve the hand-written request types.
