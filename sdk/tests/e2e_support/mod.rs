@@ -6,7 +6,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use media_sdk::Endpoint;
 use media_sdk::endpoint::{DecodeError, ResponseBody, ValidationError};
@@ -14,13 +14,15 @@ use media_sdk::generated;
 use media_sdk::sdk::Sdk;
 use media_sdk::sim::{JobPace, RequestRecord, SimBuilder, Simulator};
 use media_sdk::spec::{EndpointSpec, JobSpec, ProviderSpec, ResponseSpec, RetryPolicy, Timeouts};
-use media_sdk::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 use serde::Serialize;
 
 #[path = "../support/logs.rs"]
 mod logs;
 #[allow(unused_imports)] // not every e2e binary captures logs
 pub use logs::capture_logs;
+#[path = "../support/recorded.rs"]
+mod recorded;
+pub use recorded::Recorded;
 
 pub const OPENAI_KEYS: [&str; 3] = [
     "sk-e2e-openai-alpha-0001",
@@ -80,33 +82,6 @@ pub fn fp(key: &str) -> String {
     media_sdk::keys::fingerprint(key)
 }
 
-/// Collects every call metric and rate-limit event.
-#[derive(Debug, Default)]
-pub struct Collector {
-    pub calls: Mutex<Vec<CallMetric>>,
-    pub rate_limits: Mutex<Vec<RateLimitEvent>>,
-}
-
-impl Collector {
-    pub fn calls(&self) -> Vec<CallMetric> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    pub fn rate_limits(&self) -> Vec<RateLimitEvent> {
-        self.rate_limits.lock().unwrap().clone()
-    }
-}
-
-impl Telemetry for Collector {
-    fn record_call(&self, metric: CallMetric) {
-        self.calls.lock().unwrap().push(metric);
-    }
-
-    fn record_rate_limit(&self, event: RateLimitEvent) {
-        self.rate_limits.lock().unwrap().push(event);
-    }
-}
-
 /// `spec` with millisecond backoff and a short request timeout, leaked to get the `'static`
 /// the SDK needs. Cool-downs, `max_wait_ms` and attempts stay as the spec says.
 pub fn fast(spec: &'static ProviderSpec) -> &'static ProviderSpec {
@@ -137,7 +112,7 @@ pub fn tuned(
 pub struct Env {
     pub sim: Simulator,
     pub sdk: Sdk,
-    pub telemetry: Arc<Collector>,
+    pub telemetry: Arc<Recorded>,
 }
 
 impl Env {
@@ -169,7 +144,7 @@ impl Env {
                     .unwrap_or(spec)
             })
             .collect();
-        let telemetry = Arc::new(Collector::default());
+        let telemetry = Arc::new(Recorded::default());
         let mut sdk = Sdk::builder()
             .providers(&specs)
             .telemetry(telemetry.clone());

@@ -12,6 +12,9 @@ use media_sdk::spec::RetryPolicy;
 #[path = "../support/logs.rs"]
 mod logs;
 pub use logs::{Logs, capture_logs};
+#[path = "../support/recorded.rs"]
+mod recorded;
+pub use recorded::Recorded;
 
 /// The retry policy every provider of `providers.yaml` shares (the spec's defaults).
 pub const RETRY: RetryPolicy = OPENAI.retry;
@@ -23,22 +26,6 @@ pub fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-}
-
-/// A telemetry sink that keeps what it is given, to assert on the runtime's reports.
-#[derive(Default)]
-pub struct Recorded {
-    pub calls: std::sync::Mutex<Vec<media_sdk::telemetry::CallMetric>>,
-    pub rate_limits: std::sync::Mutex<Vec<media_sdk::telemetry::RateLimitEvent>>,
-}
-
-impl media_sdk::telemetry::Telemetry for Recorded {
-    fn record_call(&self, metric: media_sdk::telemetry::CallMetric) {
-        self.calls.lock().unwrap().push(metric);
-    }
-    fn record_rate_limit(&self, event: media_sdk::telemetry::RateLimitEvent) {
-        self.rate_limits.lock().unwrap().push(event);
-    }
 }
 
 /// A loopback address nothing listens on (bound, then released).
