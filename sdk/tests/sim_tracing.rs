@@ -50,12 +50,7 @@ async fn no_key_in_debug_output_or_tracing() {
     openai
         .call(&SpeechRequest::new("c"), "sk-unknown-key-zzz")
         .await;
-    let flux = FluxProRequest {
-        prompt: "x".into(),
-        image_size: None,
-        num_images: None,
-        seed: None,
-    };
+    let flux = FluxProRequest::new("x");
     fal.call(&flux, FAL_KEYS[0]).await;
     let submitted = fal.call(&flux, FAL_KEYS[1]).await.json();
     fal.fetch(
@@ -64,13 +59,7 @@ async fn no_key_in_debug_output_or_tracing() {
         FAL_KEYS[1],
     )
     .await;
-    let video = TextToVideoRequest {
-        prompt: "x".into(),
-        model_name: None,
-        duration: None,
-        cfg_scale: None,
-        external_task_id: None,
-    };
+    let video = TextToVideoRequest::new("x");
     let token = media_sdk::sim::kling_token(KLING_KEYS[0]);
     let response = kling
         .http

@@ -164,6 +164,18 @@ pub struct ImagesResponse {
     pub data: Vec<Value>,
 }
 
+impl ImageRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            model: None,
+            n: None,
+            size: None,
+        }
+    }
+}
+
 impl Validate for ImageRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         check_len("prompt", &self.prompt, 1, 32000)?;
@@ -202,6 +214,18 @@ pub struct FluxProRequest {
     pub seed: Option<u64>,
 }
 
+impl FluxProRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            image_size: None,
+            num_images: None,
+            seed: None,
+        }
+    }
+}
+
 impl Validate for FluxProRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         check_len("prompt", &self.prompt, 1, usize::MAX)?;
@@ -234,6 +258,16 @@ pub struct StableAudioRequest {
     pub prompt: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_total: Option<u32>,
+}
+
+impl StableAudioRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            seconds_total: None,
+        }
+    }
 }
 
 impl Validate for StableAudioRequest {
@@ -281,6 +315,19 @@ pub struct TextToVideoRequest {
     pub external_task_id: Option<String>,
 }
 
+impl TextToVideoRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            model_name: None,
+            duration: None,
+            cfg_scale: None,
+            external_task_id: None,
+        }
+    }
+}
+
 impl Validate for TextToVideoRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         check_len("prompt", &self.prompt, 1, 2500)?;
@@ -326,6 +373,19 @@ pub struct ElevenTtsRequest {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
+}
+
+impl ElevenTtsRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(voice_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            voice_id: voice_id.into(),
+            output_format: None,
+            enable_logging: None,
+            text: text.into(),
+            model_id: None,
+        }
+    }
 }
 
 impl Validate for ElevenTtsRequest {
