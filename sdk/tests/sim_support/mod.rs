@@ -56,6 +56,29 @@ pub static ACME: ProviderSpec = ProviderSpec {
 // duration of "7", an ElevenLabs output format "wav_96000"), and the simulator's refusals and
 // their messages, which the `sim_*` tests assert on, come from these types' `validate`.
 
+/// `Endpoint` for a hand-written request type with neither path nor query parameters, on the
+/// descriptor of the generated request type `$generated`; `$decode` turns the body into `$output`.
+macro_rules! body_only_endpoint {
+    ($ty:ty, $output:ty, $generated:ty, $decode:expr) => {
+        impl Endpoint for $ty {
+            type Output = $output;
+            const SPEC: EndpointSpec = <$generated as Endpoint>::SPEC;
+            fn validate(&self) -> Result<(), ValidationError> {
+                Validate::validate(self)
+            }
+            fn path_params(&self) -> Vec<(&'static str, String)> {
+                Vec::new()
+            }
+            fn query_params(&self) -> Vec<(&'static str, String)> {
+                Vec::new()
+            }
+            fn decode(body: ResponseBody) -> Result<$output, DecodeError> {
+                ($decode)(body)
+            }
+        }
+    };
+}
+
 fn check_len(
     field: &'static str,
     value: &str,
@@ -129,22 +152,9 @@ impl Validate for SpeechRequest {
     }
 }
 
-impl Endpoint for SpeechRequest {
-    type Output = Audio;
-    const SPEC: EndpointSpec = <openai::SpeechRequest as Endpoint>::SPEC;
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<Audio, DecodeError> {
-        Audio::from_body(body, "audio/mpeg")
-    }
-}
+body_only_endpoint!(SpeechRequest, Audio, openai::SpeechRequest, |body| {
+    Audio::from_body(body, "audio/mpeg")
+});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,22 +193,12 @@ impl Validate for ImageRequest {
     }
 }
 
-impl Endpoint for ImageRequest {
-    type Output = ImagesResponse;
-    const SPEC: EndpointSpec = <openai::ImageRequest as Endpoint>::SPEC;
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<ImagesResponse, DecodeError> {
-        decode_json(&body)
-    }
-}
+body_only_endpoint!(
+    ImageRequest,
+    ImagesResponse,
+    openai::ImageRequest,
+    |body: ResponseBody| decode_json(&body)
+);
 
 pub const IMAGES_EXAMPLE: &str = r#"{"created": 1713833628, "data": [{"url": "https://oaidalleapiprodscus.blob.core.windows.net/private/img-1.png", "revised_prompt": "A cat in a hat, photorealistic."}]}"#;
 
@@ -233,22 +233,12 @@ impl Validate for FluxProRequest {
     }
 }
 
-impl Endpoint for FluxProRequest {
-    type Output = Job<Value>;
-    const SPEC: EndpointSpec = <fal::FluxProRequest as Endpoint>::SPEC;
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<Job<Value>, DecodeError> {
-        Job::from_body(body)
-    }
-}
+body_only_endpoint!(
+    FluxProRequest,
+    Job<Value>,
+    fal::FluxProRequest,
+    Job::from_body
+);
 
 pub const FLUX_EXAMPLE: &str = r#"{"images": [{"url": "https://v3.fal.media/files/rabbit/flux-1.jpeg", "width": 1024, "height": 768, "content_type": "image/jpeg"}], "seed": 42, "has_nsfw_concepts": [false], "timings": {"inference": 2.1}, "prompt": "A lighthouse at dawn"}"#;
 
@@ -282,22 +272,12 @@ impl Validate for StableAudioRequest {
     }
 }
 
-impl Endpoint for StableAudioRequest {
-    type Output = Job<Value>;
-    const SPEC: EndpointSpec = <fal::StableAudioRequest as Endpoint>::SPEC;
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<Job<Value>, DecodeError> {
-        Job::from_body(body)
-    }
-}
+body_only_endpoint!(
+    StableAudioRequest,
+    Job<Value>,
+    fal::StableAudioRequest,
+    Job::from_body
+);
 
 pub const STABLE_AUDIO_EXAMPLE: &str = r#"{"audio_file": {"url": "https://v3.fal.media/files/zebra/audio.wav", "content_type": "audio/wav", "file_name": "audio.wav", "file_size": 2646044}}"#;
 
@@ -342,22 +322,12 @@ impl Validate for TextToVideoRequest {
     }
 }
 
-impl Endpoint for TextToVideoRequest {
-    type Output = Job<Value>;
-    const SPEC: EndpointSpec = <kling::TextToVideoRequest as Endpoint>::SPEC;
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<Job<Value>, DecodeError> {
-        Job::from_body(body)
-    }
-}
+body_only_endpoint!(
+    TextToVideoRequest,
+    Job<Value>,
+    kling::TextToVideoRequest,
+    Job::from_body
+);
 
 pub const VIDEO_EXAMPLE: &str = r#"{"videos": [{"id": "860533486925324353", "url": "https://cdn.klingai.com/bs2/upload-kling-api/video.mp4", "duration": "5.1"}]}"#;
 
