@@ -218,61 +218,12 @@ fn cached_jwt(lease: &KeyLease, ttl_secs: u64, now_unix: u64) -> Result<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generated::kling::PROVIDER as KLING;
     use crate::keys::KeyPool;
     use crate::spec::*;
 
-    static KLING_LIKE: ProviderSpec = ProviderSpec {
-        id: "jwt-provider",
-        name: "JWT provider",
-        base_url: "http://127.0.0.1:9",
-        base_url_env: "UNUSED_BASE_URL",
-        auth: AuthScheme::KlingJwt { ttl_secs: 1800 },
-        keys: KeySource {
-            env: "UNUSED_KEYS",
-            legacy_env: None,
-            recommended_min: 1,
-            recommended_max: 1,
-        },
-        timeouts: Timeouts {
-            connect_ms: 1000,
-            request_ms: 1000,
-        },
-        retry: RetryPolicy {
-            max_attempts: 1,
-            base_delay_ms: 1,
-            max_delay_ms: 1,
-            deadline_ms: 1000,
-            default_cooldown_ms: 1000,
-            max_wait_ms: 0,
-            retry_statuses: &[],
-            retry_timeouts: false,
-        },
-        errors: ErrorRules {
-            message: &[],
-            code: &[],
-            rate_limited: &[],
-            quarantine: &[],
-            busy: &[],
-            retryable: &[],
-        },
-        envelope: None,
-        health: HealthRules {
-            window_secs: 60,
-            min_requests: 1,
-            degraded_success_rate_below: 0.9,
-            degraded_avg_latency_ms_above: 1000,
-            down_success_rate_below: 0.5,
-        },
-        alerts: AlertThresholds {
-            rate_limits_per_hour: 1,
-            avg_latency_ms: 1,
-            success_rate: 0.5,
-        },
-        endpoints: &[],
-    };
-
     fn token(lease: &KeyLease, now: u64) -> String {
-        let (name, value) = header(KLING_LIKE.auth, lease, now).unwrap();
+        let (name, value) = header(KLING.auth, lease, now).unwrap();
         assert_eq!(name, http::header::AUTHORIZATION);
         assert!(value.is_sensitive());
         value
@@ -285,7 +236,7 @@ mod tests {
 
     #[test]
     fn jwt_is_cached_per_key_until_five_minutes_before_expiry() {
-        let pool = KeyPool::from_keys(&KLING_LIKE, ["ak-1:sk-1", "ak-2:sk-2"]).unwrap();
+        let pool = KeyPool::from_keys(&KLING, ["ak-1:sk-1", "ak-2:sk-2"]).unwrap();
         let first = pool.select().unwrap();
         let second = pool.select().unwrap();
         let t0 = 1_700_000_000;
@@ -323,8 +274,7 @@ mod tests {
                 "secret-value",
             ),
         ] {
-            let spec: &'static ProviderSpec =
-                Box::leak(Box::new(ProviderSpec { auth, ..KLING_LIKE }));
+            let spec: &'static ProviderSpec = Box::leak(Box::new(ProviderSpec { auth, ..KLING }));
             let pool = KeyPool::from_keys(spec, ["secret-value"]).unwrap();
             let (n, v) = header(auth, &pool.select().unwrap(), 0).unwrap();
             assert_eq!((n.as_str(), v.to_str().unwrap()), (name, value));
@@ -337,7 +287,7 @@ mod tests {
     fn keys_unfit_for_a_header_are_a_config_error_naming_the_fingerprint() {
         let spec: &'static ProviderSpec = Box::leak(Box::new(ProviderSpec {
             auth: AuthScheme::Bearer,
-            ..KLING_LIKE
+            ..KLING
         }));
         let pool = KeyPool::from_keys(spec, ["bad\u{7f}key-material"]).unwrap();
         let error = header(spec.auth, &pool.select().unwrap(), 0).unwrap_err();

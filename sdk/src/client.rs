@@ -354,10 +354,11 @@ impl ProviderClient {
             let (failure, retry_after) = match self
                 .exchange(call, &lease, req, timeout, true)
                 .await?
+                .step(provider, call.endpoint)
             {
-                Reply::Response {
+                Step::Success {
+                    payload,
                     content_type,
-                    outcome: Outcome::Success(payload),
                 } => {
                     return Ok(Delivered {
                         payload,
@@ -365,10 +366,7 @@ impl ProviderClient {
                         lease,
                     });
                 }
-                Reply::Response {
-                    outcome: Outcome::RateLimited { failure, cooldown },
-                    ..
-                } => {
+                Step::RateLimited { failure, cooldown } => {
                     let cooldown =
                         cooldown.unwrap_or(Duration::from_millis(policy.default_cooldown_ms));
                     lease.cool_down(Instant::now() + cooldown);
@@ -399,10 +397,7 @@ impl ProviderClient {
                     last = failure.to_string();
                     continue;
                 }
-                Reply::Response {
-                    outcome: Outcome::Quarantine(failure),
-                    ..
-                } => {
+                Step::Quarantine(failure) => {
                     lease.quarantine(&failure.to_string());
                     tracing::warn!(
                         provider,
@@ -415,38 +410,11 @@ impl ProviderClient {
                     last = failure.to_string();
                     continue;
                 }
-                Reply::Response {
-                    outcome: Outcome::Fatal(failure),
-                    ..
-                } => {
-                    return Err(api_error(call.endpoint, failure));
-                }
-                Reply::Response {
-                    outcome:
-                        Outcome::Busy {
-                            failure,
-                            retry_after,
-                        }
-                        | Outcome::Transient {
-                            failure,
-                            retry_after,
-                        },
-                    ..
-                } => (failure.to_string(), retry_after),
-                Reply::Network {
-                    retryable: true,
-                    message,
-                } => (message, None),
-                Reply::Network {
-                    retryable: false,
-                    message,
-                } => {
-                    return Err(Error::Transport {
-                        provider,
-                        endpoint,
-                        message,
-                    });
-                }
+                Step::Retry {
+                    failure,
+                    retry_after,
+                } => (failure, retry_after),
+                Step::Fail(error) => return Err(error),
             };
             drop(lease);
             counted += 1;
@@ -662,72 +630,36 @@ impl ProviderClient {
             let (message, wait) = match self
                 .exchange(call, &job.lease, &request, timeout, false)
                 .await?
+                .step(provider, call.endpoint)
             {
-                Reply::Response {
+                Step::Success {
+                    payload,
                     content_type,
-                    outcome: Outcome::Success(payload),
                 } => {
                     return Ok((payload, content_type));
                 }
-                Reply::Response {
-                    outcome: Outcome::RateLimited { failure, cooldown },
-                    ..
-                } => {
+                Step::RateLimited { failure, cooldown } => {
                     let cooldown =
                         cooldown.unwrap_or(Duration::from_millis(spec.retry.default_cooldown_ms));
                     job.lease.cool_down(Instant::now() + cooldown);
                     self.rate_limited(call, &job.lease, cooldown, false);
                     (failure.to_string(), cooldown.max(job.interval))
                 }
-                Reply::Response {
-                    outcome: Outcome::Quarantine(failure),
-                    ..
-                } => {
+                Step::Quarantine(failure) => {
                     job.lease.quarantine(&failure.to_string());
                     return Err(api_error(call.endpoint, failure));
                 }
-                Reply::Response {
-                    outcome: Outcome::Fatal(failure),
-                    ..
-                } => {
-                    return Err(api_error(call.endpoint, failure));
-                }
-                Reply::Response {
-                    outcome:
-                        Outcome::Busy {
-                            failure,
-                            retry_after,
-                        }
-                        | Outcome::Transient {
-                            failure,
-                            retry_after,
-                        },
-                    ..
+                Step::Retry {
+                    failure,
+                    retry_after,
                 } => {
                     failures += 1;
                     let delay = retry_after.unwrap_or_else(|| {
                         backoff_delay(&spec.retry, failures - 1, &mut rand::rng())
                     });
-                    (failure.to_string(), delay.max(job.interval))
+                    (failure, delay.max(job.interval))
                 }
-                Reply::Network {
-                    retryable: true,
-                    message,
-                } => {
-                    failures += 1;
-                    let delay = backoff_delay(&spec.retry, failures - 1, &mut rand::rng());
-                    (message, delay.max(job.interval))
-                }
-                Reply::Network {
-                    retryable: false,
-                    message,
-                } => {
-                    return Err(Error::Transport {
-                        provider,
-                        endpoint,
-                        message,
-                    });
-                }
+                Step::Fail(error) => return Err(error),
             };
             if failures >= spec.retry.max_attempts.max(1) {
                 return Err(self.exhausted(call, message));
@@ -818,6 +750,79 @@ enum Reply {
         retryable: bool,
         message: String,
     },
+}
+
+/// What one exchange means to a retry loop. Calls and job polls share this reading of a reply;
+/// they differ in how they treat rate limits, rejected keys and the wait before a retry.
+enum Step {
+    /// A successful response: the payload (envelope removed) and its content type.
+    Success {
+        payload: Bytes,
+        content_type: Option<String>,
+    },
+    /// The key is rate limited; `cooldown` is the provider's reset hint, if any.
+    RateLimited {
+        failure: Failure,
+        cooldown: Option<Duration>,
+    },
+    /// The key was rejected (invalid, out of quota).
+    Quarantine(Failure),
+    /// Worth another attempt: the provider is busy, the failure was transient, or the request
+    /// failed on the network in a retryable way. `retry_after` is the provider's hint, if any.
+    Retry {
+        failure: String,
+        retry_after: Option<Duration>,
+    },
+    /// A final error: the provider's refusal, or a network failure not worth retrying.
+    Fail(Error),
+}
+
+impl Reply {
+    /// Reads this reply to `endpoint` of `provider` as a [`Step`].
+    fn step(self, provider: &'static str, endpoint: &'static EndpointSpec) -> Step {
+        match self {
+            Reply::Response {
+                content_type,
+                outcome,
+            } => match outcome {
+                Outcome::Success(payload) => Step::Success {
+                    payload,
+                    content_type,
+                },
+                Outcome::RateLimited { failure, cooldown } => {
+                    Step::RateLimited { failure, cooldown }
+                }
+                Outcome::Quarantine(failure) => Step::Quarantine(failure),
+                Outcome::Busy {
+                    failure,
+                    retry_after,
+                }
+                | Outcome::Transient {
+                    failure,
+                    retry_after,
+                } => Step::Retry {
+                    failure: failure.to_string(),
+                    retry_after,
+                },
+                Outcome::Fatal(failure) => Step::Fail(api_error(endpoint, failure)),
+            },
+            Reply::Network {
+                retryable: true,
+                message,
+            } => Step::Retry {
+                failure: message,
+                retry_after: None,
+            },
+            Reply::Network {
+                retryable: false,
+                message,
+            } => Step::Fail(Error::Transport {
+                provider,
+                endpoint: endpoint.id,
+                message,
+            }),
+        }
+    }
 }
 
 struct JobTracker {

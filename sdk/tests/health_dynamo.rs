@@ -6,7 +6,7 @@ mod cases;
 #[path = "support/moto.rs"]
 mod moto;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use media_sdk::health::{
 use media_sdk::telemetry::Telemetry;
 
 use cases::{Counted, RULES, START_MS, at_ms, call, clock, leak, rate_limit};
+use moto::{Item, n, s};
 
 /// A fresh table on the shared server, with a store on `clock`.
 async fn store_on(clock: &ManualClock) -> DynamoStore {
@@ -28,51 +29,9 @@ async fn store_on(clock: &ManualClock) -> DynamoStore {
     store
 }
 
-type Item = HashMap<String, AttributeValue>;
-
-/// The seed query: `pk = :pk AND begins_with(sk, :sk)`, newest first, every page.
+/// The seed query over every page.
 async fn seed_query(store: &DynamoStore, health_id: &str) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let out = store
-            .client()
-            .query()
-            .table_name(store.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(format!("PROVIDER_HEALTH#{health_id}")),
-            )
-            .expression_attribute_values(":sk", AttributeValue::S("METRIC#".into()))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("seed query");
-        items.extend(out.items().iter().cloned());
-        match out.last_evaluated_key() {
-            Some(key) => start = Some(key.clone()),
-            None => break,
-        }
-    }
-    items
-}
-
-fn s<'a>(item: &'a Item, name: &str) -> &'a str {
-    item.get(name)
-        .unwrap_or_else(|| panic!("missing {name} in {item:?}"))
-        .as_s()
-        .unwrap_or_else(|_| panic!("{name} is not S in {item:?}"))
-}
-
-fn n(item: &Item, name: &str) -> u64 {
-    item.get(name)
-        .unwrap_or_else(|| panic!("missing {name} in {item:?}"))
-        .as_n()
-        .unwrap_or_else(|_| panic!("{name} is not N in {item:?}"))
-        .parse()
-        .expect("integer")
+    moto::seed_query_pages(store, health_id).await.concat()
 }
 
 #[tokio::test]

@@ -2,23 +2,24 @@
 
 #[path = "support/health_cases.rs"]
 mod cases;
+#[path = "support/logs.rs"]
+mod logs;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use media_sdk::Endpoint;
+use media_sdk::generated::openai::{self, ImageRequest, SpeechRequest};
 use media_sdk::health::{
     Alert, AlertKind, Clock, EmfTelemetry, Fanout, HealthError, HealthItem, HealthMonitor,
     HealthRecorder, HealthReport, HealthStore, MemoryStore, MetricItem, ProviderStatus,
     RecorderConfig, alarms, alerts, check_provider_health, render_table,
 };
-use media_sdk::spec::{
-    AlertThresholds, AuthScheme, EndpointSpec, ErrorRules, HealthRules, KeySource, Method,
-    ProviderSpec, ResponseSpec, RetryPolicy, Timeouts,
-};
+use media_sdk::spec::{AlertThresholds, EndpointSpec, HealthRules, ProviderSpec};
 use media_sdk::telemetry::Telemetry;
 
 use cases::{Counted, RULES, START_MS, at_ms, call, clock, leak, rate_limit};
+use logs::Logs;
 
 fn memory(clock: &media_sdk::health::ManualClock) -> Arc<MemoryStore> {
     Arc::new(MemoryStore::new().with_clock(clock.clone()))
@@ -505,81 +506,26 @@ fn p95_is_the_nearest_rank() {
     assert_eq!(one.p95_latency_ms, Some(1));
 }
 
+/// OpenAI's two endpoints plus a second one sharing the `openai-tts` health id: alarms are per
+/// health id, not per endpoint.
 static ENDPOINTS: [EndpointSpec; 3] = [
+    <SpeechRequest as Endpoint>::SPEC,
+    <ImageRequest as Endpoint>::SPEC,
     EndpointSpec {
-        provider: "openai",
-        id: "speech",
-        health_id: "openai-tts",
-        method: Method::Post,
-        path: "/v1/audio/speech",
-        response: ResponseSpec::Audio {
-            content_type: "audio/mpeg",
-        },
-    },
-    EndpointSpec {
-        provider: "openai",
-        id: "images",
-        health_id: "openai-image",
-        method: Method::Post,
-        path: "/v1/images/generations",
-        response: ResponseSpec::Json,
-    },
-    EndpointSpec {
-        provider: "openai",
         id: "speech_hd",
-        health_id: "openai-tts",
-        method: Method::Post,
-        path: "/v1/audio/speech",
-        response: ResponseSpec::Audio {
-            content_type: "audio/mpeg",
-        },
+        ..<SpeechRequest as Endpoint>::SPEC
     },
 ];
 
+/// OpenAI with a 270 s health window (not a whole minute) and this file's alert thresholds.
 static OPENAI: ProviderSpec = ProviderSpec {
-    id: "openai",
-    name: "OpenAI",
-    base_url: "https://api.openai.com",
-    base_url_env: "OPENAI_BASE_URL",
-    auth: AuthScheme::Bearer,
-    keys: KeySource {
-        env: "OPENAI_API_KEYS",
-        legacy_env: Some("OPENAI_API_KEY"),
-        recommended_min: 3,
-        recommended_max: 5,
-    },
-    timeouts: Timeouts {
-        connect_ms: 5000,
-        request_ms: 60000,
-    },
-    retry: RetryPolicy {
-        max_attempts: 4,
-        base_delay_ms: 200,
-        max_delay_ms: 5000,
-        deadline_ms: 120000,
-        default_cooldown_ms: 20000,
-        max_wait_ms: 2000,
-        retry_statuses: &[500, 502, 503, 504],
-        retry_timeouts: true,
-    },
-    errors: ErrorRules {
-        message: &[],
-        code: &[],
-        rate_limited: &[],
-        quarantine: &[],
-        busy: &[],
-        retryable: &[],
-    },
-    envelope: None,
     health: HealthRules {
         window_secs: 270,
-        min_requests: 1,
-        degraded_success_rate_below: 0.95,
-        degraded_avg_latency_ms_above: 5000,
-        down_success_rate_below: 0.5,
+        ..openai::PROVIDER.health
     },
     alerts: THRESHOLDS,
     endpoints: &ENDPOINTS,
+    ..openai::PROVIDER
 };
 
 #[test]
@@ -652,29 +598,13 @@ fn alarms_cover_every_health_id_and_threshold() {
     assert_eq!(template["Parameters"]["AlarmTopicArn"]["Default"], "");
 }
 
-/// A writer whose bytes the test can read back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<serde_json::Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .expect("utf-8")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
-            .collect()
-    }
+/// The EMF documents written to `out`, one JSON document per line.
+fn lines(out: &Logs) -> Vec<serde_json::Value> {
+    String::from_utf8(out.bytes())
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per line"))
+        .collect()
 }
 
 #[tokio::test]
@@ -682,7 +612,7 @@ async fn emf_lines_feed_the_alarms_and_fanout_reaches_every_sink() {
     let clock = clock();
     let store = memory(&clock);
     let recorder = HealthRecorder::spawn(store.clone(), RecorderConfig::default());
-    let out = Captured::default();
+    let out = Logs::default();
     let fanout = Fanout::default()
         .with(EmfTelemetry::new("MediaSdk", out.clone()))
         .with(recorder.clone());
@@ -698,7 +628,7 @@ async fn emf_lines_feed_the_alarms_and_fanout_reaches_every_sink() {
         Duration::from_secs(20),
     ));
 
-    let lines = out.lines();
+    let lines = lines(&out);
     assert_eq!(lines.len(), 2);
     assert_eq!(
         lines[0],

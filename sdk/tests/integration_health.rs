@@ -7,7 +7,6 @@ mod integ;
 #[path = "support/moto.rs"]
 mod moto;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,8 +18,7 @@ use media_sdk::keys::fingerprint;
 use media_sdk::sim::Faults;
 
 use integ::{ELEVEN_KEYS, FAL_KEYS, KLING_KEYS, OPENAI_KEYS, sdk_builder_with_store, sim_builder};
-
-type Item = HashMap<String, AttributeValue>;
+use moto::{Item, n, s};
 
 async fn fresh_store(client: aws_sdk_dynamodb::Client) -> DynamoStore {
     let store = DynamoStore::new(client, moto::unique_table("integ"));
@@ -28,36 +26,11 @@ async fn fresh_store(client: aws_sdk_dynamodb::Client) -> DynamoStore {
     store
 }
 
-/// The seed query: `pk = :pk AND begins_with(sk, :sk)`, newest first.
+/// The seed query, which must fit one page.
 async fn seed_query(store: &DynamoStore, health_id: &str) -> Vec<Item> {
-    let out = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
-        .expression_attribute_values(
-            ":pk",
-            AttributeValue::S(format!("PROVIDER_HEALTH#{health_id}")),
-        )
-        .expression_attribute_values(":sk", AttributeValue::S("METRIC#".into()))
-        .scan_index_forward(false)
-        .send()
-        .await
-        .expect("seed query");
-    assert!(out.last_evaluated_key().is_none(), "one page expected");
-    out.items().to_vec()
-}
-
-fn s<'a>(item: &'a Item, name: &str) -> &'a str {
-    item[name].as_s().unwrap_or_else(|_| panic!("{name} not S"))
-}
-
-fn n(item: &Item, name: &str) -> u64 {
-    item[name]
-        .as_n()
-        .unwrap_or_else(|_| panic!("{name} not N"))
-        .parse()
-        .unwrap()
+    let mut pages = moto::seed_query_pages(store, health_id).await;
+    assert_eq!(pages.len(), 1, "one page expected");
+    pages.remove(0)
 }
 
 fn text_of(value: &AttributeValue) -> String {

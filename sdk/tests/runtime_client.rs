@@ -6,12 +6,11 @@ mod runtime_common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use media_sdk::endpoint::{DecodeError, ResponseBody};
+use media_sdk::Error;
+use media_sdk::generated::openai::SpeechRequest;
 use media_sdk::sdk::Sdk;
-use media_sdk::spec::{EndpointSpec, ProviderSpec, RetryPolicy};
-use media_sdk::{Audio, Endpoint, Error, ValidationError};
-use runtime_common::{OPENAI, RETRY, Recorded, SPEECH, capture_logs, closed_port_url};
-use serde::Serialize;
+use media_sdk::spec::{ProviderSpec, RetryPolicy};
+use runtime_common::{OPENAI, RETRY, Recorded, capture_logs, closed_port_url};
 use tokio::time::Instant;
 
 /// A provider like OpenAI whose backoff is a millisecond, for tests that really retry.
@@ -24,35 +23,8 @@ static FAST: ProviderSpec = ProviderSpec {
     ..OPENAI
 };
 
-#[derive(Debug, Serialize)]
-struct Speak {
-    input: String,
-}
-
-impl Endpoint for Speak {
-    type Output = Audio;
-    const SPEC: EndpointSpec = SPEECH;
-    fn validate(&self) -> Result<(), ValidationError> {
-        if self.input.is_empty() {
-            return Err(ValidationError::new("input", "must not be empty"));
-        }
-        Ok(())
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<Audio, DecodeError> {
-        Audio::from_body(body, "audio/mpeg")
-    }
-}
-
-fn speak() -> Speak {
-    Speak {
-        input: "Hello".into(),
-    }
+fn speak() -> SpeechRequest {
+    SpeechRequest::new("Hello")
 }
 
 fn sdk(spec: &'static ProviderSpec, keys: &[&str], telemetry: Arc<Recorded>) -> Sdk {
@@ -72,9 +44,7 @@ async fn an_invalid_request_fails_before_any_network_call() {
     let error = sdk
         .provider("openai")
         .unwrap()
-        .call(Speak {
-            input: String::new(),
-        })
+        .call(SpeechRequest::new(""))
         .await
         .unwrap_err();
     assert!(

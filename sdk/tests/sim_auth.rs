@@ -13,32 +13,19 @@ fn speech() -> SpeechRequest {
 }
 
 fn tts() -> ElevenTtsRequest {
-    ElevenTtsRequest {
-        voice_id: "21m00Tcm4TlvDq8ikWAM".into(),
-        output_format: None,
-        enable_logging: None,
-        text: "Hello.".into(),
-        model_id: None,
-    }
+    ElevenTtsRequest::new("21m00Tcm4TlvDq8ikWAM", "Hello.")
 }
 
 fn video() -> TextToVideoRequest {
     TextToVideoRequest {
-        prompt: "A fox in the snow".into(),
         model_name: Some("kling-v1".into()),
         duration: Some("5".into()),
-        cfg_scale: None,
-        external_task_id: None,
+        ..TextToVideoRequest::new("A fox in the snow")
     }
 }
 
 fn flux() -> FluxProRequest {
-    FluxProRequest {
-        prompt: "A lighthouse".into(),
-        image_size: None,
-        num_images: None,
-        seed: None,
-    }
+    FluxProRequest::new("A lighthouse")
 }
 
 #[tokio::test]

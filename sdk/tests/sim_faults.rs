@@ -136,12 +136,7 @@ async fn malformed_json_is_a_200_that_does_not_parse() {
     let sim = openai_sim().start().await.unwrap();
     let openai = Caller::new(&sim, &OPENAI);
     sim.script("openai", vec![Scripted::MalformedJson]);
-    let request = ImageRequest {
-        prompt: "x".into(),
-        model: None,
-        n: None,
-        size: None,
-    };
+    let request = ImageRequest::new("x");
     let answer = openai.call(&request, OPENAI_KEYS[0]).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("content-type"), Some("application/json"));

@@ -9,20 +9,20 @@ use sim_support::*;
 
 fn flux() -> FluxProRequest {
     FluxProRequest {
-        prompt: "A lighthouse at dusk".into(),
         image_size: Some(json!({"width": 1792, "height": 1024})),
         num_images: Some(2),
         seed: Some(7),
+        ..FluxProRequest::new("A lighthouse at dusk")
     }
 }
 
 fn video() -> TextToVideoRequest {
     TextToVideoRequest {
-        prompt: "A fox in the snow".into(),
         model_name: Some("kling-v1-6".into()),
         duration: Some("5".into()),
         cfg_scale: Some(0.5),
         external_task_id: Some("my-42".into()),
+        ..TextToVideoRequest::new("A fox in the snow")
     }
 }
 
@@ -185,8 +185,8 @@ async fn fal_cancel_before_and_after_completion() {
     let fal = Caller::new(&sim, &FAL);
     let key = FAL_KEYS[0];
     let audio = StableAudioRequest {
-        prompt: "Rain on a tin roof".into(),
         seconds_total: Some(10),
+        ..StableAudioRequest::new("Rain on a tin roof")
     };
     let submitted = fal.call(&audio, key).await.json();
     let cancel = fal

@@ -24,11 +24,8 @@ async fn the_log_records_each_request_without_its_key() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let request = ElevenTtsRequest {
-        voice_id: "voice-9".into(),
         output_format: Some("mp3_44100_128".into()),
-        enable_logging: None,
-        text: "Log me too.".into(),
-        model_id: None,
+        ..ElevenTtsRequest::new("voice-9", "Log me too.")
     };
     assert_eq!(eleven.call(&request, ELEVEN_KEYS[0]).await.status, 200);
 
@@ -78,13 +75,7 @@ async fn the_log_records_each_request_without_its_key() {
 async fn fingerprints_are_stable_per_key() {
     let sim = all_providers().start().await.unwrap();
     let kling = Caller::new(&sim, &KLING);
-    let request = TextToVideoRequest {
-        prompt: "x".into(),
-        model_name: None,
-        duration: None,
-        cfg_scale: None,
-        external_task_id: None,
-    };
+    let request = TextToVideoRequest::new("x");
     // A fresh token each time; the fingerprint names the pair, not the token.
     for key in [KLING_KEYS[0], KLING_KEYS[0], KLING_KEYS[1]] {
         assert_eq!(kling.call(&request, key).await.status, 200);

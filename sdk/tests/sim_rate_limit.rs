@@ -73,15 +73,7 @@ async fn each_dialect_has_its_own_429() {
         .unwrap();
 
     let fal = Caller::new(&sim, &FAL)
-        .call(
-            &FluxProRequest {
-                prompt: "x".into(),
-                image_size: None,
-                num_images: None,
-                seed: None,
-            },
-            FAL_KEYS[0],
-        )
+        .call(&FluxProRequest::new("x"), FAL_KEYS[0])
         .await;
     assert_eq!(fal.status, 429);
     assert!(fal.json()["detail"].is_string());
@@ -93,16 +85,7 @@ async fn each_dialect_has_its_own_429() {
     assert!(fal.header("x-ratelimit-limit-requests").is_none());
 
     let kling = Caller::new(&sim, &KLING)
-        .call(
-            &TextToVideoRequest {
-                prompt: "x".into(),
-                model_name: None,
-                duration: None,
-                cfg_scale: None,
-                external_task_id: None,
-            },
-            KLING_KEYS[0],
-        )
+        .call(&TextToVideoRequest::new("x"), KLING_KEYS[0])
         .await;
     assert_eq!(
         (kling.status, kling.json()["code"].as_i64()),
@@ -111,16 +94,7 @@ async fn each_dialect_has_its_own_429() {
     assert!(kling.header("retry-after").is_none());
 
     let eleven = Caller::new(&sim, &ELEVENLABS)
-        .call(
-            &ElevenTtsRequest {
-                voice_id: "v".into(),
-                output_format: None,
-                enable_logging: None,
-                text: "x".into(),
-                model_id: None,
-            },
-            ELEVEN_KEYS[0],
-        )
+        .call(&ElevenTtsRequest::new("v", "x"), ELEVEN_KEYS[0])
         .await;
     assert_eq!(eleven.status, 429);
     assert_eq!(
@@ -178,16 +152,7 @@ async fn busy_is_provider_wide_and_differs_from_a_key_limit() {
     sim.script("elevenlabs", vec![Scripted::Busy]);
     sim.script("openai", vec![Scripted::Busy]);
     let eleven = Caller::new(&sim, &ELEVENLABS)
-        .call(
-            &ElevenTtsRequest {
-                voice_id: "v".into(),
-                output_format: None,
-                enable_logging: None,
-                text: "x".into(),
-                model_id: None,
-            },
-            ELEVEN_KEYS[1],
-        )
+        .call(&ElevenTtsRequest::new("v", "x"), ELEVEN_KEYS[1])
         .await;
     assert_eq!(eleven.status, 429);
     assert_eq!(eleven.json()["detail"]["status"], "system_busy");

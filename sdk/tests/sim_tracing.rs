@@ -4,9 +4,6 @@
 
 mod sim_support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use media_sdk::sim::{RateLimit, Scripted};
 use sim_support::*;
 
@@ -32,29 +29,9 @@ fn assert_no_secret(text: &str, what: &str) {
     }
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn no_key_in_debug_output_or_tracing() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture_logs();
 
     let builder = all_providers().rate_limit("openai", RateLimit::fixed(1));
     assert_no_secret(&format!("{builder:?}"), "SimBuilder Debug");
@@ -73,12 +50,7 @@ async fn no_key_in_debug_output_or_tracing() {
     openai
         .call(&SpeechRequest::new("c"), "sk-unknown-key-zzz")
         .await;
-    let flux = FluxProRequest {
-        prompt: "x".into(),
-        image_size: None,
-        num_images: None,
-        seed: None,
-    };
+    let flux = FluxProRequest::new("x");
     fal.call(&flux, FAL_KEYS[0]).await;
     let submitted = fal.call(&flux, FAL_KEYS[1]).await.json();
     fal.fetch(
@@ -87,13 +59,7 @@ async fn no_key_in_debug_output_or_tracing() {
         FAL_KEYS[1],
     )
     .await;
-    let video = TextToVideoRequest {
-        prompt: "x".into(),
-        model_name: None,
-        duration: None,
-        cfg_scale: None,
-        external_task_id: None,
-    };
+    let video = TextToVideoRequest::new("x");
     let token = media_sdk::sim::kling_token(KLING_KEYS[0]);
     let response = kling
         .http
@@ -112,7 +78,7 @@ async fn no_key_in_debug_output_or_tracing() {
     assert!(!debug.contains(&token), "the Kling token is not recorded");
     assert!(!debug.contains("sk-unknown-key-zzz"), "nor a refused key");
 
-    let traced = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let traced = String::from_utf8(captured.bytes()).unwrap();
     assert!(
         traced.contains("simulated request"),
         "events were captured: {traced}"

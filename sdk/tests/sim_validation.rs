@@ -94,11 +94,8 @@ async fn fal_and_elevenlabs_refuse_with_a_422_detail_list() {
 
     let eleven = Caller::new(&sim, &ELEVENLABS);
     let request = ElevenTtsRequest {
-        voice_id: "v1".into(),
         output_format: Some("wav_96000".into()),
-        enable_logging: None,
-        text: "Hi".into(),
-        model_id: None,
+        ..ElevenTtsRequest::new("v1", "Hi")
     };
     let answer = eleven.call(&request, ELEVEN_KEYS[0]).await;
     assert_eq!(answer.status, 422);
@@ -114,11 +111,8 @@ async fn kling_refuses_with_code_1201_in_its_envelope() {
     let sim = all_providers().start().await.unwrap();
     let kling = Caller::new(&sim, &KLING);
     let request = TextToVideoRequest {
-        prompt: "A fox".into(),
-        model_name: None,
         duration: Some("7".into()),
-        cfg_scale: None,
-        external_task_id: None,
+        ..TextToVideoRequest::new("A fox")
     };
     let answer = kling.call(&request, KLING_KEYS[0]).await;
     assert_eq!(answer.status, 400);
@@ -133,11 +127,10 @@ async fn query_strings_become_booleans_where_the_request_wants_them() {
     let sim = all_providers().start().await.unwrap();
     let eleven = Caller::new(&sim, &ELEVENLABS);
     let request = ElevenTtsRequest {
-        voice_id: "21m00Tcm4TlvDq8ikWAM".into(),
         output_format: Some("pcm_16000".into()),
         enable_logging: Some(false),
-        text: "Zero retention, please.".into(),
         model_id: Some("eleven_flash_v2_5".into()),
+        ..ElevenTtsRequest::new("21m00Tcm4TlvDq8ikWAM", "Zero retention, please.")
     };
     let answer = eleven.call(&request, ELEVEN_KEYS[1]).await;
     assert_eq!(answer.status, 200);
@@ -210,10 +203,9 @@ async fn image_examples_follow_n_and_the_clock() {
     let sim = all_providers().start().await.unwrap();
     let openai = Caller::new(&sim, &OPENAI);
     let request = ImageRequest {
-        prompt: "A cat in a hat".into(),
         model: Some("dall-e-2".into()),
         n: Some(3),
-        size: None,
+        ..ImageRequest::new("A cat in a hat")
     };
     let answer = openai.call(&request, OPENAI_KEYS[0]).await;
     assert_eq!(answer.status, 200);

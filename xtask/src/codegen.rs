@@ -138,15 +138,25 @@ fn item_kind(lines: &[&str]) -> &'static str {
 
 /// `#[doc]` attributes for generated text (spec text must go through [`user`] first).
 fn doc(text: &str) -> TokenStream {
-    let lines = text.trim().lines().map(|l| {
-        let l = if l.is_empty() {
+    let lines = doc_lines(text.trim()).map(|l| quote!(#[doc = #l]));
+    quote!(#(#lines)*)
+}
+
+/// `#![doc]` attributes (a module's own docs) for generated text.
+fn inner_doc(text: &str) -> TokenStream {
+    let lines = doc_lines(text).map(|l| quote!(#![doc = #l]));
+    quote!(#(#lines)*)
+}
+
+/// The lines of `text` as doc attribute values: a space after `///`, none on empty lines.
+fn doc_lines(text: &str) -> impl Iterator<Item = String> {
+    text.lines().map(|l| {
+        if l.is_empty() {
             String::new()
         } else {
             format!(" {l}")
-        };
-        quote!(#[doc = #l])
-    });
-    quote!(#(#lines)*)
+        }
+    })
 }
 
 /// Spec text made safe for rustdoc: bare URLs become autolinks, and `[`, `]`, `<` outside
@@ -1795,15 +1805,7 @@ fn provider_module(spec: &Spec, id: &str, provider: &Provider) -> TokenStream {
         let text = format!(
             "{what}\n\nThe `{id}` provider of the spec: its [`PROVIDER`] descriptor, the [`{client}`] client and its request and response types."
         );
-        let lines = text.lines().map(|l| {
-            let l = if l.is_empty() {
-                String::new()
-            } else {
-                format!(" {l}")
-            };
-            quote!(#![doc = #l])
-        });
-        quote!(#(#lines)*)
+        inner_doc(&text)
     };
     let static_item = provider_static(spec, id, provider, &mut uses);
     let client_item = client_items(id, &client, provider, &mut uses);
@@ -1865,14 +1867,7 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
     let text = format!(
         "Typed clients generated from `{spec_name}`, one module per provider.\n\nEvery module has a `PROVIDER` descriptor, a client struct (re-exported here) with one async method per endpoint, the request and response types, and `sim_routes` for the simulator. Do not edit these files: change `{spec_name}` and run `cargo xtask codegen`."
     );
-    let module_doc = text.lines().map(|l| {
-        let l = if l.is_empty() {
-            String::new()
-        } else {
-            format!(" {l}")
-        };
-        quote!(#![doc = #l])
-    });
+    let module_doc = inner_doc(&text);
     let ids: Vec<Ident> = spec
         .providers
         .iter()
@@ -1908,7 +1903,7 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
         .iter()
         .map(|m| quote!((&#m::PROVIDER, #m::sim_routes())));
     quote! {
-        #(#module_doc)*
+        #module_doc
 
         #(
             #[rustfmt::skip]

@@ -1,6 +1,7 @@
 //! Semantic checks of a parsed spec. Every problem is reported, sorted by position.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use serde_json::Value;
 
@@ -47,6 +48,18 @@ struct Checker {
 /// Type names declared in one provider module.
 #[derive(Default)]
 struct TypeNames(HashMap<String, Loc>);
+
+/// Records that `name` is used at `loc`, unless it already was: then returns where it was first
+/// used (and keeps that first use).
+fn first_use(seen: &mut HashMap<String, Loc>, name: &str, loc: Loc) -> Option<Loc> {
+    match seen.entry(name.to_owned()) {
+        Entry::Occupied(first) => Some(*first.get()),
+        Entry::Vacant(slot) => {
+            slot.insert(loc);
+            None
+        }
+    }
+}
 
 fn at(loc: Loc) -> String {
     format!("{}:{}", loc.line, loc.column)
@@ -181,8 +194,7 @@ impl Checker {
                 ),
             );
         }
-        if let Some(first) = self.env_vars.get(&var.value) {
-            let first = *first;
+        if let Some(first) = first_use(&mut self.env_vars, &var.value, var.loc) {
             self.err(
                 var.loc,
                 format!(
@@ -191,8 +203,6 @@ impl Checker {
                     at(first)
                 ),
             );
-        } else {
-            self.env_vars.insert(var.value.clone(), var.loc);
         }
     }
 
@@ -223,8 +233,7 @@ impl Checker {
             );
             return;
         }
-        if let Some(first) = types.0.get(&name.value) {
-            let first = *first;
+        if let Some(first) = first_use(&mut types.0, &name.value, name.loc) {
             self.err(
                 name.loc,
                 format!(
@@ -233,8 +242,6 @@ impl Checker {
                     at(first)
                 ),
             );
-        } else {
-            types.0.insert(name.value.clone(), name.loc);
         }
     }
 
@@ -251,8 +258,7 @@ impl Checker {
             None => Spanned::new(names::pascal_case(&id.value).unwrap_or_default(), id.loc),
         };
         self.type_name(&mut types, &client);
-        if let Some(first) = self.clients.get(&client.value) {
-            let first = *first;
+        if let Some(first) = first_use(&mut self.clients, &client.value, client.loc) {
             self.err(
                 client.loc,
                 format!(
@@ -261,8 +267,6 @@ impl Checker {
                     at(first)
                 ),
             );
-        } else {
-            self.clients.insert(client.value.clone(), client.loc);
         }
         let url = &provider.base_url;
         if !(url.value.starts_with("https://") || url.value.starts_with("http://")) {
@@ -394,8 +398,7 @@ impl Checker {
         let health = &endpoint.health_id;
         if health.value.trim().is_empty() {
             self.err(health.loc, "health_id must not be empty");
-        } else if let Some(first) = self.health_ids.get(&health.value) {
-            let first = *first;
+        } else if let Some(first) = first_use(&mut self.health_ids, &health.value, health.loc) {
             self.err(
                 health.loc,
                 format!(
@@ -404,8 +407,6 @@ impl Checker {
                     at(first)
                 ),
             );
-        } else {
-            self.health_ids.insert(health.value.clone(), health.loc);
         }
         let method = &endpoint.method;
         if !METHODS.contains(&method.value.as_str()) {
@@ -757,8 +758,7 @@ impl Checker {
         }
         let mut variants: HashMap<String, Loc> = HashMap::new();
         let mut add_variant = |this: &mut Self, variant: &str, loc: Loc| {
-            if let Some(first) = variants.get(variant) {
-                let first = *first;
+            if let Some(first) = first_use(&mut variants, variant, loc) {
                 this.err(
                     loc,
                     format!(
@@ -766,8 +766,6 @@ impl Checker {
                         at(first)
                     ),
                 );
-            } else {
-                variants.insert(variant.to_owned(), loc);
             }
         };
         for variant in field.variants() {

@@ -6,8 +6,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use media_sdk::Endpoint;
 use media_sdk::endpoint::{DecodeError, ResponseBody, ValidationError};
@@ -15,10 +14,15 @@ use media_sdk::generated;
 use media_sdk::sdk::Sdk;
 use media_sdk::sim::{JobPace, RequestRecord, SimBuilder, Simulator};
 use media_sdk::spec::{EndpointSpec, JobSpec, ProviderSpec, ResponseSpec, RetryPolicy, Timeouts};
-use media_sdk::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 use serde::Serialize;
-use tracing::subscriber::DefaultGuard;
-use tracing_subscriber::fmt::MakeWriter;
+
+#[path = "../support/logs.rs"]
+mod logs;
+#[allow(unused_imports)] // not every e2e binary captures logs
+pub use logs::capture_logs;
+#[path = "../support/recorded.rs"]
+mod recorded;
+pub use recorded::Recorded;
 
 pub const OPENAI_KEYS: [&str; 3] = [
     "sk-e2e-openai-alpha-0001",
@@ -78,75 +82,6 @@ pub fn fp(key: &str) -> String {
     media_sdk::keys::fingerprint(key)
 }
 
-/// Collects every call metric and rate-limit event.
-#[derive(Debug, Default)]
-pub struct Collector {
-    pub calls: Mutex<Vec<CallMetric>>,
-    pub rate_limits: Mutex<Vec<RateLimitEvent>>,
-}
-
-impl Collector {
-    pub fn calls(&self) -> Vec<CallMetric> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    pub fn rate_limits(&self) -> Vec<RateLimitEvent> {
-        self.rate_limits.lock().unwrap().clone()
-    }
-}
-
-impl Telemetry for Collector {
-    fn record_call(&self, metric: CallMetric) {
-        self.calls.lock().unwrap().push(metric);
-    }
-
-    fn record_rate_limit(&self, event: RateLimitEvent) {
-        self.rate_limits.lock().unwrap().push(event);
-    }
-}
-
-/// A buffer the tracing subscriber writes formatted events into.
-#[derive(Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl LogBuffer {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// Captures every event of this thread (the test's current-thread runtime runs the SDK and the
-/// simulator) until the guard drops.
-pub fn capture_logs() -> (LogBuffer, DefaultGuard) {
-    let buffer = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    (buffer, guard)
-}
-
 /// `spec` with millisecond backoff and a short request timeout, leaked to get the `'static`
 /// the SDK needs. Cool-downs, `max_wait_ms` and attempts stay as the spec says.
 pub fn fast(spec: &'static ProviderSpec) -> &'static ProviderSpec {
@@ -177,7 +112,7 @@ pub fn tuned(
 pub struct Env {
     pub sim: Simulator,
     pub sdk: Sdk,
-    pub telemetry: Arc<Collector>,
+    pub telemetry: Arc<Recorded>,
 }
 
 impl Env {
@@ -209,7 +144,7 @@ impl Env {
                     .unwrap_or(spec)
             })
             .collect();
-        let telemetry = Arc::new(Collector::default());
+        let telemetry = Arc::new(Recorded::default());
         let mut sdk = Sdk::builder()
             .providers(&specs)
             .telemetry(telemetry.clone());

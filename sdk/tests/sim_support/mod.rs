@@ -1,155 +1,28 @@
-//! Shared by the `sim_*` tests: provider descriptors mirroring `providers.yaml`, request types
-//! implementing `Endpoint` by hand (as `#[derive(Endpoint)]` would), and small HTTP helpers.
+//! Shared by the `sim_*` tests: the generated provider descriptors under short names, request
+//! types implementing `Endpoint` by hand (as `#[derive(Endpoint)]` would), and small HTTP helpers.
 // Each test binary uses a different part of this module.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use media_sdk::endpoint::{DecodeError, ResponseBody, decode_json, param_value};
+use media_sdk::generated::{elevenlabs, fal, kling, openai};
 use media_sdk::sim::{SimRoute, Simulator};
-use media_sdk::spec::{
-    AlertThresholds, AuthScheme, EndpointSpec, Envelope, ErrorRules, HealthRules, JobFlow, JobSpec,
-    KeySource, Method, ProviderSpec, ResponseSpec, RetryPolicy, Timeouts,
-};
+use media_sdk::spec::{AuthScheme, EndpointSpec, ErrorRules, KeySource, ProviderSpec};
 use media_sdk::{Audio, Endpoint, Job, Validate, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+#[path = "../support/logs.rs"]
+mod logs;
+pub use logs::{Logs, capture_logs};
+
 // ---------------------------------------------------------------------------------------------
-// Provider descriptors (as codegen would emit them from providers.yaml).
+// Provider descriptors: the generated ones. The simulator reads only a provider's id, auth scheme
+// and error pointers (for its dialect); the routes below serve the hand-written request types.
 
-const TIMEOUTS: Timeouts = Timeouts {
-    connect_ms: 5000,
-    request_ms: 60000,
-};
-const RETRY: RetryPolicy = RetryPolicy {
-    max_attempts: 4,
-    base_delay_ms: 200,
-    max_delay_ms: 5000,
-    deadline_ms: 120000,
-    default_cooldown_ms: 20000,
-    max_wait_ms: 2000,
-    retry_statuses: &[500, 502, 503, 504],
-    retry_timeouts: true,
-};
-const HEALTH: HealthRules = HealthRules {
-    window_secs: 300,
-    min_requests: 1,
-    degraded_success_rate_below: 0.95,
-    degraded_avg_latency_ms_above: 5000,
-    down_success_rate_below: 0.5,
-};
-const ALERTS: AlertThresholds = AlertThresholds {
-    rate_limits_per_hour: 10,
-    avg_latency_ms: 5000,
-    success_rate: 0.9,
-};
-
-const fn keys(env: &'static str) -> KeySource {
-    KeySource {
-        env,
-        legacy_env: None,
-        recommended_min: 2,
-        recommended_max: 3,
-    }
-}
-
-pub static OPENAI: ProviderSpec = ProviderSpec {
-    id: "openai",
-    name: "OpenAI",
-    base_url: "https://api.openai.com",
-    base_url_env: "OPENAI_BASE_URL",
-    auth: AuthScheme::Bearer,
-    keys: keys("OPENAI_API_KEYS"),
-    timeouts: TIMEOUTS,
-    retry: RETRY,
-    errors: ErrorRules {
-        message: &["/error/message"],
-        code: &["/error/code", "/error/type"],
-        rate_limited: &["rate_limit_exceeded"],
-        quarantine: &["insufficient_quota", "invalid_api_key"],
-        busy: &[],
-        retryable: &[],
-    },
-    envelope: None,
-    health: HEALTH,
-    alerts: ALERTS,
-    endpoints: &[SpeechRequest::SPEC, ImageRequest::SPEC],
-};
-
-pub static FAL: ProviderSpec = ProviderSpec {
-    id: "fal",
-    name: "fal.ai",
-    base_url: "https://queue.fal.run",
-    base_url_env: "FAL_BASE_URL",
-    auth: AuthScheme::FalKey,
-    keys: keys("FAL_KEYS"),
-    timeouts: TIMEOUTS,
-    retry: RETRY,
-    errors: ErrorRules {
-        message: &["/detail/0/msg", "/detail/message", "/detail"],
-        code: &["/detail/0/type", "/detail/status"],
-        rate_limited: &[],
-        quarantine: &["insufficient_credits", "user_locked"],
-        busy: &[],
-        retryable: &[],
-    },
-    envelope: None,
-    health: HEALTH,
-    alerts: ALERTS,
-    endpoints: &[FluxProRequest::SPEC, StableAudioRequest::SPEC],
-};
-
-pub static KLING: ProviderSpec = ProviderSpec {
-    id: "kling",
-    name: "Kling AI",
-    base_url: "https://api.klingai.com",
-    base_url_env: "KLING_BASE_URL",
-    auth: AuthScheme::KlingJwt { ttl_secs: 1800 },
-    keys: keys("KLING_API_KEYS"),
-    timeouts: TIMEOUTS,
-    retry: RETRY,
-    errors: ErrorRules {
-        message: &["/message"],
-        code: &["/code"],
-        rate_limited: &["1302", "1303"],
-        quarantine: &["1000", "1001", "1002", "1003", "1004", "1102"],
-        busy: &[],
-        retryable: &["5000", "5001"],
-    },
-    envelope: Some(Envelope {
-        code: "/code",
-        ok: 0,
-        message: "/message",
-        data: "/data",
-    }),
-    health: HEALTH,
-    alerts: ALERTS,
-    endpoints: &[TextToVideoRequest::SPEC],
-};
-
-pub static ELEVENLABS: ProviderSpec = ProviderSpec {
-    id: "elevenlabs",
-    name: "ElevenLabs",
-    base_url: "https://api.elevenlabs.io",
-    base_url_env: "ELEVENLABS_BASE_URL",
-    auth: AuthScheme::Header {
-        header: "xi-api-key",
-    },
-    keys: keys("ELEVENLABS_API_KEYS"),
-    timeouts: TIMEOUTS,
-    retry: RETRY,
-    errors: ErrorRules {
-        message: &["/detail/message", "/detail/0/msg", "/detail"],
-        code: &["/detail/status", "/detail/0/type"],
-        rate_limited: &["too_many_concurrent_requests"],
-        quarantine: &["invalid_api_key", "quota_exceeded"],
-        busy: &["system_busy"],
-        retryable: &[],
-    },
-    envelope: None,
-    health: HEALTH,
-    alerts: ALERTS,
-    endpoints: &[ElevenTtsRequest::SPEC],
-};
+pub use media_sdk::generated::elevenlabs::PROVIDER as ELEVENLABS;
+pub use media_sdk::generated::fal::PROVIDER as FAL;
+pub use media_sdk::generated::kling::PROVIDER as KLING;
+pub use media_sdk::generated::openai::PROVIDER as OPENAI;
 
 /// A provider the simulator does not know by id: its dialect comes from the spec's hints.
 pub static ACME: ProviderSpec = ProviderSpec {
@@ -158,9 +31,12 @@ pub static ACME: ProviderSpec = ProviderSpec {
     base_url: "https://api.acme.example",
     base_url_env: "ACME_BASE_URL",
     auth: AuthScheme::Bearer,
-    keys: keys("ACME_KEYS"),
-    timeouts: TIMEOUTS,
-    retry: RETRY,
+    keys: KeySource {
+        env: "ACME_KEYS",
+        legacy_env: None,
+        recommended_min: 2,
+        recommended_max: 3,
+    },
     errors: ErrorRules {
         message: &["/error/message"],
         code: &["/error/code"],
@@ -169,14 +45,39 @@ pub static ACME: ProviderSpec = ProviderSpec {
         busy: &[],
         retryable: &[],
     },
-    envelope: None,
-    health: HEALTH,
-    alerts: ALERTS,
     endpoints: &[],
+    ..OPENAI
 };
 
 // ---------------------------------------------------------------------------------------------
-// Request types, with `Endpoint` implemented by hand.
+// Request types, with `Endpoint` implemented by hand for the generated endpoint descriptors.
+// They are kept rather than replaced by the generated request types on purpose: their loose field
+// types (`String`, `Value`) let the tests send values the generated enums cannot express (a Kling
+// duration of "7", an ElevenLabs output format "wav_96000"), and the simulator's refusals and
+// their messages, which the `sim_*` tests assert on, come from these types' `validate`.
+
+/// `Endpoint` for a hand-written request type with neither path nor query parameters, on the
+/// descriptor of the generated request type `$generated`; `$decode` turns the body into `$output`.
+macro_rules! body_only_endpoint {
+    ($ty:ty, $output:ty, $generated:ty, $decode:expr) => {
+        impl Endpoint for $ty {
+            type Output = $output;
+            const SPEC: EndpointSpec = <$generated as Endpoint>::SPEC;
+            fn validate(&self) -> Result<(), ValidationError> {
+                Validate::validate(self)
+            }
+            fn path_params(&self) -> Vec<(&'static str, String)> {
+                Vec::new()
+            }
+            fn query_params(&self) -> Vec<(&'static str, String)> {
+                Vec::new()
+            }
+            fn decode(body: ResponseBody) -> Result<$output, DecodeError> {
+                ($decode)(body)
+            }
+        }
+    };
+}
 
 fn check_len(
     field: &'static str,
@@ -251,31 +152,9 @@ impl Validate for SpeechRequest {
     }
 }
 
-impl Endpoint for SpeechRequest {
-    type Output = Audio;
-    const SPEC: EndpointSpec = EndpointSpec {
-        provider: "openai",
-        id: "speech",
-        health_id: "openai-tts",
-        method: Method::Post,
-        path: "/v1/audio/speech",
-        response: ResponseSpec::Audio {
-            content_type: "audio/mpeg",
-        },
-    };
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<Audio, DecodeError> {
-        Audio::from_body(body, "audio/mpeg")
-    }
-}
+body_only_endpoint!(SpeechRequest, Audio, openai::SpeechRequest, |body| {
+    Audio::from_body(body, "audio/mpeg")
+});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -295,6 +174,18 @@ pub struct ImagesResponse {
     pub data: Vec<Value>,
 }
 
+impl ImageRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            model: None,
+            n: None,
+            size: None,
+        }
+    }
+}
+
 impl Validate for ImageRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         check_len("prompt", &self.prompt, 1, 32000)?;
@@ -302,29 +193,12 @@ impl Validate for ImageRequest {
     }
 }
 
-impl Endpoint for ImageRequest {
-    type Output = ImagesResponse;
-    const SPEC: EndpointSpec = EndpointSpec {
-        provider: "openai",
-        id: "images",
-        health_id: "openai-image",
-        method: Method::Post,
-        path: "/v1/images/generations",
-        response: ResponseSpec::Json,
-    };
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<ImagesResponse, DecodeError> {
-        decode_json(&body)
-    }
-}
+body_only_endpoint!(
+    ImageRequest,
+    ImagesResponse,
+    openai::ImageRequest,
+    |body: ResponseBody| decode_json(&body)
+);
 
 pub const IMAGES_EXAMPLE: &str = r#"{"created": 1713833628, "data": [{"url": "https://oaidalleapiprodscus.blob.core.windows.net/private/img-1.png", "revised_prompt": "A cat in a hat, photorealistic."}]}"#;
 
@@ -340,6 +214,18 @@ pub struct FluxProRequest {
     pub seed: Option<u64>,
 }
 
+impl FluxProRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            image_size: None,
+            num_images: None,
+            seed: None,
+        }
+    }
+}
+
 impl Validate for FluxProRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         check_len("prompt", &self.prompt, 1, usize::MAX)?;
@@ -347,33 +233,12 @@ impl Validate for FluxProRequest {
     }
 }
 
-impl Endpoint for FluxProRequest {
-    type Output = Job<Value>;
-    const SPEC: EndpointSpec = EndpointSpec {
-        provider: "fal",
-        id: "flux_pro",
-        health_id: "fal-flux",
-        method: Method::Post,
-        path: "/fal-ai/flux-pro/v1.1",
-        response: ResponseSpec::Job(JobSpec {
-            flow: JobFlow::FalQueue,
-            poll_interval_ms: 500,
-            timeout_ms: 300000,
-        }),
-    };
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<Job<Value>, DecodeError> {
-        Job::from_body(body)
-    }
-}
+body_only_endpoint!(
+    FluxProRequest,
+    Job<Value>,
+    fal::FluxProRequest,
+    Job::from_body
+);
 
 pub const FLUX_EXAMPLE: &str = r#"{"images": [{"url": "https://v3.fal.media/files/rabbit/flux-1.jpeg", "width": 1024, "height": 768, "content_type": "image/jpeg"}], "seed": 42, "has_nsfw_concepts": [false], "timings": {"inference": 2.1}, "prompt": "A lighthouse at dawn"}"#;
 
@@ -383,6 +248,16 @@ pub struct StableAudioRequest {
     pub prompt: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_total: Option<u32>,
+}
+
+impl StableAudioRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            seconds_total: None,
+        }
+    }
 }
 
 impl Validate for StableAudioRequest {
@@ -397,33 +272,12 @@ impl Validate for StableAudioRequest {
     }
 }
 
-impl Endpoint for StableAudioRequest {
-    type Output = Job<Value>;
-    const SPEC: EndpointSpec = EndpointSpec {
-        provider: "fal",
-        id: "stable_audio",
-        health_id: "fal-stable-audio",
-        method: Method::Post,
-        path: "/fal-ai/stable-audio",
-        response: ResponseSpec::Job(JobSpec {
-            flow: JobFlow::FalQueue,
-            poll_interval_ms: 1000,
-            timeout_ms: 300000,
-        }),
-    };
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<Job<Value>, DecodeError> {
-        Job::from_body(body)
-    }
-}
+body_only_endpoint!(
+    StableAudioRequest,
+    Job<Value>,
+    fal::StableAudioRequest,
+    Job::from_body
+);
 
 pub const STABLE_AUDIO_EXAMPLE: &str = r#"{"audio_file": {"url": "https://v3.fal.media/files/zebra/audio.wav", "content_type": "audio/wav", "file_name": "audio.wav", "file_size": 2646044}}"#;
 
@@ -441,6 +295,19 @@ pub struct TextToVideoRequest {
     pub external_task_id: Option<String>,
 }
 
+impl TextToVideoRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            model_name: None,
+            duration: None,
+            cfg_scale: None,
+            external_task_id: None,
+        }
+    }
+}
+
 impl Validate for TextToVideoRequest {
     fn validate(&self) -> Result<(), ValidationError> {
         check_len("prompt", &self.prompt, 1, 2500)?;
@@ -455,35 +322,12 @@ impl Validate for TextToVideoRequest {
     }
 }
 
-impl Endpoint for TextToVideoRequest {
-    type Output = Job<Value>;
-    const SPEC: EndpointSpec = EndpointSpec {
-        provider: "kling",
-        id: "text_to_video",
-        health_id: "kling-video",
-        method: Method::Post,
-        path: "/v1/videos/text2video",
-        response: ResponseSpec::Job(JobSpec {
-            flow: JobFlow::KlingTask {
-                poll_path: "/v1/videos/text2video/{task_id}",
-            },
-            poll_interval_ms: 2000,
-            timeout_ms: 900000,
-        }),
-    };
-    fn validate(&self) -> Result<(), ValidationError> {
-        Validate::validate(self)
-    }
-    fn path_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn query_params(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-    fn decode(body: ResponseBody) -> Result<Job<Value>, DecodeError> {
-        Job::from_body(body)
-    }
-}
+body_only_endpoint!(
+    TextToVideoRequest,
+    Job<Value>,
+    kling::TextToVideoRequest,
+    Job::from_body
+);
 
 pub const VIDEO_EXAMPLE: &str = r#"{"videos": [{"id": "860533486925324353", "url": "https://cdn.klingai.com/bs2/upload-kling-api/video.mp4", "duration": "5.1"}]}"#;
 
@@ -499,6 +343,19 @@ pub struct ElevenTtsRequest {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
+}
+
+impl ElevenTtsRequest {
+    /// A request with the given required fields; optional ones are `None`.
+    pub fn new(voice_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            voice_id: voice_id.into(),
+            output_format: None,
+            enable_logging: None,
+            text: text.into(),
+            model_id: None,
+        }
+    }
 }
 
 impl Validate for ElevenTtsRequest {
@@ -524,16 +381,7 @@ impl Validate for ElevenTtsRequest {
 
 impl Endpoint for ElevenTtsRequest {
     type Output = Audio;
-    const SPEC: EndpointSpec = EndpointSpec {
-        provider: "elevenlabs",
-        id: "text_to_speech",
-        health_id: "elevenlabs-tts",
-        method: Method::Post,
-        path: "/v1/text-to-speech/{voice_id}",
-        response: ResponseSpec::Audio {
-            content_type: "audio/mpeg",
-        },
-    };
+    const SPEC: EndpointSpec = <elevenlabs::ElevenTtsRequest as Endpoint>::SPEC;
     fn validate(&self) -> Result<(), ValidationError> {
         Validate::validate(self)
     }

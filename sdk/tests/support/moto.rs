@@ -25,6 +25,8 @@ use aws_sdk_dynamodb::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use media_sdk::health::DynamoStore;
 
 const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 const STARTUP_POLL: Duration = Duration::from_millis(50);
@@ -246,4 +248,54 @@ impl Intercept for RequestLog {
         *inner.by_operation.entry(operation).or_default() += 1;
         Ok(())
     }
+}
+
+/// A DynamoDB item as the SDK returns it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The seed query: `pk = :pk AND begins_with(sk, :sk)`, newest first; every page, in order.
+pub async fn seed_query_pages(store: &DynamoStore, health_id: &str) -> Vec<Vec<Item>> {
+    let mut pages = Vec::new();
+    let mut start = None;
+    loop {
+        let out = store
+            .client()
+            .query()
+            .table_name(store.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("PROVIDER_HEALTH#{health_id}")),
+            )
+            .expression_attribute_values(":sk", AttributeValue::S("METRIC#".into()))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("seed query");
+        pages.push(out.items().to_vec());
+        match out.last_evaluated_key() {
+            Some(key) => start = Some(key.clone()),
+            None => break,
+        }
+    }
+    pages
+}
+
+/// The string attribute `name` of `item`; panics when missing or not `S`.
+pub fn s<'a>(item: &'a Item, name: &str) -> &'a str {
+    item.get(name)
+        .unwrap_or_else(|| panic!("missing {name} in {item:?}"))
+        .as_s()
+        .unwrap_or_else(|_| panic!("{name} is not S in {item:?}"))
+}
+
+/// The integer attribute `name` of `item`; panics when missing, not `N` or not an integer.
+pub fn n(item: &Item, name: &str) -> u64 {
+    item.get(name)
+        .unwrap_or_else(|| panic!("missing {name} in {item:?}"))
+        .as_n()
+        .unwrap_or_else(|_| panic!("{name} is not N in {item:?}"))
+        .parse()
+        .expect("integer")
 }
