@@ -10,10 +10,11 @@
 //!    error rules and envelope, and acted on:
 //!    - **Rate limited** (HTTP 429 or a `rate_limited` code): the key cools down for the
 //!      provider's reset hint (`retry-after-ms`, `retry-after`, `x-ratelimit-reset-*`) or
-//!      `retry.default_cooldown_ms`, and the call moves on at once to another key. While another
-//!      key is available this does not use up one of `retry.max_attempts`. When every key is
-//!      cooling down, the call waits for the earliest one if it is back within
-//!      `retry.max_wait_ms` (and the deadline), else fails fast with [`Error::RateLimited`].
+//!      `retry.default_cooldown_ms`, and the call moves on at once to another key. Rate limits
+//!      never use up `retry.max_attempts` (that budget is for transient failures). When no
+//!      other key has room, the call backs off (full jitter, growing with each such 429), then
+//!      waits for the earliest key if it is back within `retry.max_wait_ms`; a key further away,
+//!      or the deadline, fails fast with [`Error::RateLimited`].
 //!    - **Quarantine** (HTTP 401/403 or a `quarantine` code such as OpenAI's
 //!      `insufficient_quota`, which comes with HTTP 429): the key is set aside until the pool is
 //!      reloaded and the call moves on to another key. No key left: [`Error::KeysExhausted`].
@@ -317,6 +318,7 @@ impl ProviderClient {
         let max_attempts = policy.max_attempts.max(1);
         let mut counted = 0_u32;
         let mut free_rotations = 0_usize;
+        let mut limited = 0_u32;
         let mut last = String::from("no attempt made");
         loop {
             let lease = match pool.select() {
@@ -382,19 +384,25 @@ impl ProviderClient {
                             "rate limited key, rotated to another key"
                         );
                     }
+                    last = failure.to_string();
                     if rotated && free_rotations < pool.len() {
                         free_rotations += 1;
-                    } else {
-                        counted += 1;
-                        if counted >= max_attempts {
-                            tracing::warn!(provider, endpoint, "rate limited, no alternate keys");
-                            return Err(Error::RateLimited {
-                                provider,
-                                retry_after: cooldown,
-                            });
-                        }
+                        continue;
                     }
-                    last = failure.to_string();
+                    // No other key had room (or every key was already tried): back off with
+                    // full jitter before asking again, so a provider that keeps answering 429
+                    // with a short or no hint is not hammered. The call then waits for a cooling
+                    // key only within `max_wait_ms`, and never past the deadline.
+                    limited += 1;
+                    let delay = backoff_delay(policy, limited - 1, &mut rand::rng());
+                    if Instant::now() + delay >= call.deadline {
+                        tracing::warn!(provider, endpoint, "rate limited, no alternate keys");
+                        return Err(Error::RateLimited {
+                            provider,
+                            retry_after: cooldown,
+                        });
+                    }
+                    tokio::time::sleep(delay).await;
                     continue;
                 }
                 Step::Quarantine(failure) => {
