@@ -57,6 +57,7 @@
 //! | `poll_path`        | string starting with `/`, containing `{task_id}` | required for `kling_task` only |
 //! | `poll_interval_ms` | integer > 0 (default 1000)              | job only                     |
 //! | `timeout_ms`       | integer > 0 (default 600000)            | job only                     |
+//! | `max_body_bytes`   | integer > 0: most bytes read from a successful answer (default: the provider's `body_limits` for the response kind) | optional |
 //!
 //! The key may be split over several `#[endpoint(...)]` attributes; each key appears once.
 //!
@@ -90,7 +91,7 @@ pub fn derive_endpoint(input: TokenStream) -> TokenStream {
 }
 
 const KNOWN_KEYS: &str = "provider, id, health_id, method, path, response, content_type, output, \
-                          flow, poll_path, poll_interval_ms, timeout_ms";
+                          flow, poll_path, poll_interval_ms, timeout_ms, max_body_bytes";
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let fields = named_fields(input)?;
@@ -181,6 +182,7 @@ struct StructAttrs {
     poll_path: Option<Entry<LitStr>>,
     poll_interval_ms: Option<Entry<LitInt>>,
     timeout_ms: Option<Entry<LitInt>>,
+    max_body_bytes: Option<Entry<LitInt>>,
 }
 
 fn set<T: ToTokens>(slot: &mut Option<Entry<T>>, key: &syn::Path, value: T) -> syn::Result<()> {
@@ -220,6 +222,9 @@ impl StructAttrs {
                         set(&mut a.poll_interval_ms, &key, meta.value()?.parse()?)
                     }
                     "timeout_ms" => set(&mut a.timeout_ms, &key, meta.value()?.parse()?),
+                    "max_body_bytes" => {
+                        set(&mut a.max_body_bytes, &key, meta.value()?.parse()?)
+                    }
                     "output" => {
                         let value = meta.value()?;
                         if value.peek(LitStr) {
@@ -361,6 +366,10 @@ impl StructAttrs {
                 ));
             }
         };
+        let max_body_bytes = match self.max_body_bytes {
+            Some(entry) => Some(positive("max_body_bytes", Some(entry), 0)?),
+            None => None,
+        };
         Ok(Spec {
             provider,
             id,
@@ -368,6 +377,7 @@ impl StructAttrs {
             method: method_variant,
             path,
             kind,
+            max_body_bytes,
         })
     }
 }
@@ -527,6 +537,7 @@ struct Spec {
     method: TokenStream2,
     path: LitStr,
     kind: ResponseKind,
+    max_body_bytes: Option<u64>,
 }
 
 enum ResponseKind {
@@ -566,7 +577,12 @@ impl Spec {
             method,
             path,
             kind,
+            max_body_bytes,
         } = self;
+        let max_body_bytes = match max_body_bytes {
+            Some(max) => quote!(::core::option::Option::Some(#max)),
+            None => quote!(::core::option::Option::None),
+        };
         let response = match kind {
             ResponseKind::Audio { content_type } => quote! {
                 ::media_sdk::spec::ResponseSpec::Audio { content_type: #content_type }
@@ -601,6 +617,7 @@ impl Spec {
                 method: ::media_sdk::spec::Method::#method,
                 path: #path,
                 response: #response,
+                max_body_bytes: #max_body_bytes,
             }
         }
     }

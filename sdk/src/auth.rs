@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::keys::KeyLease;
+use crate::keys::{ApiKey, KeyLease};
 use crate::spec::AuthScheme;
 
 /// The JOSE header of every Kling token.
@@ -148,6 +148,31 @@ pub(crate) struct CachedToken {
     value: String,
     issued_unix: u64,
     refresh_unix: u64,
+}
+
+impl CachedToken {
+    /// The signed token.
+    pub(crate) fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+/// Why `key` can never be presented under `scheme`, if so: checked once when the pool is
+/// loaded, so an unusable key is reported at start-up instead of failing the calls that draw it.
+pub(crate) fn unusable(scheme: AuthScheme, key: &ApiKey) -> Option<&'static str> {
+    let valid = |value: String| HeaderValue::from_str(&value).is_ok();
+    let fits = match scheme {
+        AuthScheme::Bearer => valid(format!("Bearer {}", key.secret())),
+        AuthScheme::FalKey => valid(format!("Key {}", key.secret())),
+        AuthScheme::Header { .. } => valid(key.secret().to_owned()),
+        AuthScheme::KlingJwt { .. } => {
+            if key.pair().is_none() {
+                return Some("not an `access_key:secret_key` pair, as JWT auth needs");
+            }
+            true
+        }
+    };
+    (!fits).then_some("contains characters not allowed in an HTTP header (control byte, newline)")
 }
 
 /// Seconds since the Unix epoch, by the system clock.

@@ -172,8 +172,17 @@ fn code_string(value: &Value) -> Option<String> {
     }
 }
 
-/// Longest message kept from a body that is not structured.
-const RAW_MESSAGE_LIMIT: usize = 300;
+/// Longest provider message kept (in characters) in an error, a log line or a metric, whether
+/// it came from a JSON field or from a body that is not structured.
+pub const MESSAGE_LIMIT: usize = 300;
+
+/// `text` cut to at most `max` characters, with `…` appended when it was cut.
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
 
 fn message(
     rules: &ErrorRules,
@@ -192,17 +201,13 @@ fn message(
             .filter_map(|p| doc.pointer(p))
             .find_map(|v| v.as_str().filter(|s| !s.is_empty()))
         {
-            return message.to_owned();
+            return shorten(message, MESSAGE_LIMIT);
         }
     }
-    if let Ok(text) = std::str::from_utf8(body) {
-        let text = text.trim();
-        if !text.is_empty() {
-            return match text.char_indices().nth(RAW_MESSAGE_LIMIT) {
-                Some((cut, _)) => format!("{}…", &text[..cut]),
-                None => text.to_owned(),
-            };
-        }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if !text.is_empty() {
+        return shorten(text, MESSAGE_LIMIT);
     }
     http::StatusCode::from_u16(status)
         .ok()
@@ -217,24 +222,38 @@ fn message(
 ///
 /// Of the two reset headers, those whose matching `x-ratelimit-remaining-*` is `0` (or absent)
 /// count, and the longest wins; when both limits still have room, the shorter reset is used.
+///
+/// The hint is untrusted: `None` means no hint at all; `Some(Duration::ZERO)` means a
+/// `retry-after-ms` or `retry-after` header that was zero, negative, not a number (`abc`,
+/// `NaN`) or a date in the past; an absurd value (`1e400`, a date in 9999) is held at
+/// [`MAX_HINT`]. Callers cap it further with
+/// [`RetryPolicy::cooldown`](crate::spec::RetryPolicy::cooldown).
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+    };
+    if let Some(ms) = text("retry-after-ms") {
+        return Some(ms.parse::<f64>().map_or(Duration::ZERO, |ms| hint_from_secs(ms / 1000.0)));
+    }
+    if let Some(value) = text("retry-after") {
+        if let Ok(secs) = value.parse::<f64>() {
+            return Some(hint_from_secs(secs));
+        }
+        return Some(match httpdate::parse_http_date(&value) {
+            Ok(at) => at
+                .duration_since(now)
+                .map_or(Duration::ZERO, |d| d.min(MAX_HINT)),
+            Err(_) => Duration::ZERO,
+        });
+    }
     let text = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return duration_from_secs(ms / 1000.0);
-    }
-    if let Some(value) = text("retry-after") {
-        if let Ok(secs) = value.parse::<f64>() {
-            return duration_from_secs(secs);
-        }
-        if let Ok(at) = httpdate::parse_http_date(value) {
-            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
-        }
-    }
     let resets: Vec<(Duration, bool)> = ["requests", "tokens"]
         .iter()
         .filter_map(|kind| {
@@ -249,8 +268,22 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     exhausted.or_else(|| resets.iter().map(|(d, _)| *d).min())
 }
 
+/// The longest hint [`retry_after`] returns (about 31 years); the retry policy caps far lower.
+pub const MAX_HINT: Duration = Duration::from_secs(1_000_000_000);
+
+/// A hint in seconds: zero for NaN, zero or negative values; at most [`MAX_HINT`].
+fn hint_from_secs(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        Duration::ZERO
+    } else if secs >= MAX_HINT.as_secs_f64() {
+        MAX_HINT
+    } else {
+        Duration::from_secs_f64(secs)
+    }
+}
+
 fn duration_from_secs(secs: f64) -> Option<Duration> {
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)))
+    (secs.is_finite() && secs >= 0.0).then(|| hint_from_secs(secs))
 }
 
 /// Parses a Go-style duration as OpenAI sends in `x-ratelimit-reset-*`: `1s`, `6m0s`, `20ms`,

@@ -60,18 +60,19 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Url;
+use url::Origin;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::auth;
-use crate::classify::{Failure, Outcome, classify};
-use crate::endpoint::{Endpoint, ResponseBody};
+use crate::classify::{Failure, MESSAGE_LIMIT, Outcome, classify, shorten};
+use crate::endpoint::{Endpoint, ResponseBody, ValidationError};
 use crate::error::{Error, Result};
 use crate::keys::{KeyLease, KeyPool, Unavailable};
 use crate::retry::backoff_delay;
-use crate::spec::{EndpointSpec, JobFlow, JobSpec, ProviderSpec, ResponseSpec};
+use crate::spec::{EndpointSpec, JobFlow, JobSpec, ProviderSpec, ResponseSpec, RetryPolicy};
 use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 
 /// Characters percent-encoded in a path parameter: everything but RFC 3986 unreserved ones.
@@ -92,6 +93,8 @@ struct ClientInner {
     spec: &'static ProviderSpec,
     pool: KeyPool,
     base_url: Url,
+    /// The spec's `allowed_origins`, parsed.
+    allowed_origins: Vec<Origin>,
     http: reqwest::Client,
     telemetry: Arc<dyn Telemetry>,
 }
@@ -121,11 +124,21 @@ impl ProviderClient {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
             .ok_or_else(|| Error::Config(format!("{}: invalid base URL `{trimmed}`", spec.id)))?;
+        let allowed_origins = spec
+            .allowed_origins
+            .iter()
+            .map(|o| {
+                Url::parse(o).map(|u| u.origin()).map_err(|_| {
+                    Error::Config(format!("{}: invalid allowed origin `{o}`", spec.id))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             inner: Arc::new(ClientInner {
                 spec,
                 pool,
                 base_url,
+                allowed_origins,
                 http,
                 telemetry,
             }),
@@ -151,11 +164,14 @@ impl ProviderClient {
     /// retries and jobs).
     pub async fn call<E: Endpoint>(&self, request: E) -> Result<E::Output> {
         let endpoint = &E::SPEC;
-        request.validate().map_err(|source| Error::Invalid {
-            provider: endpoint.provider,
-            endpoint: endpoint.id,
-            source,
-        })?;
+        request
+            .validate()
+            .and_then(|()| check_path_params(&request.path_params()))
+            .map_err(|source| Error::Invalid {
+                provider: endpoint.provider,
+                endpoint: endpoint.id,
+                source,
+            })?;
         let span = tracing::info_span!(
             "media_sdk.call",
             provider = endpoint.provider,
@@ -190,7 +206,12 @@ impl ProviderClient {
             })?;
             Some(Bytes::from(json))
         };
-        let prepared = Prepared { method, url, body };
+        let prepared = Prepared {
+            method,
+            url,
+            body,
+            max_body: endpoint.body_limit(&self.inner.spec.body_limits),
+        };
         let reply = self.send(call, &prepared).await?;
         let body = match endpoint.response {
             ResponseSpec::Json | ResponseSpec::Audio { .. } => ResponseBody {
@@ -275,21 +296,45 @@ impl ProviderClient {
         call.key = Some(lease.fingerprint().to_owned());
         let started = Instant::now();
         let reply = match builder.send().await {
-            Err(error) => network_reply(spec, lease, &error, false),
-            Ok(response) => {
+            Err(error) => network_reply(spec, lease, &error),
+            Ok(mut response) => {
                 let status = response.status().as_u16();
-                let headers = response.headers().clone();
+                let headers = std::mem::take(response.headers_mut());
                 let content_type = headers
                     .get(http::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                    .map(|v| shorten(v, 200));
                 call.status = Some(status);
-                match response.bytes().await {
-                    Err(error) => network_reply(spec, lease, &error, true),
-                    Ok(body) => Reply::Response {
+                let success = (200..300).contains(&status);
+                // Once a 2xx's headers are here the provider has acted: whatever happens to the
+                // body (a cap, a timeout, a reset), it is never replayed.
+                let cap = if success {
+                    req.max_body
+                } else {
+                    spec.body_limits.error_bytes
+                };
+                match read_body(&mut response, cap).await {
+                    Body::Complete(body) => Reply::Response {
                         content_type,
                         outcome: redact(
                             classify(spec, status, &headers, &body, SystemTime::now()),
+                            lease,
+                        ),
+                    },
+                    Body::TooLarge { .. } if success => Reply::TooLarge { limit: cap },
+                    Body::Failed { error, .. } if success => Reply::Network {
+                        retryable: false,
+                        message: lease.redact(&format!(
+                            "{} after the provider answered HTTP {status}: {error}",
+                            network_kind(&error)
+                        )),
+                    },
+                    // An error answer cut short (by the cap or the network) is still classified
+                    // by its status and what was read of its body.
+                    Body::TooLarge { read } | Body::Failed { read, .. } => Reply::Response {
+                        content_type,
+                        outcome: redact(
+                            classify(spec, status, &headers, &read, SystemTime::now()),
                             lease,
                         ),
                     },
@@ -325,13 +370,14 @@ impl ProviderClient {
                 Ok(lease) => lease,
                 Err(Unavailable::CoolingDown { until }) => {
                     let wait = until.saturating_duration_since(Instant::now());
-                    if wait <= Duration::from_millis(policy.max_wait_ms) && until < call.deadline {
+                    if call.may_wait(wait, policy) && until < call.deadline {
                         tracing::info!(
                             provider,
                             endpoint,
                             wait_ms = millis(wait),
                             "rate limited on every key, waiting for the earliest to cool down"
                         );
+                        call.rate_waited += wait;
                         tokio::time::sleep_until(until).await;
                         continue;
                     }
@@ -369,8 +415,7 @@ impl ProviderClient {
                     });
                 }
                 Step::RateLimited { failure, cooldown } => {
-                    let cooldown =
-                        cooldown.unwrap_or(Duration::from_millis(policy.default_cooldown_ms));
+                    let cooldown = policy.cooldown(cooldown);
                     lease.cool_down(Instant::now() + cooldown);
                     let rotated = pool.has_available();
                     self.rate_limited(call, &lease, cooldown, rotated);
@@ -391,17 +436,18 @@ impl ProviderClient {
                     }
                     // No other key had room (or every key was already tried): back off with
                     // full jitter before asking again, so a provider that keeps answering 429
-                    // with a short or no hint is not hammered. The call then waits for a cooling
-                    // key only within `max_wait_ms`, and never past the deadline.
+                    // with a short or no hint is not hammered. Backoffs and waits for a cooling
+                    // key share one budget, `max_wait_ms` per call, and never pass the deadline.
                     limited += 1;
                     let delay = backoff_delay(policy, limited - 1, &mut rand::rng());
-                    if Instant::now() + delay >= call.deadline {
+                    if !call.may_wait(delay, policy) || Instant::now() + delay >= call.deadline {
                         tracing::warn!(provider, endpoint, "rate limited, no alternate keys");
                         return Err(Error::RateLimited {
                             provider,
                             retry_after: cooldown,
                         });
                     }
+                    call.rate_waited += delay;
                     tokio::time::sleep(delay).await;
                     continue;
                 }
@@ -430,8 +476,9 @@ impl ProviderClient {
             if counted >= max_attempts {
                 return Err(self.exhausted(call, last));
             }
-            let delay =
-                retry_after.unwrap_or_else(|| backoff_delay(policy, counted - 1, &mut rand::rng()));
+            let delay = policy
+                .retry_delay(retry_after)
+                .unwrap_or_else(|| backoff_delay(policy, counted - 1, &mut rand::rng()));
             if Instant::now() + delay >= call.deadline {
                 return Err(self.exhausted(call, format!("{last} (deadline reached)")));
             }
@@ -486,10 +533,12 @@ impl ProviderClient {
             JobFlow::FalQueue => {
                 let submit: FalSubmit = serde_json::from_slice(&submitted.payload)
                     .map_err(|e| decode_error(format!("queue submit answer: {e}")))?;
-                tracker.id = submit.request_id.clone();
-                let app_root = self.fal_app_root(call.endpoint.path, &submit.request_id);
-                let status_url =
-                    self.follow_url(submit.status_url.as_deref(), &format!("{app_root}/status"))?;
+                tracker.id = shorten(&submit.request_id, 200);
+                let status_url = self.follow_url(
+                    call,
+                    submit.status_url.as_deref(),
+                    self.fal_app_url(call, &submit.request_id, "/status")?,
+                )?;
                 let mut response_url = submit.response_url;
                 loop {
                     let (payload, _) = self.poll(call, &tracker, &status_url).await?;
@@ -513,7 +562,11 @@ impl ProviderClient {
                         _ => self.wait_poll(call, &tracker).await?,
                     }
                 }
-                let response_url = self.follow_url(response_url.as_deref(), &app_root)?;
+                let response_url = self.follow_url(
+                    call,
+                    response_url.as_deref(),
+                    self.fal_app_url(call, &submit.request_id, "")?,
+                )?;
                 let (bytes, content_type) = match self.poll(call, &tracker, &response_url).await {
                     Ok(result) => result,
                     Err(Error::Api {
@@ -540,18 +593,17 @@ impl ProviderClient {
             JobFlow::KlingTask { poll_path } => {
                 let mut task: KlingTask = serde_json::from_slice(&submitted.payload)
                     .map_err(|e| decode_error(format!("task submit answer: {e}")))?;
-                tracker.id = task
+                let task_id = task
                     .id()
                     .ok_or_else(|| decode_error("task submit answer has no task_id".into()))?;
+                tracker.id = shorten(&task_id, 200);
                 let url = build_url(
                     &self.inner.base_url,
                     poll_path,
-                    &[("task_id", tracker.id.clone())],
+                    &[("task_id", task_id)],
                     &[],
                 )
-                .map_err(|m| {
-                    Error::Config(format!("{}/{}: {m}", call.provider.id, call.endpoint.id))
-                })?;
+                .map_err(|problem| untrusted(call, format!("task id: {problem}")))?;
                 loop {
                     match task.task_status.as_deref() {
                         Some("succeed") => {
@@ -582,34 +634,40 @@ impl ProviderClient {
         }
     }
 
-    /// Where fal's queue keeps a request: the app id's first two path segments, `requests`, id.
-    fn fal_app_root(&self, path: &str, request_id: &str) -> String {
-        let app: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).take(2).collect();
-        let id = utf8_percent_encode(request_id, PATH_PARAM);
-        format!("{}/{}/requests/{id}", self.base_url(), app.join("/"))
+    /// Where fal's queue keeps a request: the app id's first two path segments, `requests`, id
+    /// (one path segment, whatever the provider put in it), plus `suffix`.
+    fn fal_app_url(&self, call: &Call, request_id: &str, suffix: &str) -> Result<Url> {
+        let app: Vec<&str> = call
+            .endpoint
+            .path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .take(2)
+            .collect();
+        let template = format!("/{}/requests/{{request_id}}{suffix}", app.join("/"));
+        build_url(
+            &self.inner.base_url,
+            &template,
+            &[("request_id", request_id.to_owned())],
+            &[],
+        )
+        .map_err(|problem| untrusted(call, format!("queue request id: {problem}")))
     }
 
-    /// Resolves a URL given by the provider, keeping it on the base URL's origin.
-    fn follow_url(&self, given: Option<&str>, fallback: &str) -> Result<Url> {
-        let base = &self.inner.base_url;
-        let bad =
-            |u: &str| Error::Config(format!("{}: cannot follow URL `{u}`", self.inner.spec.id));
-        let mut url = match given {
-            Some(given) => base.join(given).map_err(|_| bad(given))?,
-            None => Url::parse(fallback).map_err(|_| bad(fallback))?,
+    /// Resolves a URL given by the provider (see [`resolve_provider_url`]); `fallback` when the
+    /// provider gave none.
+    fn follow_url(&self, call: &Call, given: Option<&str>, fallback: Url) -> Result<Url> {
+        let Some(given) = given else {
+            return Ok(fallback);
         };
-        if url.origin() != base.origin() {
+        let url = resolve_provider_url(&self.inner.base_url, &self.inner.allowed_origins, given)
+            .map_err(|reason| untrusted(call, reason))?;
+        if url.as_str() != given {
             tracing::debug!(
-                provider = self.inner.spec.id, from = %url.origin().ascii_serialization(),
-                "job URL on another origin, re-rooted on the base URL"
+                provider = self.inner.spec.id,
+                endpoint = call.endpoint.id,
+                "job URL on an allowed origin, re-rooted on the base URL"
             );
-            let path_and_query = match url.query() {
-                Some(q) => format!("{}?{q}", url.path()),
-                None => url.path().to_owned(),
-            };
-            url = base
-                .join(&path_and_query)
-                .map_err(|_| bad(&path_and_query))?;
         }
         Ok(url)
     }
@@ -627,6 +685,7 @@ impl ProviderClient {
             method: http::Method::GET,
             url: url.clone(),
             body: None,
+            max_body: call.endpoint.body_limit(&spec.body_limits),
         };
         let mut failures = 0_u32;
         loop {
@@ -647,8 +706,7 @@ impl ProviderClient {
                     return Ok((payload, content_type));
                 }
                 Step::RateLimited { failure, cooldown } => {
-                    let cooldown =
-                        cooldown.unwrap_or(Duration::from_millis(spec.retry.default_cooldown_ms));
+                    let cooldown = spec.retry.cooldown(cooldown);
                     job.lease.cool_down(Instant::now() + cooldown);
                     self.rate_limited(call, &job.lease, cooldown, false);
                     (failure.to_string(), cooldown.max(job.interval))
@@ -662,7 +720,7 @@ impl ProviderClient {
                     retry_after,
                 } => {
                     failures += 1;
-                    let delay = retry_after.unwrap_or_else(|| {
+                    let delay = spec.retry.retry_delay(retry_after).unwrap_or_else(|| {
                         backoff_delay(&spec.retry, failures - 1, &mut rand::rng())
                     });
                     (failure, delay.max(job.interval))
@@ -696,7 +754,7 @@ impl ProviderClient {
             provider: call.provider.id,
             endpoint: call.endpoint.id,
             job_id: job.id.clone(),
-            message: job.lease.key().redact(&message),
+            message: job.lease.redact(&shorten(&message, MESSAGE_LIMIT)),
         }
     }
 
@@ -719,9 +777,16 @@ struct Call {
     attempts: u32,
     status: Option<u16>,
     key: Option<String>,
+    /// Time spent waiting for rate-limited keys (backoff after a 429, waits for a cooling key).
+    rate_waited: Duration,
 }
 
 impl Call {
+    /// Whether waiting `wait` more for rate-limited keys stays within `max_wait_ms`.
+    fn may_wait(&self, wait: Duration, policy: &RetryPolicy) -> bool {
+        self.rate_waited + wait <= Duration::from_millis(policy.max_wait_ms)
+    }
+
     fn new(provider: &'static ProviderSpec, endpoint: &'static EndpointSpec) -> Self {
         let started = Instant::now();
         Self {
@@ -732,6 +797,7 @@ impl Call {
             attempts: 0,
             status: None,
             key: None,
+            rate_waited: Duration::ZERO,
         }
     }
 }
@@ -740,6 +806,8 @@ struct Prepared {
     method: http::Method,
     url: Url,
     body: Option<Bytes>,
+    /// Most bytes read from a successful answer.
+    max_body: u64,
 }
 
 /// A successful exchange and the key that made it.
@@ -757,6 +825,10 @@ enum Reply {
     Network {
         retryable: bool,
         message: String,
+    },
+    /// A successful answer larger than the body limit (reading stopped there).
+    TooLarge {
+        limit: u64,
     },
 }
 
@@ -829,6 +901,11 @@ impl Reply {
                 endpoint: endpoint.id,
                 message,
             }),
+            Reply::TooLarge { limit } => Step::Fail(Error::BodyTooLarge {
+                provider,
+                endpoint: endpoint.id,
+                limit,
+            }),
         }
     }
 }
@@ -880,35 +957,111 @@ fn json_text(value: &Value) -> String {
         .map_or_else(|| value.to_string(), str::to_owned)
 }
 
-/// A failed exchange. `answered`: the response headers had arrived (the body was cut off).
-fn network_reply(
-    spec: &ProviderSpec,
-    lease: &KeyLease,
-    error: &reqwest::Error,
-    answered: bool,
-) -> Reply {
+/// An exchange that failed before any answer arrived.
+fn network_reply(spec: &ProviderSpec, lease: &KeyLease, error: &reqwest::Error) -> Reply {
     // Closed after the request went out but before any answer: as ambiguous as a timeout.
-    let unanswered = !answered && error.is_request() && !error.is_builder();
+    let unanswered = error.is_request() && !error.is_builder();
     let retryable =
         error.is_connect() || ((error.is_timeout() || unanswered) && spec.retry.retry_timeouts);
-    let kind = if error.is_timeout() {
-        "timeout"
-    } else if error.is_connect() {
-        "connect error"
-    } else if unanswered {
+    let kind = if unanswered && !error.is_timeout() && !error.is_connect() {
         "connection closed before an answer"
     } else {
-        "network error"
+        network_kind(error)
     };
     Reply::Network {
         retryable,
-        message: lease.key().redact(&format!("{kind}: {error}")),
+        message: lease.redact(&format!("{kind}: {error}")),
+    }
+}
+
+fn network_kind(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect error"
+    } else {
+        "network error"
+    }
+}
+
+/// How reading a body ended.
+enum Body {
+    /// The whole body, within the cap.
+    Complete(Bytes),
+    /// The body is longer than the cap (by its `Content-Length` or by what arrived); `read` is
+    /// what was read, at most the cap.
+    TooLarge { read: Bytes },
+    /// The network failed (timeout, reset) after `read`.
+    Failed { read: Bytes, error: reqwest::Error },
+}
+
+/// Reads `response`'s body, keeping at most `cap` bytes in memory whatever the provider sends
+/// or announces: a `Content-Length` above the cap stops at once, and the buffer never grows
+/// past the cap.
+async fn read_body(response: &mut reqwest::Response, cap: u64) -> Body {
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    let announced = response
+        .content_length()
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    if announced.is_some_and(|n| n > cap) {
+        return Body::TooLarge { read: Bytes::new() };
+    }
+    // Trust an announced length only for the first allocation, and only up to a modest size.
+    let mut buf: Vec<u8> = Vec::with_capacity(announced.unwrap_or(0).min(cap).min(1 << 20));
+    loop {
+        match response.chunk().await {
+            Ok(None) => return Body::Complete(Bytes::from(buf)),
+            Ok(Some(chunk)) => {
+                let room = cap - buf.len();
+                if chunk.len() > room {
+                    buf.extend_from_slice(&chunk[..room]);
+                    return Body::TooLarge {
+                        read: Bytes::from(buf),
+                    };
+                }
+                if buf.capacity() - buf.len() < chunk.len() {
+                    // Grow geometrically, but never past the cap.
+                    let target = (buf.capacity().max(8 << 10) * 2)
+                        .max(buf.len() + chunk.len())
+                        .min(cap);
+                    buf.reserve_exact(target - buf.len());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Err(error) => {
+                return Body::Failed {
+                    read: Bytes::from(buf),
+                    error,
+                };
+            }
+        }
+    }
+}
+
+/// Checks the path parameters of a request: an empty value, `.` or `..` would change the
+/// shape of the path (URL parsers resolve dot segments), so they are refused before any
+/// network call.
+fn check_path_params(params: &[(&'static str, String)]) -> std::result::Result<(), ValidationError> {
+    for (name, value) in params {
+        if let Some(problem) = path_segment_problem(value) {
+            return Err(ValidationError::new(name, problem));
+        }
+    }
+    Ok(())
+}
+
+/// Why `value` cannot be one path segment, if so.
+fn path_segment_problem(value: &str) -> Option<&'static str> {
+    match value {
+        "" => Some("must not be empty (it is a path segment)"),
+        "." | ".." => Some("must not be `.` or `..` (it is a path segment)"),
+        _ => None,
     }
 }
 
 fn redact(outcome: Outcome, lease: &KeyLease) -> Outcome {
     let fix = |mut failure: Failure| {
-        failure.message = lease.key().redact(&failure.message);
+        failure.message = lease.redact(&failure.message);
         failure
     };
     match outcome {
@@ -934,6 +1087,64 @@ fn redact(outcome: Outcome, lease: &KeyLease) -> Outcome {
         Outcome::Fatal(failure) => Outcome::Fatal(fix(failure)),
         success => success,
     }
+}
+
+/// The [`Error::UntrustedUrl`] of `call`.
+fn untrusted(call: &Call, reason: String) -> Error {
+    Error::UntrustedUrl {
+        provider: call.provider.id,
+        endpoint: call.endpoint.id,
+        reason,
+    }
+}
+
+/// Resolves `given`, a URL the provider sent back (fal's `status_url`, `response_url`), against
+/// the configured `base`, and decides whether it may be followed with the key attached:
+///
+/// - parsed in full first (backslashes, scheme-relative `//host`, dot segments and
+///   percent-encoding resolved the way every HTTP client resolves them);
+/// - a URL with user info, or a scheme other than `http`/`https`, is refused;
+/// - a URL on `base`'s origin (scheme, host, port) is followed as it is;
+/// - a URL on one of `allowed` (the spec's `allowed_origins`) is re-rooted onto `base`: its
+///   path and query appended to `base`'s path, the host never taken from the given URL;
+/// - anything else is refused.
+///
+/// The result is always on `base`'s origin. The error names the refused origin (shortened).
+pub(crate) fn resolve_provider_url(
+    base: &Url,
+    allowed: &[Origin],
+    given: &str,
+) -> std::result::Result<Url, String> {
+    let shown = |url: &Url| shorten(&url.origin().ascii_serialization(), 100);
+    let url = base
+        .join(given.trim())
+        .map_err(|e| format!("`{}` is not a URL ({e})", shorten(given, 100)))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("scheme `{}` is not http(s)", shorten(url.scheme(), 20)));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("URL on {} carries user info", shown(&url)));
+    }
+    let resolved = if url.origin() == base.origin() {
+        url
+    } else if allowed.contains(&url.origin()) {
+        let mut rerooted = base.clone();
+        let prefix = base.path().trim_end_matches('/');
+        rerooted.set_path(&format!("{prefix}{}", url.path()));
+        rerooted.set_query(url.query());
+        rerooted.set_fragment(None);
+        rerooted
+    } else {
+        return Err(format!(
+            "origin {} is neither the base URL's ({}) nor one of the provider's allowed_origins",
+            shown(&url),
+            base.origin().ascii_serialization()
+        ));
+    };
+    if resolved.origin() != base.origin() {
+        return Err(format!("URL resolves to {}, off the base URL", shown(&resolved)));
+    }
+    Ok(resolved)
 }
 
 fn api_error(endpoint: &EndpointSpec, failure: Failure) -> Error {
@@ -971,8 +1182,8 @@ pub(crate) fn build_url(
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v)
             .ok_or_else(|| format!("no value for path parameter `{name}`"))?;
-        if value.is_empty() {
-            return Err(format!("path parameter `{name}` is empty"));
+        if let Some(problem) = path_segment_problem(value) {
+            return Err(format!("path parameter `{name}` {problem}"));
         }
         path.push_str(&rest[..open]);
         path.extend(utf8_percent_encode(value, PATH_PARAM));

@@ -19,8 +19,12 @@ pub enum Error {
         #[source]
         source: ValidationError,
     },
-    /// No key is configured for the provider.
-    #[error("no keys configured for {provider}: set {env}{legacy}", legacy = legacy_env.map(|l| format!(" or {l}")).unwrap_or_default())]
+    /// No usable key is configured for the provider.
+    #[error(
+        "no keys configured for {provider}: set {env}{legacy}{rejected}",
+        legacy = legacy_env.map(|l| format!(" or {l}")).unwrap_or_default(),
+        rejected = rejected_note(rejected)
+    )]
     NoKeys {
         /// Provider id.
         provider: &'static str,
@@ -28,6 +32,8 @@ pub enum Error {
         env: &'static str,
         /// The legacy single-key variable, e.g. `OPENAI_API_KEY`.
         legacy_env: Option<&'static str>,
+        /// Keys that were configured but refused at load, each as `<fingerprint>: <why>`.
+        rejected: Vec<String>,
     },
     /// Every key is cooling down and none is back within the configured `max_wait`.
     #[error("{provider}: rate limited, no alternate keys (earliest key back in {retry_after:?})")]
@@ -116,6 +122,29 @@ pub enum Error {
         /// How long it was polled.
         waited: Duration,
     },
+    /// A successful answer was larger than the endpoint's body limit; reading stopped there.
+    /// Never retried: the provider acted on the request.
+    #[error("{provider}/{endpoint}: response body larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// The limit, in bytes (`body_limits` in `providers.yaml`).
+        limit: u64,
+    },
+    /// The provider gave a URL to follow (a job's status or result) that is not on the
+    /// configured base URL's origin nor on one of the provider's `allowed_origins`. It was
+    /// not followed: no request, no credentials sent.
+    #[error("{provider}/{endpoint}: refused to follow a URL given by the provider: {reason}")]
+    UntrustedUrl {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// Why (with the offending origin, shortened).
+        reason: String,
+    },
     /// The SDK is misconfigured (bad base URL, unknown provider, ...).
     #[error("configuration: {0}")]
     Config(String),
@@ -135,8 +164,18 @@ impl Error {
             Error::Decode { .. } => "decode",
             Error::JobFailed { .. } => "job_failed",
             Error::JobTimeout { .. } => "job_timeout",
+            Error::BodyTooLarge { .. } => "body_too_large",
+            Error::UntrustedUrl { .. } => "untrusted_url",
             Error::Config(_) => "config",
         }
+    }
+}
+
+fn rejected_note(rejected: &[String]) -> String {
+    match rejected {
+        [] => String::new(),
+        [one] => format!(" (1 key rejected: {one})"),
+        many => format!(" ({} keys rejected: {})", many.len(), many.join("; ")),
     }
 }
 

@@ -88,11 +88,19 @@ impl ApiKey {
     }
 
     /// Replaces every occurrence of this key (and of each half of a pair) in `text` by the
-    /// fingerprint. Fragments shorter than 6 characters are left alone: they are not real keys
-    /// and replacing them would mangle ordinary words.
+    /// fingerprint, and every JWT-shaped token by `[redacted token]` (see [`redact_tokens`]).
+    /// Fragments shorter than 6 characters are left alone: they are not real keys and
+    /// replacing them would mangle ordinary words.
     pub(crate) fn redact(&self, text: &str) -> String {
+        self.redact_with(text, &[])
+    }
+
+    /// [`redact`](Self::redact), also replacing each of `derived` (values derived from the key,
+    /// such as a signed token) by the fingerprint.
+    pub(crate) fn redact_with(&self, text: &str, derived: &[&str]) -> String {
         let mut out = text.to_owned();
-        let mut fragments = vec![self.secret()];
+        let mut fragments: Vec<&str> = derived.to_vec();
+        fragments.push(self.secret());
         if let Some((access, secret)) = self.pair() {
             fragments.push(access);
             fragments.push(secret);
@@ -102,7 +110,56 @@ impl ApiKey {
                 out = out.replace(fragment, &self.fingerprint);
             }
         }
-        out
+        redact_tokens(&out)
+    }
+}
+
+/// Replaces every JWT-shaped token in `text` (`eyJ` followed by base64url, a dot, base64url, a
+/// dot and an optional base64url signature) by `[redacted token]`. A provider that echoes the
+/// bearer token it was sent must not get it into a log line or an error.
+pub fn redact_tokens(text: &str) -> String {
+    fn b64url(c: u8) -> bool {
+        c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
+    }
+    if !text.contains("eyJ") {
+        return text.to_owned();
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = text[search..].find("eyJ") {
+        let start = search + found;
+        let mut end = start;
+        let mut dots = 0;
+        while end < bytes.len() && (b64url(bytes[end]) || (bytes[end] == b'.' && dots < 2)) {
+            dots += usize::from(bytes[end] == b'.');
+            end += 1;
+        }
+        let preceded_by_word = start > 0 && b64url(bytes[start - 1]);
+        if dots == 2 && !preceded_by_word {
+            out.push_str(&text[copied..start]);
+            out.push_str("[redacted token]");
+            copied = end;
+        }
+        search = end.max(start + 3);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Why a configured key was kept out of its pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRejection {
+    /// The key's fingerprint.
+    pub fingerprint: String,
+    /// Why it cannot be used.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for KeyRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.fingerprint, self.reason)
     }
 }
 
@@ -196,7 +253,10 @@ struct PoolInner {
     auth: AuthScheme,
     origin: Origin,
     epoch: Instant,
+    /// `retry.max_cooldown_ms`: no cool-down lasts longer.
+    max_cooldown: Duration,
     slots: ArcSwap<Vec<Arc<KeySlot>>>,
+    rejected: ArcSwap<Vec<KeyRejection>>,
     cursor: AtomicUsize,
 }
 
@@ -217,7 +277,10 @@ impl PoolInner {
             .cloned()
     }
 
+    /// Cools `slot` until `until`, held at `max_cooldown` from now whoever asks (a provider's
+    /// hint, another process's shared cool-down).
     fn cool_down(&self, slot: &KeySlot, until: Instant) {
+        let until = until.min(Instant::now() + self.max_cooldown);
         slot.cool_until
             .fetch_max(self.nanos(until), Ordering::AcqRel);
     }
@@ -285,7 +348,7 @@ impl KeyPool {
     }
 
     fn build(spec: &ProviderSpec, keys: Vec<String>, origin: Origin) -> Result<Self> {
-        let slots = make_slots(spec.id, spec.auth, keys)?;
+        let (slots, rejected) = make_slots(spec.id, &spec.keys, spec.auth, keys);
         let min = usize::try_from(spec.keys.recommended_min).unwrap_or(usize::MAX);
         if !slots.is_empty() && slots.len() < min {
             tracing::warn!(
@@ -302,10 +365,19 @@ impl KeyPool {
                 auth: spec.auth,
                 origin,
                 epoch: Instant::now(),
+                max_cooldown: Duration::from_millis(spec.retry.max_cooldown_ms),
                 slots: ArcSwap::from_pointee(slots),
+                rejected: ArcSwap::from_pointee(rejected),
                 cursor: AtomicUsize::new(0),
             }),
         })
+    }
+
+    /// Configured keys that were refused at load (not usable in an HTTP header, or not an
+    /// `access:secret` pair where the auth scheme needs one), by fingerprint. They are not in
+    /// the pool; each was logged once at WARN.
+    pub fn rejected(&self) -> Vec<KeyRejection> {
+        self.inner.rejected.load().as_ref().clone()
     }
 
     /// The provider id.
@@ -408,11 +480,19 @@ impl KeyPool {
             provider: self.inner.provider,
             env: self.inner.source.env,
             legacy_env: self.inner.source.legacy_env,
+            rejected: self
+                .inner
+                .rejected
+                .load()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 
     /// Cools the key with this fingerprint down until `until` (a later cool-down already in place
-    /// is kept). Used for cool-downs learnt from other processes. Returns whether the key exists.
+    /// is kept), held at the provider's `retry.max_cooldown_ms` from now. Used for cool-downs
+    /// learnt from other processes. Returns whether the key exists.
     pub fn cool_down(&self, fingerprint: &str, until: Instant) -> bool {
         match self.inner.find(fingerprint) {
             Some(slot) => {
@@ -480,7 +560,8 @@ impl KeyPool {
             Origin::Env => keys_from_lookup(&self.inner.source, lookup),
             Origin::Explicit => old.iter().map(|s| s.key.secret().to_owned()).collect(),
         };
-        let slots = make_slots(self.inner.provider, self.inner.auth, keys)?;
+        let (slots, rejected) =
+            make_slots(self.inner.provider, &self.inner.source, self.inner.auth, keys);
         for slot in &slots {
             if let Some(previous) = old
                 .iter()
@@ -493,6 +574,7 @@ impl KeyPool {
             }
         }
         self.inner.slots.store(Arc::new(slots));
+        self.inner.rejected.store(Arc::new(rejected));
         Ok(())
     }
 }
@@ -513,19 +595,36 @@ fn keys_from_lookup(source: &KeySource, lookup: impl Fn(&str) -> Option<String>)
         .collect()
 }
 
-fn make_slots(provider: &str, auth: AuthScheme, keys: Vec<String>) -> Result<Vec<Arc<KeySlot>>> {
-    keys.into_iter()
-        .map(|secret| {
-            let key = ApiKey::new(secret);
-            if matches!(auth, AuthScheme::KlingJwt { .. }) && key.pair().is_none() {
-                return Err(Error::Config(format!(
-                    "{provider}: key {} is not an `access_key:secret_key` pair, as JWT auth needs",
-                    key.fingerprint()
-                )));
+/// Splits `keys` into usable slots and rejections; each rejection is logged at WARN by
+/// fingerprint (never the key).
+fn make_slots(
+    provider: &str,
+    source: &KeySource,
+    auth: AuthScheme,
+    keys: Vec<String>,
+) -> (Vec<Arc<KeySlot>>, Vec<KeyRejection>) {
+    let mut slots = Vec::with_capacity(keys.len());
+    let mut rejected = Vec::new();
+    for secret in keys {
+        let key = ApiKey::new(secret);
+        match crate::auth::unusable(auth, &key) {
+            None => slots.push(Arc::new(KeySlot::new(key))),
+            Some(reason) => {
+                tracing::warn!(
+                    provider,
+                    key = key.fingerprint(),
+                    env = source.env,
+                    reason,
+                    "key rejected at load and kept out of the pool"
+                );
+                rejected.push(KeyRejection {
+                    fingerprint: key.fingerprint().to_owned(),
+                    reason,
+                });
             }
-            Ok(Arc::new(KeySlot::new(key)))
-        })
-        .collect()
+        }
+    }
+    (slots, rejected)
 }
 
 /// A key selected for one call. Counts as in flight until dropped; marks its key on rate limits
@@ -554,7 +653,22 @@ impl KeyLease {
         &self.slot
     }
 
-    /// Cools the key down until `until` (a later cool-down already in place is kept).
+    /// `text` with the key, its halves, the token signed from it and any JWT-shaped token
+    /// replaced (see [`ApiKey::redact`]).
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let token = self.slot.token.load();
+        match token.as_ref() {
+            Some(token) => {
+                let value = token.value();
+                let signature = value.rsplit('.').next().unwrap_or_default();
+                self.slot.key.redact_with(text, &[value, signature])
+            }
+            None => self.slot.key.redact(text),
+        }
+    }
+
+    /// Cools the key down until `until` (a later cool-down already in place is kept), held at
+    /// the provider's `retry.max_cooldown_ms` from now.
     pub fn cool_down(&self, until: Instant) {
         self.pool.cool_down(&self.slot, until);
     }

@@ -463,6 +463,16 @@ impl SdkBuilder {
                 Some(keys) => KeyPool::from_keys(spec, keys.iter().cloned())?,
                 None => KeyPool::from_env(spec)?,
             };
+            let rejected = pool.rejected();
+            if self.strict && !rejected.is_empty() {
+                let list: Vec<String> = rejected.iter().map(ToString::to_string).collect();
+                return Err(Error::Config(format!(
+                    "{}: {} rejected at load: {}",
+                    spec.id,
+                    if list.len() == 1 { "1 key" } else { "keys" },
+                    list.join("; ")
+                )));
+            }
             if self.strict && pool.is_empty() {
                 return Err(pool.no_keys_error());
             }

@@ -33,6 +33,12 @@ pub struct ProviderSpec {
     pub health: HealthRules,
     /// Alert thresholds checked by `cargo xtask health` and exported as alarms.
     pub alerts: AlertThresholds,
+    /// Most bytes read from a response body, by kind.
+    pub body_limits: BodyLimits,
+    /// Origins (`scheme://host[:port]`) besides the base URL's that URLs given by the provider
+    /// may point at, such as fal's `https://queue.fal.run`. A URL on one of them is re-rooted
+    /// onto the configured base URL; a URL on any other origin is refused.
+    pub allowed_origins: &'static [&'static str],
     /// The endpoints of this provider.
     pub endpoints: &'static [EndpointSpec],
 }
@@ -111,12 +117,52 @@ pub struct RetryPolicy {
     pub deadline_ms: u64,
     /// Cool-down for a key after a 429 without a reset hint.
     pub default_cooldown_ms: u64,
-    /// Longest wait for a cooling key before failing with `RateLimited`.
+    /// Longest a call waits, in total, for rate-limited keys (backoff after a 429 and waits for
+    /// a cooling key) before failing with `RateLimited`.
     pub max_wait_ms: u64,
+    /// Ceiling of every cool-down, whatever the provider's hint says (seconds, milliseconds or
+    /// an HTTP date); also caps cool-downs shared through the health store.
+    pub max_cooldown_ms: u64,
+    /// Cool-down after a 429 whose hint is zero, in the past or unreadable.
+    pub min_cooldown_ms: u64,
     /// HTTP statuses retried with backoff (429 and 503 always are).
     pub retry_statuses: &'static [u16],
     /// Whether request timeouts are retried.
     pub retry_timeouts: bool,
+}
+
+impl RetryPolicy {
+    /// The cool-down a 429 imposes on its key: the provider's `hint` (see
+    /// [`classify::retry_after`](crate::classify::retry_after)) capped at
+    /// [`max_cooldown_ms`](Self::max_cooldown_ms); a zero hint (zero, in the past or unreadable)
+    /// gives [`min_cooldown_ms`](Self::min_cooldown_ms); no hint gives
+    /// [`default_cooldown_ms`](Self::default_cooldown_ms) (also capped).
+    pub fn cooldown(&self, hint: Option<Duration>) -> Duration {
+        let max = Duration::from_millis(self.max_cooldown_ms);
+        match hint {
+            None => Duration::from_millis(self.default_cooldown_ms).min(max),
+            Some(Duration::ZERO) => Duration::from_millis(self.min_cooldown_ms).min(max),
+            Some(hint) => hint.min(max),
+        }
+    }
+
+    /// A retry delay asked for by the provider (`Retry-After` on a 503 or a busy answer),
+    /// capped like a cool-down. `None` when the provider gave no usable hint.
+    pub fn retry_delay(&self, hint: Option<Duration>) -> Option<Duration> {
+        hint.map(|hint| hint.min(Duration::from_millis(self.max_cooldown_ms)))
+    }
+}
+
+/// Most bytes read from a response body. Reading stops at the limit: a success body that is
+/// larger fails with `Error::BodyTooLarge` (never retried), an error body is cut there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// JSON documents: JSON endpoints, job submit, status and result answers.
+    pub json_bytes: u64,
+    /// Audio bodies.
+    pub audio_bytes: u64,
+    /// Error bodies (non-2xx answers), read only to classify and report the error.
+    pub error_bytes: u64,
 }
 
 /// How a provider's error bodies are read and classified. Pointers are JSON pointers tried in
@@ -199,6 +245,19 @@ pub struct EndpointSpec {
     pub path: &'static str,
     /// What the endpoint returns.
     pub response: ResponseSpec,
+    /// Most bytes read from a successful answer; `None` uses the provider's
+    /// [`BodyLimits`] for the response kind.
+    pub max_body_bytes: Option<u64>,
+}
+
+impl EndpointSpec {
+    /// Most bytes read from a successful answer of this endpoint under `limits`.
+    pub fn body_limit(&self, limits: &BodyLimits) -> u64 {
+        self.max_body_bytes.unwrap_or(match self.response {
+            ResponseSpec::Audio { .. } => limits.audio_bytes,
+            ResponseSpec::Json | ResponseSpec::Job(_) => limits.json_bytes,
+        })
+    }
 }
 
 /// HTTP methods used by endpoints.

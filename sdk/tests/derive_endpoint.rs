@@ -190,6 +190,7 @@ fn audio_spec_has_every_key_and_normalises_the_method() {
             response: ResponseSpec::Audio {
                 content_type: "audio/mpeg"
             },
+            max_body_bytes: None,
         }
     );
     assert_eq!(ModelRequest::SPEC.method, Method::Get);

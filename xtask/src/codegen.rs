@@ -1404,6 +1404,10 @@ fn endpoint_attr(provider_id: &str, eid: &str, endpoint: &Endpoint) -> TokenStre
         );
         extra.extend(quote!(, poll_interval_ms = #poll, timeout_ms = #timeout));
     }
+    if let Some(max) = &r.max_bytes {
+        let max = u64_lit(max.value);
+        extra.extend(quote!(, max_body_bytes = #max));
+    }
     quote! {
         #[endpoint(
             provider = #provider_id,
@@ -1679,7 +1683,31 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
     let deadline = u64_lit(r.deadline_ms.value);
     let cooldown = u64_lit(r.default_cooldown_ms.value);
     let max_wait = u64_lit(r.max_wait_ms.value);
+    let max_cooldown = u64_lit(
+        r.max_cooldown_ms
+            .as_ref()
+            .map_or(spec::DEFAULT_MAX_COOLDOWN_MS, |v| v.value),
+    );
+    let min_cooldown = u64_lit(
+        r.min_cooldown_ms
+            .as_ref()
+            .map_or(spec::DEFAULT_MIN_COOLDOWN_MS, |v| v.value),
+    );
     let statuses = r.retry_statuses.value.iter().map(|s| u64_lit((*s).into()));
+    let b = &policy.body_limits;
+    let limit = |v: &Option<crate::spec::Spanned<u64>>, default: u64| {
+        u64_lit(v.as_ref().map_or(default, |v| v.value))
+    };
+    let json_bytes = limit(&b.json_bytes, spec::DEFAULT_JSON_BODY_BYTES);
+    let audio_bytes = limit(&b.audio_bytes, spec::DEFAULT_AUDIO_BODY_BYTES);
+    let error_bytes = limit(&b.error_bytes, spec::DEFAULT_ERROR_BODY_BYTES);
+    let origins = str_list(
+        &provider
+            .allowed_origins
+            .iter()
+            .map(|o| o.value.trim_end_matches('/').to_owned())
+            .collect::<Vec<_>>(),
+    );
     let retry_timeouts = r.retry_timeouts.value;
     let e = &provider.errors;
     let strs = |v: &[String]| str_list(v);
@@ -1746,6 +1774,8 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
                 deadline_ms: #deadline,
                 default_cooldown_ms: #cooldown,
                 max_wait_ms: #max_wait,
+                max_cooldown_ms: #max_cooldown,
+                min_cooldown_ms: #min_cooldown,
                 retry_statuses: &[#(#statuses),*],
                 retry_timeouts: #retry_timeouts,
             },
@@ -1770,6 +1800,12 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
                 avg_latency_ms: #avg_latency,
                 success_rate: #success_rate,
             },
+            body_limits: BodyLimits {
+                json_bytes: #json_bytes,
+                audio_bytes: #audio_bytes,
+                error_bytes: #error_bytes,
+            },
+            allowed_origins: #origins,
             endpoints: &[#(#endpoints),*],
         };
     }
@@ -1838,6 +1874,7 @@ fn provider_module(spec: &Spec, id: &str, provider: &Provider) -> TokenStream {
     }
     spec_uses.extend(
         [
+            "BodyLimits",
             "ErrorRules",
             "HealthRules",
             "KeySource",

@@ -183,6 +183,20 @@ pub struct Defaults {
     pub health: Health,
     /// Alert thresholds.
     pub alerts: Alerts,
+    /// Most bytes read from response bodies (optional; see [`BodyLimits`] for the defaults).
+    #[serde(default)]
+    pub body_limits: Option<BodyLimits>,
+}
+
+impl Defaults {
+    /// The default body limits (fields left out stay `None`: the built-in defaults apply).
+    pub fn body_limits(&self) -> BodyLimits {
+        self.body_limits.clone().unwrap_or(BodyLimits {
+            json_bytes: None,
+            audio_bytes: None,
+            error_bytes: None,
+        })
+    }
 }
 
 /// Defines a complete policy block, its all-optional override and the merge of the two.
@@ -191,6 +205,9 @@ macro_rules! policy_block {
         $(#[$meta:meta])*
         $name:ident / $override:ident {
             $( $(#[$field_meta:meta])* $field:ident : $ty:ty, )*
+            $( @optional {
+                $( $(#[$opt_meta:meta])* $opt:ident : $opt_ty:ty, )*
+            } )?
         }
     ) => {
         $(#[$meta])*
@@ -198,6 +215,7 @@ macro_rules! policy_block {
         #[serde(deny_unknown_fields)]
         pub struct $name {
             $( $(#[$field_meta])* pub $field: Spanned<$ty>, )*
+            $( $( $(#[$opt_meta])* #[serde(default)] pub $opt: Option<Spanned<$opt_ty>>, )* )?
         }
 
         #[doc = concat!("A provider's override of some fields of [`", stringify!($name), "`].")]
@@ -205,6 +223,7 @@ macro_rules! policy_block {
         #[serde(deny_unknown_fields)]
         pub struct $override {
             $( $(#[$field_meta])* #[serde(default)] pub $field: Option<Spanned<$ty>>, )*
+            $( $( $(#[$opt_meta])* #[serde(default)] pub $opt: Option<Spanned<$opt_ty>>, )* )?
         }
 
         impl $name {
@@ -214,6 +233,9 @@ macro_rules! policy_block {
                     $( $field: over
                         .and_then(|o| o.$field.clone())
                         .unwrap_or_else(|| self.$field.clone()), )*
+                    $( $( $opt: over
+                        .and_then(|o| o.$opt.clone())
+                        .or_else(|| self.$opt.clone()), )* )?
                 }
             }
         }
@@ -249,8 +271,44 @@ policy_block! {
         retry_statuses: Vec<u16>,
         /// Whether request timeouts are retried.
         retry_timeouts: bool,
+        @optional {
+            /// Ceiling of every cool-down in milliseconds, whatever the provider's reset hint
+            /// says; also caps cool-downs shared through DynamoDB (default 600000).
+            max_cooldown_ms: u64,
+            /// Cool-down in milliseconds after a 429 whose hint is zero, in the past or
+            /// unreadable (default 1000).
+            min_cooldown_ms: u64,
+        }
     }
 }
+
+/// Default of `retry.max_cooldown_ms`: ten minutes.
+pub const DEFAULT_MAX_COOLDOWN_MS: u64 = 600_000;
+/// Default of `retry.min_cooldown_ms`: one second.
+pub const DEFAULT_MIN_COOLDOWN_MS: u64 = 1000;
+
+policy_block! {
+    /// Most bytes read from a provider's response bodies. Every field is optional.
+    BodyLimits / BodyLimitsOverride {
+        @optional {
+            /// JSON documents (JSON endpoints, job submit, status and result answers), in bytes
+            /// (default 16777216, 16 MiB).
+            json_bytes: u64,
+            /// Audio bodies, in bytes (default 67108864, 64 MiB).
+            audio_bytes: u64,
+            /// Error bodies (non-2xx answers), in bytes (default 65536, 64 KiB); a longer error
+            /// body is cut there.
+            error_bytes: u64,
+        }
+    }
+}
+
+/// Default of `body_limits.json_bytes`: 16 MiB.
+pub const DEFAULT_JSON_BODY_BYTES: u64 = 16 << 20;
+/// Default of `body_limits.audio_bytes`: 64 MiB.
+pub const DEFAULT_AUDIO_BODY_BYTES: u64 = 64 << 20;
+/// Default of `body_limits.error_bytes`: 64 KiB.
+pub const DEFAULT_ERROR_BODY_BYTES: u64 = 64 << 10;
 
 policy_block! {
     /// Alert thresholds.
@@ -341,6 +399,8 @@ pub struct Policy {
     pub health: Health,
     /// Alert thresholds.
     pub alerts: Alerts,
+    /// Body size limits.
+    pub body_limits: BodyLimits,
 }
 
 /// One provider.
@@ -380,6 +440,14 @@ pub struct Provider {
     /// Overrides of `defaults.alerts`.
     #[serde(default)]
     pub alerts: Option<AlertsOverride>,
+    /// Overrides of `defaults.body_limits`.
+    #[serde(default)]
+    pub body_limits: Option<BodyLimitsOverride>,
+    /// Origins (`scheme://host[:port]`) besides the base URL's that URLs given by the provider
+    /// (fal's `status_url`, `response_url`) may point at; such a URL is re-rooted onto the
+    /// configured base URL. A URL on any other origin is refused. Default: none.
+    #[serde(default)]
+    pub allowed_origins: Vec<Spanned<String>>,
     /// Endpoints by id (a lowercase Rust identifier: the client method name).
     pub endpoints: Map<Endpoint>,
 }
@@ -392,6 +460,9 @@ impl Provider {
             retry: defaults.retry.merged(self.retry.as_ref()),
             health: defaults.health.merged(self.health.as_ref()),
             alerts: defaults.alerts.merged(self.alerts.as_ref()),
+            body_limits: defaults
+                .body_limits()
+                .merged(self.body_limits.as_ref()),
         }
     }
 }
@@ -557,6 +628,10 @@ pub struct Response {
     /// Give up after this many milliseconds (`job` only; default 600000).
     #[serde(default)]
     pub timeout_ms: Option<Spanned<u64>>,
+    /// Most bytes read from a successful answer, overriding the provider's `body_limits` for
+    /// this endpoint (for a job: its submit, status and result answers).
+    #[serde(default)]
+    pub max_bytes: Option<Spanned<u64>>,
 }
 
 /// Default delay between two polls of a job.

@@ -91,6 +91,7 @@ impl Checker {
             retry: defaults.retry.clone(),
             health: defaults.health.clone(),
             alerts: defaults.alerts.clone(),
+            body_limits: defaults.body_limits(),
         });
         let mut ids: HashMap<&str, Loc> = HashMap::new();
         for (id, provider) in spec.providers.iter() {
@@ -143,6 +144,35 @@ impl Checker {
                 r.retry_statuses.loc,
                 format!("retry status {bad} is not an HTTP status (100 to 599)"),
             );
+        }
+        let max_cooldown = r
+            .max_cooldown_ms
+            .as_ref()
+            .map_or(crate::spec::DEFAULT_MAX_COOLDOWN_MS, |m| m.value);
+        if let Some(m) = r.max_cooldown_ms.as_ref().filter(|m| m.value == 0) {
+            self.err(m.loc, "max_cooldown_ms must be greater than 0");
+        }
+        if let Some(m) = r.min_cooldown_ms.as_ref() {
+            if m.value == 0 {
+                self.err(m.loc, "min_cooldown_ms must be greater than 0");
+            } else if m.value > max_cooldown {
+                self.err(
+                    m.loc,
+                    format!(
+                        "min_cooldown_ms {} is greater than max_cooldown_ms {max_cooldown}",
+                        m.value
+                    ),
+                );
+            }
+        }
+        let b = &policy.body_limits;
+        for limit in [&b.json_bytes, &b.audio_bytes, &b.error_bytes]
+            .into_iter()
+            .flatten()
+        {
+            if limit.value == 0 {
+                self.err(limit.loc, "a body limit must be greater than 0");
+            }
         }
         let h = &policy.health;
         if h.window_secs.value == 0 {
@@ -306,6 +336,11 @@ impl Checker {
             self.pointer(p);
         }
         self.policy(&provider.merged_policy(defaults));
+        for origin in &provider.allowed_origins {
+            if let Some(problem) = origin_problem(&origin.value) {
+                self.err(origin.loc, problem);
+            }
+        }
 
         let mut endpoint_ids: HashMap<&str, Loc> = HashMap::new();
         let mut routes: HashMap<(String, String), (String, Loc)> = HashMap::new();
@@ -1052,6 +1087,9 @@ impl Checker {
             (_, Some(p)) => self.err(p.loc, "`poll_path` only applies to flow kling_task"),
             _ => {}
         }
+        if let Some(m) = r.max_bytes.as_ref().filter(|m| m.value == 0) {
+            self.err(m.loc, "max_bytes must be greater than 0");
+        }
         if is_job {
             let interval = r.poll_interval_ms.as_ref();
             if let Some(i) = interval.filter(|i| i.value == 0) {
@@ -1214,4 +1252,23 @@ fn check_example_value(field: &Field, value: &Value, pointer: &str, out: &mut Ve
             describe(value)
         ));
     }
+}
+
+/// Why `text` is not an origin (`http[s]://host[:port]`, nothing else), if it is not.
+fn origin_problem(text: &str) -> Option<String> {
+    let expected = "expected `https://host` or `http://host:port`";
+    let Ok(url) = reqwest::Url::parse(text) else {
+        return Some(format!("allowed origin `{text}` is not a URL; {expected}"));
+    };
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.has_host()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !text.trim_end_matches('/').ends_with(':');
+    (!bare).then(|| {
+        format!("allowed origin `{text}` must be a scheme, host and optional port only; {expected}")
+    })
 }

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::ProviderClient;
 use crate::spec::{
-    AlertThresholds, AuthScheme, ErrorRules, HealthRules, KeySource, ProviderSpec,
-    RetryPolicy, Timeouts,
+    AlertThresholds, AuthScheme, BodyLimits, ErrorRules, HealthRules, KeySource,
+    ProviderSpec, RetryPolicy, Timeouts,
 };
 use crate::{Audio, Endpoint, Validate, ValidationError};
 
@@ -38,6 +38,8 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
         deadline_ms: 120000,
         default_cooldown_ms: 20000,
         max_wait_ms: 2000,
+        max_cooldown_ms: 600000,
+        min_cooldown_ms: 1000,
         retry_statuses: &[500, 502, 503, 504],
         retry_timeouts: true,
     },
@@ -62,6 +64,12 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
         avg_latency_ms: 5000,
         success_rate: 0.9,
     },
+    body_limits: BodyLimits {
+        json_bytes: 16777216,
+        audio_bytes: 67108864,
+        error_bytes: 65536,
+    },
+    allowed_origins: &[],
     endpoints: &[<ElevenTtsRequest as Endpoint>::SPEC],
 };
 

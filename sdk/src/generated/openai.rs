@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::ProviderClient;
 use crate::spec::{
-    AlertThresholds, AuthScheme, ErrorRules, HealthRules, KeySource, ProviderSpec,
-    RetryPolicy, Timeouts,
+    AlertThresholds, AuthScheme, BodyLimits, ErrorRules, HealthRules, KeySource,
+    ProviderSpec, RetryPolicy, Timeouts,
 };
 use crate::{Audio, Endpoint, Validate, ValidationError};
 
@@ -36,6 +36,8 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
         deadline_ms: 120000,
         default_cooldown_ms: 20000,
         max_wait_ms: 2000,
+        max_cooldown_ms: 600000,
+        min_cooldown_ms: 1000,
         retry_statuses: &[500, 502, 503, 504],
         retry_timeouts: true,
     },
@@ -65,6 +67,12 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
         avg_latency_ms: 5000,
         success_rate: 0.9,
     },
+    body_limits: BodyLimits {
+        json_bytes: 16777216,
+        audio_bytes: 67108864,
+        error_bytes: 65536,
+    },
+    allowed_origins: &[],
     endpoints: &[<SpeechRequest as Endpoint>::SPEC, <ImageRequest as Endpoint>::SPEC],
 };
 
@@ -473,7 +481,8 @@ impl StreamFormat {
     method = "POST",
     path = "/v1/images/generations",
     response = "json",
-    output = ImagesResponse
+    output = ImagesResponse,
+    max_body_bytes = 67108864
 )]
 pub struct ImageRequest {
     /// What to draw. At most 1000 chars for dall-e-2, 4000 for dall-e-3, 32000 for GPT image models.
