@@ -88,6 +88,19 @@ pub fn classify(
     body: &Bytes,
     now: SystemTime,
 ) -> Outcome {
+    classify_with(spec, status, headers, body, now, &|text| text.to_owned())
+}
+
+/// [`classify`], passing the provider's message through `redact` before it is cut to
+/// [`MESSAGE_LIMIT`] (so a secret straddling the cut is still recognised whole).
+pub fn classify_with(
+    spec: &ProviderSpec,
+    status: u16,
+    headers: &HeaderMap,
+    body: &Bytes,
+    now: SystemTime,
+    redact: &dyn Fn(&str) -> String,
+) -> Outcome {
     let json: Option<Value> = if (200..300).contains(&status) && spec.envelope.is_none() {
         None
     } else {
@@ -116,6 +129,7 @@ pub fn classify(
             json.as_ref(),
             status,
             body,
+            redact,
         ),
     };
     let listed = |list: &[&str]| codes.iter().any(|c| list.contains(&c.as_str()));
@@ -190,6 +204,7 @@ fn message(
     json: Option<&Value>,
     status: u16,
     body: &[u8],
+    redact: &dyn Fn(&str) -> String,
 ) -> String {
     if let Some(doc) = json {
         let pointers = rules
@@ -201,13 +216,13 @@ fn message(
             .filter_map(|p| doc.pointer(p))
             .find_map(|v| v.as_str().filter(|s| !s.is_empty()))
         {
-            return shorten(message, MESSAGE_LIMIT);
+            return shorten(&redact(message), MESSAGE_LIMIT);
         }
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if !text.is_empty() {
-        return shorten(text, MESSAGE_LIMIT);
+        return shorten(&redact(text), MESSAGE_LIMIT);
     }
     http::StatusCode::from_u16(status)
         .ok()

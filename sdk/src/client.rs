@@ -67,7 +67,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::auth;
-use crate::classify::{Failure, MESSAGE_LIMIT, Outcome, classify, shorten};
+use crate::classify::{Failure, MESSAGE_LIMIT, Outcome, classify_with, shorten};
 use crate::endpoint::{Endpoint, ResponseBody, ValidationError};
 use crate::error::{Error, Result};
 use crate::keys::{KeyLease, KeyPool, Unavailable};
@@ -316,9 +316,13 @@ impl ProviderClient {
                 match read_body(&mut response, cap).await {
                     Body::Complete(body) => Reply::Response {
                         content_type,
-                        outcome: redact(
-                            classify(spec, status, &headers, &body, SystemTime::now()),
-                            lease,
+                        outcome: classify_with(
+                            spec,
+                            status,
+                            &headers,
+                            &body,
+                            SystemTime::now(),
+                            &|text| lease.redact(text),
                         ),
                     },
                     Body::TooLarge { .. } if success => Reply::TooLarge { limit: cap },
@@ -333,9 +337,13 @@ impl ProviderClient {
                     // by its status and what was read of its body.
                     Body::TooLarge { read } | Body::Failed { read, .. } => Reply::Response {
                         content_type,
-                        outcome: redact(
-                            classify(spec, status, &headers, &read, SystemTime::now()),
-                            lease,
+                        outcome: classify_with(
+                            spec,
+                            status,
+                            &headers,
+                            &read,
+                            SystemTime::now(),
+                            &|text| lease.redact(text),
                         ),
                     },
                 }
@@ -754,7 +762,7 @@ impl ProviderClient {
             provider: call.provider.id,
             endpoint: call.endpoint.id,
             job_id: job.id.clone(),
-            message: job.lease.redact(&shorten(&message, MESSAGE_LIMIT)),
+            message: shorten(&job.lease.redact(&message), MESSAGE_LIMIT),
         }
     }
 
@@ -1056,36 +1064,6 @@ fn path_segment_problem(value: &str) -> Option<&'static str> {
         "" => Some("must not be empty (it is a path segment)"),
         "." | ".." => Some("must not be `.` or `..` (it is a path segment)"),
         _ => None,
-    }
-}
-
-fn redact(outcome: Outcome, lease: &KeyLease) -> Outcome {
-    let fix = |mut failure: Failure| {
-        failure.message = lease.redact(&failure.message);
-        failure
-    };
-    match outcome {
-        Outcome::RateLimited { failure, cooldown } => Outcome::RateLimited {
-            failure: fix(failure),
-            cooldown,
-        },
-        Outcome::Quarantine(failure) => Outcome::Quarantine(fix(failure)),
-        Outcome::Busy {
-            failure,
-            retry_after,
-        } => Outcome::Busy {
-            failure: fix(failure),
-            retry_after,
-        },
-        Outcome::Transient {
-            failure,
-            retry_after,
-        } => Outcome::Transient {
-            failure: fix(failure),
-            retry_after,
-        },
-        Outcome::Fatal(failure) => Outcome::Fatal(fix(failure)),
-        success => success,
     }
 }
 

@@ -114,12 +114,13 @@ impl ApiKey {
     }
 }
 
-/// Replaces every JWT-shaped token in `text` (`eyJ` followed by base64url, a dot, base64url, a
-/// dot and an optional base64url signature) by `[redacted token]`. A provider that echoes the
-/// bearer token it was sent must not get it into a log line or an error.
+/// Replaces every JWT-shaped token in `text` by `[redacted token]`: `eyJ` (the base64url of
+/// `{"`) followed by at least 13 more base64url characters or dots, whether or not the token is
+/// whole (a message cut short may end inside one). A provider that echoes the bearer token it
+/// was sent must not get it, or the access key inside its claims, into a log line or an error.
 pub fn redact_tokens(text: &str) -> String {
-    fn b64url(c: u8) -> bool {
-        c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
+    fn token_char(c: u8) -> bool {
+        c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.'
     }
     if !text.contains("eyJ") {
         return text.to_owned();
@@ -131,13 +132,10 @@ pub fn redact_tokens(text: &str) -> String {
     while let Some(found) = text[search..].find("eyJ") {
         let start = search + found;
         let mut end = start;
-        let mut dots = 0;
-        while end < bytes.len() && (b64url(bytes[end]) || (bytes[end] == b'.' && dots < 2)) {
-            dots += usize::from(bytes[end] == b'.');
+        while end < bytes.len() && token_char(bytes[end]) {
             end += 1;
         }
-        let preceded_by_word = start > 0 && b64url(bytes[start - 1]);
-        if dots == 2 && !preceded_by_word {
+        if end - start >= 16 {
             out.push_str(&text[copied..start]);
             out.push_str("[redacted token]");
             copied = end;

@@ -294,7 +294,8 @@ policy_block! {
             /// JSON documents (JSON endpoints, job submit, status and result answers), in bytes
             /// (default 16777216, 16 MiB).
             json_bytes: u64,
-            /// Audio bodies, in bytes (default 67108864, 64 MiB).
+            /// Audio bodies, in bytes (default 33554432, 32 MiB: about 11 minutes of 24 kHz
+            /// 16-bit PCM or 35 minutes of 128 kbit/s MP3).
             audio_bytes: u64,
             /// Error bodies (non-2xx answers), in bytes (default 65536, 64 KiB); a longer error
             /// body is cut there.
@@ -305,8 +306,8 @@ policy_block! {
 
 /// Default of `body_limits.json_bytes`: 16 MiB.
 pub const DEFAULT_JSON_BODY_BYTES: u64 = 16 << 20;
-/// Default of `body_limits.audio_bytes`: 64 MiB.
-pub const DEFAULT_AUDIO_BODY_BYTES: u64 = 64 << 20;
+/// Default of `body_limits.audio_bytes`: 32 MiB.
+pub const DEFAULT_AUDIO_BODY_BYTES: u64 = 32 << 20;
 /// Default of `body_limits.error_bytes`: 64 KiB.
 pub const DEFAULT_ERROR_BODY_BYTES: u64 = 64 << 10;
 

@@ -66,7 +66,7 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
     },
     body_limits: BodyLimits {
         json_bytes: 16777216,
-        audio_bytes: 67108864,
+        audio_bytes: 33554432,
         error_bytes: 65536,
     },
     allowed_origins: &[],
