@@ -309,18 +309,18 @@ mod tests {
     }
 
     #[test]
-    fn keys_unfit_for_a_header_are_a_config_error_naming_the_fingerprint() {
-        let spec: &'static ProviderSpec = Box::leak(Box::new(ProviderSpec {
-            auth: AuthScheme::Bearer,
-            ..KLING
-        }));
-        let pool = KeyPool::from_keys(spec, ["bad\u{7f}key-material"]).unwrap();
-        let error = header(spec.auth, &pool.select().unwrap(), 0).unwrap_err();
-        let text = error.to_string();
-        assert!(
-            text.contains(&crate::keys::fingerprint("bad\u{7f}key-material")),
-            "{text}"
-        );
-        assert!(!text.contains("key-material"), "{text}");
+    fn keys_unfit_for_their_scheme_are_found_before_any_call() {
+        for (auth, key, unfit) in [
+            (AuthScheme::Bearer, "bad\u{7f}key-material", true),
+            (AuthScheme::Bearer, "bad\nkey-material", true),
+            (AuthScheme::FalKey, "id:bad\rsecret", true),
+            (AuthScheme::Header { header: "xi-api-key" }, "ok-key-material", false),
+            (AuthScheme::KlingJwt { ttl_secs: 1800 }, "no-separator-here", true),
+            (AuthScheme::KlingJwt { ttl_secs: 1800 }, "access:secret", false),
+        ] {
+            let reason = unusable(auth, &ApiKey::new(key));
+            assert_eq!(reason.is_some(), unfit, "{auth:?} {key:?}: {reason:?}");
+            assert!(!reason.unwrap_or_default().contains("material"));
+        }
     }
 }

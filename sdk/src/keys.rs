@@ -308,6 +308,7 @@ impl fmt::Debug for KeyPool {
         f.debug_struct("KeyPool")
             .field("provider", &self.inner.provider)
             .field("keys", &self.snapshot())
+            .field("rejected", &self.inner.rejected.load())
             .finish()
     }
 }

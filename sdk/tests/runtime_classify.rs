@@ -420,14 +420,19 @@ fn rate_limit_reset_hints_from_every_header_form() {
             Some(s(3)),
         ),
         (
-            "negative retry-after ignored",
+            "negative retry-after: an unusable hint (the floor applies)",
             vec![("retry-after", "-3")],
-            None,
+            Some(Duration::ZERO),
         ),
         (
-            "garbage retry-after ignored",
+            "garbage retry-after: an unusable hint (the floor applies)",
             vec![("retry-after", "soon")],
-            None,
+            Some(Duration::ZERO),
+        ),
+        (
+            "absurd retry-after held at MAX_HINT",
+            vec![("retry-after", "1e400")],
+            Some(media_sdk::classify::MAX_HINT),
         ),
         (
             "reset requests",

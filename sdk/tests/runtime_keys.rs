@@ -94,16 +94,24 @@ fn kling_keys_must_be_access_secret_pairs() {
         "  :  ",
     ] {
         let list = format!("ak-one:sk-one,{bad}");
-        let error = KeyPool::from_lookup(&KLING, env(&[("KLING_API_KEYS", &list)])).unwrap_err();
-        let text = error.to_string();
-        assert!(matches!(error, Error::Config(_)), "{bad}: {text}");
+        // Kept out of the pool (the good key stays usable), reported by fingerprint.
+        let pool = KeyPool::from_lookup(&KLING, env(&[("KLING_API_KEYS", &list)])).unwrap();
+        assert_eq!(pool.fingerprints(), vec![fingerprint("ak-one:sk-one")]);
+        let rejected = pool.rejected();
+        assert_eq!(rejected.len(), 1, "{bad}");
+        let text = rejected[0].to_string();
         assert!(text.contains("access_key:secret_key"), "{text}");
         let trimmed = bad.trim();
         if !trimmed.is_empty() {
-            assert!(
-                text.contains(&fingerprint(trimmed)),
-                "names the key: {text}"
-            );
+            assert_eq!(rejected[0].fingerprint, fingerprint(trimmed), "names the key");
+        }
+        // Alone in the pool, it leaves no key: the call's error says why.
+        let alone = KeyPool::from_lookup(&KLING, env(&[("KLING_API_KEYS", bad)])).unwrap();
+        let error = alone.no_keys_error();
+        let text = error.to_string();
+        if !trimmed.is_empty() {
+            assert!(matches!(error, Error::NoKeys { .. }), "{text}");
+            assert!(text.contains("access_key:secret_key"), "{text}");
         }
         for part in trimmed.split(':').filter(|p| p.len() > 2) {
             assert!(!text.contains(part), "leaks {part:?}: {text}");
@@ -350,7 +358,9 @@ fn debug_output_never_contains_a_key() {
         format!("{:?}", pool.unavailable_error(Unavailable::NoKeys)),
         format!(
             "{:?}",
-            KeyPool::from_keys(&KLING, ["no-pair-SECRETVALUE4"]).unwrap_err()
+            KeyPool::from_keys(&KLING, ["no-pair-SECRETVALUE4"])
+                .unwrap()
+                .no_keys_error()
         ),
     ];
     for text in &rendered {
