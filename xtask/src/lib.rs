@@ -11,6 +11,7 @@ pub mod diag;
 pub mod names;
 pub mod output;
 pub mod schema;
+pub mod shape;
 pub mod spec;
 pub mod validate;
 
@@ -87,6 +88,14 @@ pub fn load_spec(spec_name: &str, text: &str) -> Result<Spec, Diagnostics> {
     Ok(spec)
 }
 
+/// Like [`render`], for the raw bytes of the spec file: bytes that are not UTF-8 are a spec
+/// error at the first bad byte.
+pub fn render_bytes(spec_name: &str, bytes: &[u8]) -> Result<Rendered, Error> {
+    let text =
+        shape::decode(bytes).map_err(|d| Error::Spec(Diagnostics::new(spec_name, vec![d])))?;
+    render(spec_name, text)
+}
+
 /// Loads, validates and renders a spec without touching the disk.
 pub fn render(spec_name: &str, text: &str) -> Result<Rendered, Error> {
     let spec = load_spec(spec_name, text)?;
@@ -118,11 +127,11 @@ pub fn targets(paths: &CodegenPaths, rendered: Rendered) -> Vec<Target> {
 /// Returns the changes, which in `check` mode are what is out of date. On any error nothing
 /// is written.
 pub fn codegen(paths: &CodegenPaths, check: bool) -> Result<Vec<Change>, Error> {
-    let text = fs::read_to_string(&paths.spec).map_err(|source| FileError {
+    let bytes = fs::read(&paths.spec).map_err(|source| FileError {
         path: paths.spec.clone(),
         source,
     })?;
-    let rendered = render(&paths.spec_name(), &text)?;
+    let rendered = render_bytes(&paths.spec_name(), &bytes)?;
     let changes = output::plan(targets(paths, rendered), &paths.out)?;
     if !check {
         output::apply(&changes)?;

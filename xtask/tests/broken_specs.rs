@@ -120,18 +120,66 @@ const CASES: &[Case] = &[
         expected: &["t.yaml:25:9: while parsing a flow mapping, did not find expected ',' or '}'"],
     },
     Case {
-        proves: "an unknown field is a serde error at the field",
+        proves: "an unknown field is a serde error at the field, naming its block",
         edits: &[("    name: Acme\n", "    name: Acme\n    colour: red\n")],
         append: "",
         expected: &[
-            "t.yaml:22:5: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, endpoints",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, endpoints",
         ],
     },
     Case {
         proves: "a value of the wrong type is a serde error at the value",
         edits: &[("max_attempts: 3", "max_attempts: many")],
         append: "",
-        expected: &["t.yaml:5:19: invalid u32"],
+        expected: &[
+            "t.yaml:5:19: defaults.retry.max_attempts: expected an unsigned integer, found \"many\"",
+        ],
+    },
+    Case {
+        proves: "a type error names the field path, the expected type and the value found",
+        edits: &[("max_length: 100", "max_length: abc")],
+        append: "",
+        expected: &[
+            "t.yaml:36:76: providers.acme.endpoints.speak.fields.text.max_length: expected an unsigned integer, found \"abc\"",
+        ],
+    },
+    Case {
+        proves: "a mapping where a scalar belongs is named as such",
+        edits: &[("method: POST", "method: { verb: POST }")],
+        append: "",
+        expected: &[
+            "t.yaml:30:17: providers.acme.endpoints.speak.method: expected a string, found a mapping",
+        ],
+    },
+    Case {
+        proves: "type errors in two providers are reported together",
+        edits: &[
+            ("min_length: 1,", "min_length: one,"),
+            ("min: 1, max: 1", "min: 1, max: lots"),
+        ],
+        append: OTHER,
+        expected: &[
+            "t.yaml:36:61: providers.acme.endpoints.speak.fields.text.min_length: expected an unsigned integer, found \"one\"",
+            "t.yaml:60:63: providers.other.keys.recommended_pool.max: expected an unsigned integer, found \"lots\"",
+        ],
+    },
+    Case {
+        proves: "shape errors in defaults and in a provider are reported together",
+        edits: &[
+            ("window_secs: 60", "window_secs: -60"),
+            ("    name: Acme\n", "    name: Acme\n    colour: red\n"),
+        ],
+        append: "",
+        expected: &[
+            "t.yaml:14:18: defaults.health.window_secs: expected an unsigned integer, found -60",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, endpoints",
+        ],
+    },
+    Case {
+        proves: "a missing field names the block it is missing from",
+        edits: &[("        request: GoRequest\n", "")],
+        append: OTHER,
+        expected: &["t.yaml:67:9: providers.other.endpoints.go: missing field `request`"],
     },
     Case {
         proves: "an unknown auth kind lists the known ones",
@@ -436,6 +484,28 @@ fn broken_specs_report_every_problem_at_its_position() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_spec_that_is_not_utf8_is_an_error_at_the_first_bad_byte() {
+    // Latin-1 `é` (0xE9) in the provider's name, after the two-byte UTF-8 `ü` (a column is a
+    // character, not a byte).
+    let spec = BASE.replacen("name: Acme", "name: Acmü\u{0}", 1);
+    let bytes: Vec<u8> = spec
+        .into_bytes()
+        .into_iter()
+        .map(|b| if b == 0 { 0xE9 } else { b })
+        .collect();
+    let lines = match xtask::render_bytes("t.yaml", &bytes) {
+        Err(xtask::Error::Spec(d)) => d.lines(),
+        other => panic!("expected a spec error, got {other:?}"),
+    };
+    assert_eq!(
+        lines,
+        ["t.yaml:21:15: invalid UTF-8 (byte 0xE9); the spec must be UTF-8 text"]
+    );
+    // Valid UTF-8 goes through unchanged.
+    xtask::render_bytes("t.yaml", BASE.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
