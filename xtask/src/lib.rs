@@ -83,9 +83,16 @@ pub struct Rendered {
 
 /// Parses and validates a spec. `spec_name` prefixes every diagnostic.
 pub fn load_spec(spec_name: &str, text: &str) -> Result<Spec, Diagnostics> {
-    let spec = spec::parse(spec_name, text)?;
-    validate::validate(spec_name, &spec)?;
-    Ok(spec)
+    let mut spec = spec::parse(spec_name, text)?;
+    let mut problems = validate::resolve_shared_enums(&mut spec);
+    if let Err(invalid) = validate::validate(spec_name, &spec) {
+        problems.extend(invalid.items);
+    }
+    if problems.is_empty() {
+        Ok(spec)
+    } else {
+        Err(Diagnostics::new(spec_name, problems))
+    }
 }
 
 /// Like [`render`], for the raw bytes of the spec file: bytes that are not UTF-8 are a spec

@@ -639,10 +639,12 @@ pub struct Field {
     /// Most items (array).
     #[serde(default)]
     pub max_items: Option<Spanned<u64>>,
-    /// Rust name of the generated type (enum and object).
+    /// Rust name of the generated type (enum and object). An enum field without `values`
+    /// refers to the enum of that name declared (with `values`) on another field of the same
+    /// provider, and uses that type.
     #[serde(default)]
     pub name: Option<Spanned<String>>,
-    /// Wire values (enum).
+    /// Wire values (enum); absent on a field that refers to an enum declared elsewhere.
     #[serde(default)]
     pub values: Option<Spanned<Vec<Spanned<String>>>>,
     /// Variant names by wire value, where the derived PascalCase name is not wanted (enum).
@@ -660,6 +662,12 @@ pub struct Field {
     /// The item type (array).
     #[serde(default)]
     pub items: Option<Box<Field>>,
+    /// On an enum field that refers to an enum declared elsewhere: where the declaration's
+    /// name is. Set by [`crate::validate::resolve_shared_enums`], which also copies the
+    /// declaration's values, names, `open` and `custom`; codegen declares the type only once.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub declared_at: Option<Loc>,
 }
 
 /// An enum variant carrying an object, serialized as that object.

@@ -445,6 +445,66 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        proves: "a field may use an enum declared on another endpoint of its provider",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Model, default: slow }\n",
+        )],
+        append: "",
+        expected: &["<no error>"],
+    },
+    Case {
+        proves: "an enum without values must name an enum declared in its provider",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Mode }\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:55:38: unknown enum `Mode`: no enum field of provider `acme` declares it with `values`",
+        ],
+    },
+    Case {
+        proves: "an enum without values cannot use an enum of another provider",
+        edits: &[(
+            "        response: { kind: audio }\n",
+            "        response: { kind: audio }\n        fields:\n          model: { type: enum, name: Model }\n",
+        )],
+        append: OTHER,
+        expected: &[
+            "t.yaml:70:38: enum `Model` is declared by provider `acme` (at 37:38); a field can only share an enum of its own provider",
+        ],
+    },
+    Case {
+        proves: "a field referring to an enum cannot change it",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Model, open: true }\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:55:38: `open` belongs where enum `Model` is declared (at 37:38), not on a field that refers to it",
+        ],
+    },
+    Case {
+        proves: "a referring field's default must be one of the declaration's values",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Model, default: medium }\n",
+        )],
+        append: "",
+        expected: &["t.yaml:55:54: invalid default for `model`: `medium` is not one of fast, slow"],
+    },
+    Case {
+        proves: "two enums declared with values under one name still clash",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Model, values: [fast] }\n",
+        )],
+        append: "",
+        expected: &["t.yaml:55:38: duplicate type name `Model` in this provider (first at 37:38)"],
+    },
+    Case {
         proves: "endpoint ids are Rust identifiers",
         edits: &[("      render:\n", "      Render:\n")],
         append: "",
