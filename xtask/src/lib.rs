@@ -6,6 +6,7 @@
 //! the result to disk atomically.
 
 pub mod bench;
+pub mod build;
 pub mod codegen;
 pub mod diag;
 pub mod names;
