@@ -127,14 +127,9 @@ fn runtime_bench_args() -> [&'static str; 7] {
 }
 
 fn build_runtime_bench(root: &Path) -> Result<()> {
-    eprintln!("bench: building media-sdk-bench (release)");
-    status(
-        cargo()
-            .current_dir(root)
-            .arg("build")
-            .arg("--quiet")
-            .args(runtime_bench_args()),
-    )
+    let mut args = vec!["build"];
+    args.extend(runtime_bench_args());
+    crate::build::cargo_build(root, "media-sdk-bench (release)", &args)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,6 +166,18 @@ fn target_dir(root: &Path) -> PathBuf {
 
 fn run_key_pool_bench(root: &Path, quick: bool) -> Result<Value> {
     eprintln!("bench: key pool (criterion)");
+    crate::build::cargo_build(
+        root,
+        "the key_pool benchmark (bench profile)",
+        &[
+            "bench",
+            "--no-run",
+            "-p",
+            "media-sdk",
+            "--bench",
+            "key_pool",
+        ],
+    )?;
     let mut command = cargo();
     command
         .current_dir(root)

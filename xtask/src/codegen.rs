@@ -513,6 +513,8 @@ fn nested_types(fields: &Map<Field>, kind: Kind, out: &mut Vec<TokenStream>) {
 
 fn nested_type(name: &str, field: &Field, kind: Kind, out: &mut Vec<TokenStream>) {
     match field.ty.value {
+        // A field referring to an enum declared elsewhere uses that type.
+        FieldType::Enum if field.declared_at.is_some() => {}
         FieldType::Enum => {
             out.push(enum_def(name, field, kind));
             if let Some(custom) = &field.custom {

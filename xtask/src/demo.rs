@@ -1,8 +1,9 @@
 //! `cargo xtask demo | health | alarms`: thin fronts over the `media-sdk` binary.
 //!
 //! xtask does not depend on media-sdk (codegen must build even when the generated code does
-//! not), so these verbs run `cargo run -p media-sdk --features cli --bin media-sdk -- <verb>
-//! <args>` in the debug profile, passing arguments through and returning its exit status.
+//! not), so these verbs build the binary with visible progress ([`xtask::build`]), then run
+//! `cargo run -p media-sdk --features cli --bin media-sdk -- <verb> <args>` in the debug
+//! profile, passing arguments through and returning its exit status.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -32,6 +33,19 @@ pub fn cargo_args(verb: &str, args: &[String]) -> Vec<OsString> {
 /// Runs `media-sdk <verb> <args>` from the workspace `root` through cargo and returns its exit
 /// status (1 when it was killed by a signal, 2 when cargo could not be started).
 pub fn delegate(root: &Path, verb: &str, args: &[String]) -> ExitCode {
+    let build = [
+        "build",
+        "--package",
+        "media-sdk",
+        "--features",
+        "cli",
+        "--bin",
+        "media-sdk",
+    ];
+    if let Err(error) = xtask::build::cargo_build(root, "media-sdk (cli)", &build) {
+        eprintln!("{error:#}");
+        return ExitCode::FAILURE;
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let status = Command::new(&cargo)
         .args(cargo_args(verb, args))

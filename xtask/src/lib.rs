@@ -6,11 +6,13 @@
 //! the result to disk atomically.
 
 pub mod bench;
+pub mod build;
 pub mod codegen;
 pub mod diag;
 pub mod names;
 pub mod output;
 pub mod schema;
+pub mod shape;
 pub mod spec;
 pub mod validate;
 
@@ -82,9 +84,24 @@ pub struct Rendered {
 
 /// Parses and validates a spec. `spec_name` prefixes every diagnostic.
 pub fn load_spec(spec_name: &str, text: &str) -> Result<Spec, Diagnostics> {
-    let spec = spec::parse(spec_name, text)?;
-    validate::validate(spec_name, &spec)?;
-    Ok(spec)
+    let mut spec = spec::parse(spec_name, text)?;
+    let mut problems = validate::resolve_shared_enums(&mut spec);
+    if let Err(invalid) = validate::validate(spec_name, &spec) {
+        problems.extend(invalid.items);
+    }
+    if problems.is_empty() {
+        Ok(spec)
+    } else {
+        Err(Diagnostics::new(spec_name, problems))
+    }
+}
+
+/// Like [`render`], for the raw bytes of the spec file: bytes that are not UTF-8 are a spec
+/// error at the first bad byte.
+pub fn render_bytes(spec_name: &str, bytes: &[u8]) -> Result<Rendered, Error> {
+    let text =
+        shape::decode(bytes).map_err(|d| Error::Spec(Diagnostics::new(spec_name, vec![d])))?;
+    render(spec_name, text)
 }
 
 /// Loads, validates and renders a spec without touching the disk.
@@ -118,11 +135,11 @@ pub fn targets(paths: &CodegenPaths, rendered: Rendered) -> Vec<Target> {
 /// Returns the changes, which in `check` mode are what is out of date. On any error nothing
 /// is written.
 pub fn codegen(paths: &CodegenPaths, check: bool) -> Result<Vec<Change>, Error> {
-    let text = fs::read_to_string(&paths.spec).map_err(|source| FileError {
+    let bytes = fs::read(&paths.spec).map_err(|source| FileError {
         path: paths.spec.clone(),
         source,
     })?;
-    let rendered = render(&paths.spec_name(), &text)?;
+    let rendered = render_bytes(&paths.spec_name(), &bytes)?;
     let changes = output::plan(targets(paths, rendered), &paths.out)?;
     if !check {
         output::apply(&changes)?;

@@ -16,27 +16,17 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
-use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::diag::{Diagnostics, Loc};
 
 /// Parses `text` (the content of the file named `file`) into a [`Spec`].
 ///
-/// YAML syntax errors and shape errors (unknown fields, wrong types) come back as one
-/// diagnostic with the position serde-saphyr reports. Duplicate mapping keys are accepted here
-/// and reported by [`crate::validate`].
+/// A YAML syntax error comes back as one diagnostic with the position serde-saphyr reports.
+/// A shape error (unknown or missing field, wrong type) names the field and the value found,
+/// and comes with the first shape error of every other block (see [`crate::shape`]).
+/// Duplicate mapping keys are accepted here and reported by [`crate::validate`].
 pub fn parse(file: &str, text: &str) -> Result<Spec, Diagnostics> {
-    let options = serde_saphyr::options! {
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
-    };
-    serde_saphyr::from_str_with_options(text, options).map_err(|err| {
-        use serde_saphyr::MessageFormatter;
-        let inner = err.without_snippet();
-        let message = serde_saphyr::DefaultMessageFormatter.format_message(inner);
-        let loc = err.location().map_or(Loc { line: 1, column: 1 }, |l| Loc {
-            line: l.line(),
-            column: l.column(),
-        });
-        Diagnostics::new(file, vec![Diagnostic::new(loc, message.into_owned())])
-    })
+    crate::shape::from_str(text)
+        .map_err(|err| Diagnostics::new(file, crate::shape::diagnose(text, &err)))
 }
 
 /// A value with the position (1-based line and column) of the YAML node it came from.
@@ -725,10 +715,12 @@ pub struct Field {
     /// Most items (array).
     #[serde(default)]
     pub max_items: Option<Spanned<u64>>,
-    /// Rust name of the generated type (enum and object).
+    /// Rust name of the generated type (enum and object). An enum field without `values`
+    /// refers to the enum of that name declared (with `values`) on another field of the same
+    /// provider, and uses that type.
     #[serde(default)]
     pub name: Option<Spanned<String>>,
-    /// Wire values (enum).
+    /// Wire values (enum); absent on a field that refers to an enum declared elsewhere.
     #[serde(default)]
     pub values: Option<Spanned<Vec<Spanned<String>>>>,
     /// Variant names by wire value, where the derived PascalCase name is not wanted (enum).
@@ -746,6 +738,12 @@ pub struct Field {
     /// The item type (array).
     #[serde(default)]
     pub items: Option<Box<Field>>,
+    /// On an enum field that refers to an enum declared elsewhere: where the declaration's
+    /// name is. Set by [`crate::validate::resolve_shared_enums`], which also copies the
+    /// declaration's values, names, `open` and `custom`; codegen declares the type only once.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub declared_at: Option<Loc>,
 }
 
 /// An enum variant carrying an object, serialized as that object.

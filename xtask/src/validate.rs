@@ -23,6 +23,133 @@ pub fn validate(file: &str, spec: &Spec) -> Result<(), Diagnostics> {
     }
 }
 
+/// Resolves the enum fields that name an enum declared on another field of the same provider
+/// (`type: enum`, `name`, no `values`): each gets the declaration's values, names, `open` and
+/// `custom`, and [`Field::declared_at`]. Returns a problem for each name that no field of the
+/// provider declares, and for attributes that belong on the declaration.
+pub fn resolve_shared_enums(spec: &mut Spec) -> Vec<Diagnostic> {
+    let mut declared: HashMap<String, (String, Field)> = HashMap::new();
+    let mut by_provider: Vec<HashMap<String, Field>> = Vec::new();
+    for (pid, provider) in spec.providers.iter() {
+        let mut own = HashMap::new();
+        for_each_field(provider, &mut |field| {
+            if let (FieldType::Enum, Some(name), Some(_)) =
+                (field.ty.value, &field.name, &field.values)
+            {
+                // A second declaration is reported as a duplicate type name.
+                own.entry(name.value.clone())
+                    .or_insert_with(|| field.clone());
+                declared
+                    .entry(name.value.clone())
+                    .or_insert_with(|| (pid.value.clone(), field.clone()));
+            }
+        });
+        by_provider.push(own);
+    }
+    let mut problems = Vec::new();
+    for ((pid, provider), own) in spec.providers.0.iter_mut().zip(&by_provider) {
+        for_each_field_mut(provider, &mut |field| {
+            let (FieldType::Enum, Some(name), None) = (field.ty.value, &field.name, &field.values)
+            else {
+                return;
+            };
+            let Some(decl) = own.get(&name.value) else {
+                let message = match declared.get(&name.value) {
+                    Some((other, decl)) => format!(
+                        "enum `{}` is declared by provider `{other}` (at {}); a field can only \
+                         share an enum of its own provider",
+                        name.value,
+                        at(decl.name.as_ref().map_or(decl.ty.loc, |n| n.loc)),
+                    ),
+                    None => format!(
+                        "unknown enum `{}`: no enum field of provider `{}` declares it with \
+                         `values`",
+                        name.value, pid.value
+                    ),
+                };
+                problems.push(Diagnostic::new(name.loc, message));
+                return;
+            };
+            let decl_loc = decl.name.as_ref().map_or(decl.ty.loc, |n| n.loc);
+            let misplaced = [
+                ("names", field.names.is_some()),
+                ("open", field.open),
+                ("custom", field.custom.is_some()),
+            ];
+            for (attr, set) in misplaced {
+                if set {
+                    problems.push(Diagnostic::new(
+                        name.loc,
+                        format!(
+                            "`{attr}` belongs where enum `{}` is declared (at {}), not on a field \
+                             that refers to it",
+                            name.value,
+                            at(decl_loc)
+                        ),
+                    ));
+                }
+            }
+            field.values = decl.values.clone();
+            field.names = decl.names.clone();
+            field.open = decl.open;
+            field.custom = decl.custom.clone();
+            field.declared_at = Some(decl_loc);
+        });
+    }
+    problems
+}
+
+/// Calls `f` on every field of a provider: request and response fields, nested objects,
+/// array items and custom variants.
+fn for_each_field(provider: &Provider, f: &mut impl FnMut(&Field)) {
+    fn walk(fields: &Map<Field>, f: &mut impl FnMut(&Field)) {
+        for (_, field) in fields.iter() {
+            walk_one(field, f);
+        }
+    }
+    fn walk_one(field: &Field, f: &mut impl FnMut(&Field)) {
+        f(field);
+        if let Some(fields) = &field.fields {
+            walk(fields, f);
+        }
+        if let Some(custom) = &field.custom {
+            walk(&custom.fields, f);
+        }
+        if let Some(items) = &field.items {
+            walk_one(items, f);
+        }
+    }
+    for (_, endpoint) in provider.endpoints.iter() {
+        walk(&endpoint.fields, f);
+        walk(&endpoint.response.fields, f);
+    }
+}
+
+/// [`for_each_field`] with mutable access.
+fn for_each_field_mut(provider: &mut Provider, f: &mut impl FnMut(&mut Field)) {
+    fn walk(fields: &mut Map<Field>, f: &mut impl FnMut(&mut Field)) {
+        for (_, field) in &mut fields.0 {
+            walk_one(field, f);
+        }
+    }
+    fn walk_one(field: &mut Field, f: &mut impl FnMut(&mut Field)) {
+        f(field);
+        if let Some(fields) = &mut field.fields {
+            walk(fields, f);
+        }
+        if let Some(custom) = &mut field.custom {
+            walk(&mut custom.fields, f);
+        }
+        if let Some(items) = &mut field.items {
+            walk_one(items, f);
+        }
+    }
+    for (_, endpoint) in &mut provider.endpoints.0 {
+        walk(&mut endpoint.fields, f);
+        walk(&mut endpoint.response.value.fields, f);
+    }
+}
+
 /// Where a set of fields sits, which decides what they may declare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Context {
@@ -738,6 +865,14 @@ impl Checker {
         context: Context,
         types: &mut TypeNames,
     ) {
+        if field.declared_at.is_some() {
+            // Refers to an enum declared (and checked) elsewhere.
+            return;
+        }
+        if let (Some(_), None) = (&field.name, &field.values) {
+            // A reference that did not resolve: reported by `resolve_shared_enums`.
+            return;
+        }
         match &field.name {
             Some(type_name) => self.type_name(types, type_name),
             None => self.err(

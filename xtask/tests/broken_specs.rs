@@ -120,18 +120,66 @@ const CASES: &[Case] = &[
         expected: &["t.yaml:25:9: while parsing a flow mapping, did not find expected ',' or '}'"],
     },
     Case {
-        proves: "an unknown field is a serde error at the field",
+        proves: "an unknown field is a serde error at the field, naming its block",
         edits: &[("    name: Acme\n", "    name: Acme\n    colour: red\n")],
         append: "",
         expected: &[
-            "t.yaml:22:5: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, endpoints",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, endpoints",
         ],
     },
     Case {
         proves: "a value of the wrong type is a serde error at the value",
         edits: &[("max_attempts: 3", "max_attempts: many")],
         append: "",
-        expected: &["t.yaml:5:19: invalid u32"],
+        expected: &[
+            "t.yaml:5:19: defaults.retry.max_attempts: expected an unsigned integer, found \"many\"",
+        ],
+    },
+    Case {
+        proves: "a type error names the field path, the expected type and the value found",
+        edits: &[("max_length: 100", "max_length: abc")],
+        append: "",
+        expected: &[
+            "t.yaml:36:76: providers.acme.endpoints.speak.fields.text.max_length: expected an unsigned integer, found \"abc\"",
+        ],
+    },
+    Case {
+        proves: "a mapping where a scalar belongs is named as such",
+        edits: &[("method: POST", "method: { verb: POST }")],
+        append: "",
+        expected: &[
+            "t.yaml:30:17: providers.acme.endpoints.speak.method: expected a string, found a mapping",
+        ],
+    },
+    Case {
+        proves: "type errors in two providers are reported together",
+        edits: &[
+            ("min_length: 1,", "min_length: one,"),
+            ("min: 1, max: 1", "min: 1, max: lots"),
+        ],
+        append: OTHER,
+        expected: &[
+            "t.yaml:36:61: providers.acme.endpoints.speak.fields.text.min_length: expected an unsigned integer, found \"one\"",
+            "t.yaml:60:63: providers.other.keys.recommended_pool.max: expected an unsigned integer, found \"lots\"",
+        ],
+    },
+    Case {
+        proves: "shape errors in defaults and in a provider are reported together",
+        edits: &[
+            ("window_secs: 60", "window_secs: -60"),
+            ("    name: Acme\n", "    name: Acme\n    colour: red\n"),
+        ],
+        append: "",
+        expected: &[
+            "t.yaml:14:18: defaults.health.window_secs: expected an unsigned integer, found -60",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, endpoints",
+        ],
+    },
+    Case {
+        proves: "a missing field names the block it is missing from",
+        edits: &[("        request: GoRequest\n", "")],
+        append: OTHER,
+        expected: &["t.yaml:67:9: providers.other.endpoints.go: missing field `request`"],
     },
     Case {
         proves: "an unknown auth kind lists the known ones",
@@ -397,6 +445,66 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        proves: "a field may use an enum declared on another endpoint of its provider",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Model, default: slow }\n",
+        )],
+        append: "",
+        expected: &["<no error>"],
+    },
+    Case {
+        proves: "an enum without values must name an enum declared in its provider",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Mode }\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:55:38: unknown enum `Mode`: no enum field of provider `acme` declares it with `values`",
+        ],
+    },
+    Case {
+        proves: "an enum without values cannot use an enum of another provider",
+        edits: &[(
+            "        response: { kind: audio }\n",
+            "        response: { kind: audio }\n        fields:\n          model: { type: enum, name: Model }\n",
+        )],
+        append: OTHER,
+        expected: &[
+            "t.yaml:70:38: enum `Model` is declared by provider `acme` (at 37:38); a field can only share an enum of its own provider",
+        ],
+    },
+    Case {
+        proves: "a field referring to an enum cannot change it",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Model, open: true }\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:55:38: `open` belongs where enum `Model` is declared (at 37:38), not on a field that refers to it",
+        ],
+    },
+    Case {
+        proves: "a referring field's default must be one of the declaration's values",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Model, default: medium }\n",
+        )],
+        append: "",
+        expected: &["t.yaml:55:54: invalid default for `model`: `medium` is not one of fast, slow"],
+    },
+    Case {
+        proves: "two enums declared with values under one name still clash",
+        edits: &[(
+            "          prompt: { type: string, required: true }\n",
+            "          prompt: { type: string, required: true }\n          model: { type: enum, name: Model, values: [fast] }\n",
+        )],
+        append: "",
+        expected: &["t.yaml:55:38: duplicate type name `Model` in this provider (first at 37:38)"],
+    },
+    Case {
         proves: "endpoint ids are Rust identifiers",
         edits: &[("      render:\n", "      Render:\n")],
         append: "",
@@ -436,6 +544,28 @@ fn broken_specs_report_every_problem_at_its_position() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_spec_that_is_not_utf8_is_an_error_at_the_first_bad_byte() {
+    // Latin-1 `é` (0xE9) in the provider's name, after the two-byte UTF-8 `ü` (a column is a
+    // character, not a byte).
+    let spec = BASE.replacen("name: Acme", "name: Acmü\u{0}", 1);
+    let bytes: Vec<u8> = spec
+        .into_bytes()
+        .into_iter()
+        .map(|b| if b == 0 { 0xE9 } else { b })
+        .collect();
+    let lines = match xtask::render_bytes("t.yaml", &bytes) {
+        Err(xtask::Error::Spec(d)) => d.lines(),
+        other => panic!("expected a spec error, got {other:?}"),
+    };
+    assert_eq!(
+        lines,
+        ["t.yaml:21:15: invalid UTF-8 (byte 0xE9); the spec must be UTF-8 text"]
+    );
+    // Valid UTF-8 goes through unchanged.
+    xtask::render_bytes("t.yaml", BASE.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

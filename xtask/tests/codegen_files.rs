@@ -91,6 +91,19 @@ fn a_broken_spec_writes_nothing() {
 }
 
 #[test]
+fn a_spec_that_is_not_utf8_writes_nothing_and_says_where() {
+    let (dir, paths) = scratch();
+    fs::write(&paths.spec, b"version: 1\nproviders:\n  caf\xE9: {}\n").expect("write spec");
+    let err = xtask::codegen(&paths, false).expect_err("not UTF-8");
+    assert_eq!(
+        err.to_string(),
+        "providers.yaml:3:6: invalid UTF-8 (byte 0xE9); the spec must be UTF-8 text"
+    );
+    assert!(!paths.out.exists());
+    assert_eq!(listing(dir.path()), ["providers.yaml"]);
+}
+
+#[test]
 fn a_broken_spec_in_an_empty_workspace_creates_nothing() {
     let (dir, paths) = scratch();
     fs::write(&paths.spec, "version: 1\nproviders: [").expect("write spec");

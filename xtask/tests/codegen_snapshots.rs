@@ -32,13 +32,46 @@ fn real_providers_yaml() {
 #[test]
 fn edge_case_specs() {
     let specs = root().join("xtask/tests/specs");
-    for spec in ["open_enum", "custom_variant", "params", "jobs_defaults"] {
+    for spec in [
+        "open_enum",
+        "custom_variant",
+        "params",
+        "jobs_defaults",
+        "shared_enum",
+    ] {
         let name = format!("{spec}.yaml");
         let rendered = render(&specs.join(&name), &name);
         for file in &rendered.files {
             insta::assert_snapshot!(format!("{spec}__{}", file.name), &file.content);
         }
     }
+}
+
+#[test]
+fn a_shared_enum_is_declared_once_and_used_by_both_requests() {
+    let name = "shared_enum.yaml";
+    let rendered = render(&root().join("xtask/tests/specs").join(name), name);
+    let code = &rendered.files[0].content;
+    assert_eq!(code.matches("pub enum Format {").count(), 1, "{code}");
+    assert!(code.contains("pub format: Format,"), "{code}");
+    assert!(code.contains("pub format: Option<Format>,"), "{code}");
+    // The referring field takes the declaration's variant names for its default and rules.
+    assert!(code.contains("format: Format::Pcm16,"), "{code}");
+    // The generated module parses as Rust with one item per name.
+    let file = syn::parse_file(code).expect("generated code parses");
+    let mut names: Vec<String> = file
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Enum(e) => Some(e.ident.to_string()),
+            syn::Item::Struct(s) => Some(s.ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count, "a type is declared twice: {names:?}");
 }
 
 #[test]
