@@ -25,9 +25,10 @@
 //!   when set and non-empty, the spec's `base_url`.
 //! - **Health store**: [`SdkBuilder::health_store`]; else DynamoDB when `CONFIG_TABLE` names a
 //!   table (standard AWS configuration chain: credentials, region, `AWS_ENDPOINT_URL_DYNAMODB`
-//!   then `AWS_ENDPOINT_URL`), else an in-process [`MemoryStore`]. The DynamoDB client is
-//!   created on first use, in the background, so [`SdkBuilder::build`] stays synchronous and
-//!   never waits for AWS.
+//!   then `AWS_ENDPOINT_URL`; time limits from `MEDIA_SDK_DYNAMO_TIMEOUT_MS`, see
+//!   [`DynamoTimeouts`](crate::health::DynamoTimeouts)), else an in-process [`MemoryStore`].
+//!   The DynamoDB client is created on first use, in the background, so [`SdkBuilder::build`]
+//!   stays synchronous and never waits for AWS.
 //! - **Telemetry**: a [`HealthRecorder`] on that store is always installed; any
 //!   [`SdkBuilder::telemetry`] sink and, when enabled ([`SdkBuilder::emf`] or
 //!   `MEDIA_SDK_EMF=1`), an [`EmfTelemetry`] on stdout receive every record too (a [`Fanout`]).
@@ -549,8 +550,10 @@ fn store_from_env() -> Result<Arc<dyn HealthStore>> {
 
 #[cfg(feature = "dynamodb")]
 fn dynamo_from_env(table: String) -> Result<Arc<dyn HealthStore>> {
-    tracing::debug!(table = %table, "health metrics go to DynamoDB");
-    Ok(Arc::new(deferred::DeferredDynamo::new(table)))
+    let timeouts =
+        crate::health::DynamoTimeouts::from_env().map_err(|e| Error::Config(e.to_string()))?;
+    tracing::debug!(table = %table, ?timeouts, "health metrics go to DynamoDB");
+    Ok(Arc::new(deferred::DeferredDynamo::new(table, timeouts)))
 }
 
 #[cfg(not(feature = "dynamodb"))]
@@ -569,27 +572,31 @@ mod deferred {
     use tokio::sync::OnceCell;
 
     use crate::health::{
-        DynamoStore, HealthItem, HealthStore, MetricPage, PageCursor, RateLimitItem, StoreFuture,
+        DynamoStore, DynamoTimeouts, HealthItem, HealthStore, MetricPage, PageCursor,
+        RateLimitItem, StoreFuture,
     };
 
-    /// [`DynamoStore::from_env`] on first use (loading the AWS configuration is async).
+    /// [`DynamoStore::from_env`] on first use (loading the AWS configuration is async), with the
+    /// time limits read when the `Sdk` was built.
     #[derive(Debug)]
     pub(super) struct DeferredDynamo {
         table: String,
+        timeouts: DynamoTimeouts,
         store: OnceCell<DynamoStore>,
     }
 
     impl DeferredDynamo {
-        pub(super) fn new(table: String) -> Self {
+        pub(super) fn new(table: String, timeouts: DynamoTimeouts) -> Self {
             Self {
                 table,
+                timeouts,
                 store: OnceCell::new(),
             }
         }
 
         async fn get(&self) -> &DynamoStore {
             self.store
-                .get_or_init(|| DynamoStore::from_env(self.table.clone()))
+                .get_or_init(|| DynamoStore::load(self.table.clone(), self.timeouts))
                 .await
         }
     }

@@ -17,6 +17,9 @@
 //!   [`HealthMonitor::sync_cooldowns`] (once) or [`spawn_cooldown_sync`] (periodically) and
 //!   apply them to their key pools.
 //!
+//! - Time limits: every [`DynamoStore`] request is bounded by its [`DynamoTimeouts`], so a
+//!   DynamoDB that stops answering gives [`StoreError::Timeout`]s instead of hanging.
+//!
 //! Time is injected through [`Clock`] ([`SystemClock`], [`ManualClock`]) so windows, expiry and
 //! cache intervals are testable without sleeping.
 
@@ -37,7 +40,7 @@ pub use alerts::{Alert, AlertKind, alerts, render_table};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cooldowns::spawn_cooldown_sync;
 #[cfg(feature = "dynamodb")]
-pub use dynamo::DynamoStore;
+pub use dynamo::{DYNAMO_TIMEOUT_ENV, DynamoStore, DynamoTimeouts};
 pub use emf::{DEFAULT_NAMESPACE, EmfTelemetry, Fanout};
 pub use memory::{DEFAULT_MEMORY_MAX_ITEMS, DEFAULT_MEMORY_PAGE_SIZE, MemoryStore};
 pub use monitor::{DEFAULT_CACHE_TTL, HealthError, HealthMonitor};

@@ -255,6 +255,25 @@ pub enum StoreError {
     /// The store is misconfigured.
     #[error("health store configuration: {0}")]
     Config(String),
+    /// A store call got no answer in time (for [`DynamoStore`], within its
+    /// [`DynamoTimeouts`]).
+    ///
+    /// [`DynamoStore`]: super::DynamoStore
+    /// [`DynamoTimeouts`]: super::DynamoTimeouts
+    #[error("health store {operation} got no answer within {limit:?}")]
+    Timeout {
+        /// What was asked, e.g. `"BatchWriteItem"` or `"write_batch"`.
+        operation: &'static str,
+        /// The limit that ran out.
+        limit: Duration,
+    },
+}
+
+impl StoreError {
+    /// Whether the store did not answer in time ([`StoreError::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, StoreError::Timeout { .. })
+    }
 }
 
 /// A boxed future returned by [`HealthStore`] methods (keeps the trait object-safe).
@@ -344,10 +363,10 @@ impl<S: HealthStore + ?Sized> HealthStore for Arc<S> {
 
 /// The store selected by the environment: DynamoDB when `CONFIG_TABLE` names a table (with the
 /// standard AWS configuration chain: credentials, region, `AWS_ENDPOINT_URL_DYNAMODB` /
-/// `AWS_ENDPOINT_URL`), else an in-memory store.
+/// `AWS_ENDPOINT_URL`; time limits from `MEDIA_SDK_DYNAMO_TIMEOUT_MS`), else an in-memory store.
 ///
 /// Fails with [`StoreError::Config`] when `CONFIG_TABLE` is set but the crate was built without
-/// the `dynamodb` feature.
+/// the `dynamodb` feature, or when `MEDIA_SDK_DYNAMO_TIMEOUT_MS` is not a positive number.
 pub async fn store_from_env() -> Result<Arc<dyn HealthStore>, StoreError> {
     let table = std::env::var(CONFIG_TABLE_ENV)
         .ok()
@@ -370,8 +389,9 @@ impl dyn HealthStore {
 
 #[cfg(feature = "dynamodb")]
 async fn dynamo_from_env(table: String) -> Result<Arc<dyn HealthStore>, StoreError> {
-    tracing::debug!(table = %table, "health metrics go to DynamoDB");
-    Ok(Arc::new(super::DynamoStore::from_env(table).await))
+    let timeouts = super::DynamoTimeouts::from_env()?;
+    tracing::debug!(table = %table, ?timeouts, "health metrics go to DynamoDB");
+    Ok(Arc::new(super::DynamoStore::load(table, timeouts).await))
 }
 
 #[cfg(not(feature = "dynamodb"))]
