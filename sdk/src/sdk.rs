@@ -29,6 +29,10 @@
 //!   [`DynamoTimeouts`](crate::health::DynamoTimeouts)), else an in-process [`MemoryStore`].
 //!   The DynamoDB client is created on first use, in the background, so [`SdkBuilder::build`]
 //!   stays synchronous and never waits for AWS.
+//! - **Store time limits.** Every store call the `Sdk` makes (metric batches, shared
+//!   cool-downs, health reads) is bounded, so a store that stops answering costs counted drops
+//!   and store errors, never a wedged background task, a hung health read or a slower
+//!   provider call.
 //! - **Telemetry**: a [`HealthRecorder`] on that store is always installed; any
 //!   [`SdkBuilder::telemetry`] sink and, when enabled ([`SdkBuilder::emf`] or
 //!   `MEDIA_SDK_EMF=1`), an [`EmfTelemetry`] on stdout receive every record too (a [`Fanout`]).

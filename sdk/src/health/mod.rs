@@ -17,8 +17,9 @@
 //!   [`HealthMonitor::sync_cooldowns`] (once) or [`spawn_cooldown_sync`] (periodically) and
 //!   apply them to their key pools.
 //!
-//! - Time limits: every [`DynamoStore`] request is bounded by its [`DynamoTimeouts`], so a
-//!   DynamoDB that stops answering gives [`StoreError::Timeout`]s instead of hanging.
+//! - Time limits: every store call the SDK makes is bounded ([`DEFAULT_STORE_TIMEOUT`], and
+//!   for DynamoDB the client's own [`DynamoTimeouts`]), so a store that stops answering costs
+//!   counted drops and [`StoreError::Timeout`]s, never a wedged background task or health read.
 //!
 //! Time is injected through [`Clock`] ([`SystemClock`], [`ManualClock`]) so windows, expiry and
 //! cache intervals are testable without sleeping.
@@ -49,7 +50,8 @@ pub use report::{
     HealthReport, ProviderStatus, RATE_LIMIT_WINDOW, check_provider_health, evaluate,
 };
 pub use store::{
-    CONFIG_TABLE_ENV, COOLDOWN_PK_PREFIX, HealthItem, HealthStore, MAX_BATCH, METRIC_PK_PREFIX,
-    METRIC_SK_PREFIX, MetricItem, MetricPage, PageCursor, RATE_LIMIT_PK_PREFIX,
-    RATE_LIMIT_SK_PREFIX, RateLimitItem, StoreError, StoreFuture, store_from_env,
+    CONFIG_TABLE_ENV, COOLDOWN_PK_PREFIX, DEFAULT_STORE_TIMEOUT, HealthItem, HealthStore,
+    MAX_BATCH, METRIC_PK_PREFIX, METRIC_SK_PREFIX, MetricItem, MetricPage, PageCursor,
+    RATE_LIMIT_PK_PREFIX, RATE_LIMIT_SK_PREFIX, RateLimitItem, StoreError, StoreFuture,
+    store_from_env,
 };

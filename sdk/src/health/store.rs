@@ -28,6 +28,12 @@ pub const COOLDOWN_PK_PREFIX: &str = "KEY_COOLDOWN#";
 pub const MAX_BATCH: usize = 25;
 /// The environment variable naming the DynamoDB table; when unset the memory store is used.
 pub const CONFIG_TABLE_ENV: &str = "CONFIG_TABLE";
+/// How long the SDK waits for any one [`HealthStore`] call (a batch write, a health read, a
+/// cool-down read or write) before giving up with [`StoreError::Timeout`]: the backstop that
+/// keeps a store without timeouts of its own from wedging the recorder, the cool-down sync or a
+/// health read. Longer than [`DynamoStore`](super::DynamoStore)'s own operation timeout, so a
+/// DynamoDB call normally ends with DynamoDB's error first.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One finished call as stored: `pk = PROVIDER_HEALTH#<health_id>`,
 /// `sk = METRIC#<13-digit epoch millis>#<unique>`.
@@ -255,8 +261,10 @@ pub enum StoreError {
     /// The store is misconfigured.
     #[error("health store configuration: {0}")]
     Config(String),
-    /// A store call got no answer in time (for [`DynamoStore`], within its
-    /// [`DynamoTimeouts`]).
+    /// A store call got no answer in time: the store's own timeouts (for [`DynamoStore`], its
+    /// [`DynamoTimeouts`]) or the SDK's guard around every store call ([`DEFAULT_STORE_TIMEOUT`],
+    /// [`RecorderConfig::store_timeout`](super::RecorderConfig::store_timeout),
+    /// [`HealthMonitor::with_store_timeout`](super::HealthMonitor::with_store_timeout)).
     ///
     /// [`DynamoStore`]: super::DynamoStore
     /// [`DynamoTimeouts`]: super::DynamoTimeouts
@@ -274,6 +282,18 @@ impl StoreError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, StoreError::Timeout { .. })
     }
+}
+
+/// Awaits `call`, giving up with [`StoreError::Timeout`] after `limit` (the unanswered call is
+/// dropped, which cancels it).
+pub(crate) async fn bounded<T>(
+    operation: &'static str,
+    limit: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or(Err(StoreError::Timeout { operation, limit }))
 }
 
 /// A boxed future returned by [`HealthStore`] methods (keeps the trait object-safe).
