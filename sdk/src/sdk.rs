@@ -554,8 +554,11 @@ fn store_from_env() -> Result<Arc<dyn HealthStore>> {
 
 #[cfg(feature = "dynamodb")]
 fn dynamo_from_env(table: String) -> Result<Arc<dyn HealthStore>> {
-    let timeouts =
-        crate::health::DynamoTimeouts::from_env().map_err(|e| Error::Config(e.to_string()))?;
+    let timeouts = crate::health::DynamoTimeouts::from_env().map_err(|e| match e {
+        // Without StoreError's own "health store configuration:" prefix.
+        StoreError::Config(message) => Error::Config(message),
+        other => Error::Config(other.to_string()),
+    })?;
     tracing::debug!(table = %table, ?timeouts, "health metrics go to DynamoDB");
     Ok(Arc::new(deferred::DeferredDynamo::new(table, timeouts)))
 }
