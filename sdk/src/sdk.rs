@@ -25,9 +25,14 @@
 //!   when set and non-empty, the spec's `base_url`.
 //! - **Health store**: [`SdkBuilder::health_store`]; else DynamoDB when `CONFIG_TABLE` names a
 //!   table (standard AWS configuration chain: credentials, region, `AWS_ENDPOINT_URL_DYNAMODB`
-//!   then `AWS_ENDPOINT_URL`), else an in-process [`MemoryStore`]. The DynamoDB client is
-//!   created on first use, in the background, so [`SdkBuilder::build`] stays synchronous and
-//!   never waits for AWS.
+//!   then `AWS_ENDPOINT_URL`; time limits from `MEDIA_SDK_DYNAMO_TIMEOUT_MS`, see
+//!   [`DynamoTimeouts`](crate::health::DynamoTimeouts)), else an in-process [`MemoryStore`].
+//!   The DynamoDB client is created on first use, in the background, so [`SdkBuilder::build`]
+//!   stays synchronous and never waits for AWS.
+//! - **Store time limits.** Every store call the `Sdk` makes (metric batches, shared
+//!   cool-downs, health reads) is bounded, so a store that stops answering costs counted drops
+//!   and store errors, never a wedged background task, a hung health read or a slower
+//!   provider call.
 //! - **Telemetry**: a [`HealthRecorder`] on that store is always installed; any
 //!   [`SdkBuilder::telemetry`] sink and, when enabled ([`SdkBuilder::emf`] or
 //!   `MEDIA_SDK_EMF=1`), an [`EmfTelemetry`] on stdout receive every record too (a [`Fanout`]).
@@ -559,8 +564,13 @@ fn store_from_env() -> Result<Arc<dyn HealthStore>> {
 
 #[cfg(feature = "dynamodb")]
 fn dynamo_from_env(table: String) -> Result<Arc<dyn HealthStore>> {
-    tracing::debug!(table = %table, "health metrics go to DynamoDB");
-    Ok(Arc::new(deferred::DeferredDynamo::new(table)))
+    let timeouts = crate::health::DynamoTimeouts::from_env().map_err(|e| match e {
+        // Without StoreError's own "health store configuration:" prefix.
+        StoreError::Config(message) => Error::Config(message),
+        other => Error::Config(other.to_string()),
+    })?;
+    tracing::debug!(table = %table, ?timeouts, "health metrics go to DynamoDB");
+    Ok(Arc::new(deferred::DeferredDynamo::new(table, timeouts)))
 }
 
 #[cfg(not(feature = "dynamodb"))]
@@ -579,27 +589,31 @@ mod deferred {
     use tokio::sync::OnceCell;
 
     use crate::health::{
-        DynamoStore, HealthItem, HealthStore, MetricPage, PageCursor, RateLimitItem, StoreFuture,
+        DynamoStore, DynamoTimeouts, HealthItem, HealthStore, MetricPage, PageCursor,
+        RateLimitItem, StoreFuture,
     };
 
-    /// [`DynamoStore::from_env`] on first use (loading the AWS configuration is async).
+    /// [`DynamoStore::from_env`] on first use (loading the AWS configuration is async), with the
+    /// time limits read when the `Sdk` was built.
     #[derive(Debug)]
     pub(super) struct DeferredDynamo {
         table: String,
+        timeouts: DynamoTimeouts,
         store: OnceCell<DynamoStore>,
     }
 
     impl DeferredDynamo {
-        pub(super) fn new(table: String) -> Self {
+        pub(super) fn new(table: String, timeouts: DynamoTimeouts) -> Self {
             Self {
                 table,
+                timeouts,
                 store: OnceCell::new(),
             }
         }
 
         async fn get(&self) -> &DynamoStore {
             self.store
-                .get_or_init(|| DynamoStore::from_env(self.table.clone()))
+                .get_or_init(|| DynamoStore::load(self.table.clone(), self.timeouts))
                 .await
         }
     }

@@ -134,7 +134,8 @@ impl StoreChoice {
 
 #[cfg(feature = "dynamodb")]
 async fn open_dynamo(table: &str, create: bool) -> Result<Arc<dyn HealthStore>, CliError> {
-    let store = crate::health::DynamoStore::from_env(table).await;
+    let timeouts = crate::health::DynamoTimeouts::from_env()?;
+    let store = crate::health::DynamoStore::load(table.to_owned(), timeouts).await;
     if create && store.create_table_if_missing().await? {
         tracing::info!(table, "created the health table");
     }

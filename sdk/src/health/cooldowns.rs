@@ -3,14 +3,15 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::store::HealthStore;
+use super::store::{DEFAULT_STORE_TIMEOUT, HealthStore, bounded};
 
 /// Every `interval`, reads each provider's active shared cool-downs from `store` and calls
 /// `apply(provider, key_fingerprint, until)` for each, e.g.
 /// `|provider, fp, until| sdk.key_pool(provider).cool_down(fp, until)`.
 ///
-/// The first read happens at once. Store errors are logged and retried at the next tick. The
-/// task runs until the returned handle is aborted or its runtime shuts down.
+/// The first read happens at once. Each read is bounded by [`DEFAULT_STORE_TIMEOUT`]; store
+/// errors and timeouts are logged and retried at the next tick. The task runs until the returned
+/// handle is aborted or its runtime shuts down.
 pub fn spawn_cooldown_sync(
     store: Arc<dyn HealthStore>,
     providers: Vec<String>,
@@ -23,7 +24,8 @@ pub fn spawn_cooldown_sync(
         loop {
             ticks.tick().await;
             for provider in &providers {
-                match store.active_cooldowns(provider).await {
+                let read = store.active_cooldowns(provider);
+                match bounded("active_cooldowns", DEFAULT_STORE_TIMEOUT, read).await {
                     Ok(active) => {
                         for (fingerprint, until) in &active {
                             apply(provider, fingerprint, *until);

@@ -1,11 +1,14 @@
 //! The DynamoDB store: one table, `pk` (S) + `sk` (S) keys, TTL on `ttl`.
 
 use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, WriteRequest,
@@ -19,6 +22,86 @@ use super::store::{
 };
 
 type Item = HashMap<String, AttributeValue>;
+
+/// The environment variable bounding every DynamoDB call of a store built from the environment,
+/// in milliseconds (see [`DynamoTimeouts::from_env`]).
+pub const DYNAMO_TIMEOUT_ENV: &str = "MEDIA_SDK_DYNAMO_TIMEOUT_MS";
+
+/// The longest error message kept from the AWS SDK (its errors can carry a whole response).
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Time limits on every request a [`DynamoStore`] makes, applied to its client as the AWS SDK's
+/// [`TimeoutConfig`]. A DynamoDB endpoint that accepts connections and never answers then costs
+/// at most [`operation`](Self::operation) per store call and ends in
+/// [`StoreError::Timeout`].
+///
+/// The defaults (connect 1 s, read 2 s, attempt 2 s, operation 5 s) suit a Lambda: a healthy
+/// table answers in milliseconds, and the SDK's retries fit inside the operation limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DynamoTimeouts {
+    /// Establishing a connection (TCP and TLS).
+    pub connect: Duration,
+    /// Waiting for the next bytes of a response once the request is sent.
+    pub read: Duration,
+    /// One HTTP attempt, from signing to the parsed response.
+    pub attempt: Duration,
+    /// The whole call, the SDK's own retries included.
+    pub operation: Duration,
+}
+
+impl Default for DynamoTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(1),
+            read: Duration::from_secs(2),
+            attempt: Duration::from_secs(2),
+            operation: Duration::from_secs(5),
+        }
+    }
+}
+
+impl DynamoTimeouts {
+    /// The defaults with the whole call bounded by `operation`; the connect, read and attempt
+    /// limits are cut to `operation` when longer.
+    pub fn within(operation: Duration) -> Self {
+        let default = Self::default();
+        Self {
+            connect: default.connect.min(operation),
+            read: default.read.min(operation),
+            attempt: default.attempt.min(operation),
+            operation,
+        }
+    }
+
+    /// [`within`](Self::within) the milliseconds in `MEDIA_SDK_DYNAMO_TIMEOUT_MS` when it is set
+    /// and non-empty, else the defaults. Fails with [`StoreError::Config`] when it is not a
+    /// positive whole number.
+    pub fn from_env() -> Result<Self, StoreError> {
+        match std::env::var(DYNAMO_TIMEOUT_ENV) {
+            Ok(value) if !value.trim().is_empty() => Self::parse_millis(&value),
+            _ => Ok(Self::default()),
+        }
+    }
+
+    fn parse_millis(value: &str) -> Result<Self, StoreError> {
+        match value.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(Self::within(Duration::from_millis(ms))),
+            _ => Err(StoreError::Config(format!(
+                "{DYNAMO_TIMEOUT_ENV}={value:?}: expected a positive whole number of milliseconds"
+            ))),
+        }
+    }
+
+    /// The AWS SDK form.
+    fn to_config(self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.read)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
 
 /// How many times [`DynamoStore::create_table_if_missing`] checks for `ACTIVE`, and how long it
 /// waits between checks.
@@ -34,33 +117,75 @@ const ACTIVE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// | metric     | `PROVIDER_HEALTH#<health id>`   | `METRIC#<13-digit millis>#<suffix>`  | `latency_ms` N, `success` BOOL, `timestamp` S, `ttl` N, `attempts` N, `health_id` S, `provider` S, `endpoint` S, optional `status` N, `error_class` S, `key` S (fingerprint) |
 /// | rate limit | `PROVIDER_RATE_LIMIT#<provider>`| `EVENT#<13-digit millis>#<suffix>`   | `provider` S, `health_id` S, `key` S, `cooldown_ms` N, `rotated` BOOL, `timestamp` S, `ttl` N |
 /// | cool-down  | `KEY_COOLDOWN#<provider>`       | `<key fingerprint>`                  | `provider` S, `key` S, `until_ms` N, `until` S, `ttl` N |
+///
+/// Every request is bounded by the store's [`DynamoTimeouts`] (the defaults unless
+/// [`with_timeouts`](Self::with_timeouts) says otherwise); a call that runs out of time fails
+/// with [`StoreError::Timeout`].
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
     clock: SharedClock,
     page_size: Option<i32>,
+    timeouts: DynamoTimeouts,
 }
 
 impl DynamoStore {
-    /// A store on `table` through `client`.
+    /// A store on `table` through `client`, with the default [`DynamoTimeouts`] (they replace
+    /// any timeouts `client` was configured with; [`with_timeouts`](Self::with_timeouts) sets
+    /// others).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            clock: Arc::new(SystemClock),
-            page_size: None,
-        }
+        Self::bounded(&client, table.into(), DynamoTimeouts::default())
     }
 
     /// A store on `table` with the standard AWS configuration chain (environment, profile,
     /// container and instance credentials; region; `AWS_ENDPOINT_URL_DYNAMODB`, then
-    /// `AWS_ENDPOINT_URL`, for a local endpoint).
+    /// `AWS_ENDPOINT_URL`, for a local endpoint) and [`DynamoTimeouts::from_env`] (an invalid
+    /// `MEDIA_SDK_DYNAMO_TIMEOUT_MS` is logged and the defaults are used).
     pub async fn from_env(table: impl Into<String>) -> Self {
+        let timeouts = DynamoTimeouts::from_env().unwrap_or_else(|error| {
+            tracing::warn!(%error, "using the default DynamoDB timeouts");
+            DynamoTimeouts::default()
+        });
+        Self::load(table.into(), timeouts).await
+    }
+
+    /// [`from_env`](Self::from_env) with `timeouts` already chosen.
+    pub(crate) async fn load(table: String, timeouts: DynamoTimeouts) -> Self {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts.to_config())
             .load()
             .await;
-        Self::new(Client::new(&config), table)
+        Self::bounded(&Client::new(&config), table, timeouts)
+    }
+
+    fn bounded(client: &Client, table: String, timeouts: DynamoTimeouts) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .timeout_config(timeouts.to_config())
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            table,
+            clock: Arc::new(SystemClock),
+            page_size: None,
+            timeouts,
+        }
+    }
+
+    /// Bounds every request by `timeouts` instead of the current ones.
+    pub fn with_timeouts(self, timeouts: DynamoTimeouts) -> Self {
+        Self {
+            clock: self.clock,
+            page_size: self.page_size,
+            ..Self::bounded(&self.client, self.table, timeouts)
+        }
+    }
+
+    /// The time limits on every request.
+    pub fn timeouts(&self) -> DynamoTimeouts {
+        self.timeouts
     }
 
     /// Uses `clock` to decide which items have expired.
@@ -174,11 +299,28 @@ impl DynamoStore {
         )))
     }
 
-    fn error(&self, operation: &'static str, err: impl std::error::Error) -> StoreError {
+    /// The store's error for a failed request: [`StoreError::Timeout`] when a time limit ran
+    /// out, else [`StoreError::Dynamo`] with the AWS SDK's error chain on one line.
+    fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
+    where
+        E: StdError + 'static,
+        R: fmt::Debug,
+    {
+        let timed_out = match &err {
+            SdkError::TimeoutError(_) => true,
+            SdkError::DispatchFailure(failure) => failure.is_timeout(),
+            _ => false,
+        };
+        if timed_out {
+            return StoreError::Timeout {
+                operation,
+                limit: self.timeouts.operation,
+            };
+        }
         StoreError::Dynamo {
             operation,
             table: self.table.clone(),
-            message: DisplayErrorContext(&err).to_string(),
+            message: one_line(&err),
         }
     }
 
@@ -265,6 +407,27 @@ impl DynamoStore {
         item.get(name)
             .and_then(|v| v.as_bool().ok().copied())
             .ok_or_else(|| self.corrupt(item, name, "missing or not a boolean"))
+    }
+}
+
+/// `err` and its sources, `": "`-separated (a cause repeating the text before it is skipped),
+/// on one line and at most [`MAX_MESSAGE_CHARS`] long: without the debug dump the AWS SDK's
+/// `DisplayErrorContext` appends, which can run to kilobytes.
+fn one_line(err: &dyn StdError) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !chain.ends_with(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = cause.source();
+    }
+    let line = chain.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
     }
 }
 
@@ -537,5 +700,79 @@ impl HealthStore for DynamoStore {
             active.sort();
             Ok(active)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_variable_is_positive_milliseconds_capping_every_limit() {
+        let cases: [(&str, Option<DynamoTimeouts>); 6] = [
+            // Shorter than every default: every limit is cut to it.
+            (
+                "300",
+                Some(DynamoTimeouts::within(Duration::from_millis(300))),
+            ),
+            (
+                " 300 ",
+                Some(DynamoTimeouts::within(Duration::from_millis(300))),
+            ),
+            // Longer: only the operation limit grows.
+            (
+                "30000",
+                Some(DynamoTimeouts {
+                    operation: Duration::from_secs(30),
+                    ..DynamoTimeouts::default()
+                }),
+            ),
+            ("0", None),
+            ("-5", None),
+            ("2s", None),
+        ];
+        for (value, expected) in cases {
+            let parsed = DynamoTimeouts::parse_millis(value);
+            match (parsed, expected) {
+                (Ok(got), Some(want)) => assert_eq!(got, want, "{value:?}"),
+                (Err(StoreError::Config(message)), None) => {
+                    assert!(message.starts_with(DYNAMO_TIMEOUT_ENV), "{message}");
+                }
+                (got, want) => panic!("{value:?}: got {got:?}, want {want:?}"),
+            }
+        }
+        let short = DynamoTimeouts::within(Duration::from_millis(300));
+        assert_eq!(
+            [short.connect, short.read, short.attempt],
+            [Duration::from_millis(300); 3]
+        );
+    }
+
+    #[test]
+    fn sdk_errors_become_one_short_line() {
+        #[derive(Debug)]
+        struct Layer(&'static str, Option<Box<Layer>>);
+        impl fmt::Display for Layer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl StdError for Layer {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                self.1.as_deref().map(|l| l as &(dyn StdError + 'static))
+            }
+        }
+        let repeated = Layer(
+            "service error",
+            Some(Box::new(Layer(
+                "Gone: not\nhere",
+                Some(Box::new(Layer("Gone: not\nhere", None))),
+            ))),
+        );
+        assert_eq!(one_line(&repeated), "service error: Gone: not here");
+        let long: &'static str = Box::leak("x".repeat(1000).into_boxed_str());
+        let text = one_line(&Layer(long, None));
+        assert_eq!(text.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(text.ends_with('…'));
     }
 }

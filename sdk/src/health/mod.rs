@@ -17,6 +17,10 @@
 //!   [`HealthMonitor::sync_cooldowns`] (once) or [`spawn_cooldown_sync`] (periodically) and
 //!   apply them to their key pools.
 //!
+//! - Time limits: every store call the SDK makes is bounded ([`DEFAULT_STORE_TIMEOUT`], and
+//!   for DynamoDB the client's own [`DynamoTimeouts`]), so a store that stops answering costs
+//!   counted drops and [`StoreError::Timeout`]s, never a wedged background task or health read.
+//!
 //! Time is injected through [`Clock`] ([`SystemClock`], [`ManualClock`]) so windows, expiry and
 //! cache intervals are testable without sleeping.
 
@@ -37,7 +41,7 @@ pub use alerts::{Alert, AlertKind, alerts, render_table};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cooldowns::spawn_cooldown_sync;
 #[cfg(feature = "dynamodb")]
-pub use dynamo::DynamoStore;
+pub use dynamo::{DYNAMO_TIMEOUT_ENV, DynamoStore, DynamoTimeouts};
 pub use emf::{DEFAULT_NAMESPACE, EmfTelemetry, Fanout};
 pub use memory::{DEFAULT_MEMORY_MAX_ITEMS, DEFAULT_MEMORY_PAGE_SIZE, MemoryStore};
 pub use monitor::{DEFAULT_CACHE_TTL, HealthError, HealthMonitor};
@@ -46,7 +50,8 @@ pub use report::{
     HealthReport, ProviderStatus, RATE_LIMIT_WINDOW, check_provider_health, evaluate,
 };
 pub use store::{
-    CONFIG_TABLE_ENV, COOLDOWN_PK_PREFIX, HealthItem, HealthStore, MAX_BATCH, METRIC_PK_PREFIX,
-    METRIC_SK_PREFIX, MetricItem, MetricPage, PageCursor, RATE_LIMIT_PK_PREFIX,
-    RATE_LIMIT_SK_PREFIX, RateLimitItem, StoreError, StoreFuture, store_from_env,
+    CONFIG_TABLE_ENV, COOLDOWN_PK_PREFIX, DEFAULT_STORE_TIMEOUT, HealthItem, HealthStore,
+    MAX_BATCH, METRIC_PK_PREFIX, METRIC_SK_PREFIX, MetricItem, MetricPage, PageCursor,
+    RATE_LIMIT_PK_PREFIX, RATE_LIMIT_SK_PREFIX, RateLimitItem, StoreError, StoreFuture,
+    store_from_env,
 };

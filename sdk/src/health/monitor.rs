@@ -10,7 +10,7 @@ use crate::spec::{AlertThresholds, HealthRules, ProviderSpec};
 use super::alerts::{Alert, alerts};
 use super::clock::{Clock, SharedClock, SystemClock};
 use super::report::{HealthReport, ProviderStatus, check_provider_health};
-use super::store::{HealthStore, StoreError};
+use super::store::{DEFAULT_STORE_TIMEOUT, HealthStore, StoreError, bounded};
 
 /// Default time a [`HealthMonitor`] reuses a report.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
@@ -40,11 +40,16 @@ struct Target {
 /// one by one). Reports are reused for the cache interval (measured on the injected clock), so
 /// selecting a provider on every request does not query the store every time. Two concurrent
 /// misses may both query; the later result wins.
+///
+/// Every store read is bounded by the monitor's store timeout ([`DEFAULT_STORE_TIMEOUT`] unless
+/// [`with_store_timeout`](Self::with_store_timeout) says otherwise): a store that stops
+/// answering gives [`StoreError::Timeout`], never a hang.
 #[derive(Debug)]
 pub struct HealthMonitor {
     store: Arc<dyn HealthStore>,
     clock: SharedClock,
     cache_ttl: Duration,
+    store_timeout: Duration,
     targets: HashMap<String, Target>,
     cache: Mutex<HashMap<String, HealthReport>>,
 }
@@ -57,6 +62,7 @@ impl HealthMonitor {
             store,
             clock: Arc::new(SystemClock),
             cache_ttl: DEFAULT_CACHE_TTL,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
             targets: HashMap::new(),
             cache: Mutex::new(HashMap::new()),
         }
@@ -107,6 +113,14 @@ impl HealthMonitor {
         self
     }
 
+    /// Gives up on a health read or a cool-down read after `limit` with
+    /// [`StoreError::Timeout`] (default [`DEFAULT_STORE_TIMEOUT`]). A health read's pages
+    /// share the limit.
+    pub fn with_store_timeout(mut self, limit: Duration) -> Self {
+        self.store_timeout = limit;
+        self
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn HealthStore> {
         &self.store
@@ -128,14 +142,14 @@ impl HealthMonitor {
             .targets
             .get(health_id)
             .ok_or_else(|| HealthError::UnknownHealthId(health_id.to_owned()))?;
-        let report = check_provider_health(
+        let read = check_provider_health(
             self.store.as_ref(),
             self.clock.as_ref(),
             health_id,
             &target.provider,
             &target.rules,
-        )
-        .await?;
+        );
+        let report = bounded("health read", self.store_timeout, read).await?;
         self.lock_cache()
             .insert(health_id.to_owned(), report.clone());
         Ok(report)
@@ -198,7 +212,8 @@ impl HealthMonitor {
         provider: &str,
         mut apply: impl FnMut(&str, SystemTime),
     ) -> Result<usize, StoreError> {
-        let active = self.store.active_cooldowns(provider).await?;
+        let read = self.store.active_cooldowns(provider);
+        let active = bounded("active_cooldowns", self.store_timeout, read).await?;
         for (fingerprint, until) in &active {
             apply(fingerprint, *until);
         }

@@ -14,7 +14,10 @@ use crate::spec::ProviderSpec;
 use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 
 use super::report::RATE_LIMIT_WINDOW;
-use super::store::{HealthItem, HealthStore, MAX_BATCH, MetricItem, RateLimitItem, UniqueSuffix};
+use super::store::{
+    DEFAULT_STORE_TIMEOUT, HealthItem, HealthStore, MAX_BATCH, MetricItem, RateLimitItem,
+    UniqueSuffix, bounded,
+};
 
 /// Settings of a [`HealthRecorder`].
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +41,10 @@ pub struct RecorderConfig {
     pub rate_limit_retention: Duration,
     /// Publish each rate-limited key's cool-down to the store so other instances skip the key.
     pub share_cooldowns: bool,
+    /// How long one store call (a batch write, a cool-down write) may take before it counts as
+    /// a failed attempt ([`RecorderStats::store_timeouts`]). The backstop for stores without
+    /// time limits of their own; default [`DEFAULT_STORE_TIMEOUT`].
+    pub store_timeout: Duration,
 }
 
 impl Default for RecorderConfig {
@@ -52,6 +59,7 @@ impl Default for RecorderConfig {
             metric_retention: Duration::from_secs(300),
             rate_limit_retention: RATE_LIMIT_WINDOW,
             share_cooldowns: true,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
         }
     }
 }
@@ -84,6 +92,9 @@ pub struct RecorderStats {
     pub batches: u64,
     /// Batch write requests made to the store, retries included.
     pub store_requests: u64,
+    /// Batch write requests that got no answer in time (the store's own limit or
+    /// [`RecorderConfig::store_timeout`]); each is a failed attempt.
+    pub store_timeouts: u64,
     /// Key cool-downs the store took (conditional writes that won).
     pub cooldowns_published: u64,
     /// Key cool-down writes that failed.
@@ -129,6 +140,7 @@ struct Counters {
     dropped_store_error: AtomicU64,
     batches: AtomicU64,
     store_requests: AtomicU64,
+    store_timeouts: AtomicU64,
     cooldowns_published: AtomicU64,
     cooldown_errors: AtomicU64,
 }
@@ -144,6 +156,7 @@ impl Counters {
             dropped_store_error: get(&self.dropped_store_error),
             batches: get(&self.batches),
             store_requests: get(&self.store_requests),
+            store_timeouts: get(&self.store_timeouts),
             cooldowns_published: get(&self.cooldowns_published),
             cooldown_errors: get(&self.cooldown_errors),
         }
@@ -172,6 +185,11 @@ enum Entry {
 /// most [`MAX_BATCH`] (one `BatchWriteItem` each), retries unprocessed items and store errors
 /// with backoff up to [`RecorderConfig::max_store_attempts`], then drops and counts the rest.
 /// During a store outage memory stays bounded by the queue capacity plus one batch.
+///
+/// A store that stops answering cannot wedge the task: each store call is bounded by
+/// [`RecorderConfig::store_timeout`] (and a [`DynamoStore`](super::DynamoStore) by its own
+/// [`DynamoTimeouts`](super::DynamoTimeouts)); a call that runs out of time is a failed
+/// attempt, and the next batch tries the store again, so recording resumes when it answers.
 ///
 /// Clones share the queue. When the last clone is dropped the queue closes and the task writes
 /// what is left, then ends, as long as its Tokio runtime keeps running. **In AWS Lambda** the
@@ -255,6 +273,9 @@ impl HealthRecorder {
 
     /// Delivers every record queued before this call (written, or dropped after the bounded
     /// store retries) within `deadline`. Call it before a Lambda handler returns.
+    ///
+    /// Always returns by `deadline`, even while a store write hangs: what is still pending
+    /// then is reported in [`FlushTimeout`] and stays queued for the background task.
     pub async fn flush(&self, deadline: Duration) -> Result<FlushReport, FlushTimeout> {
         let started = Instant::now();
         let before = self.stats();
@@ -396,7 +417,8 @@ impl Worker {
         loop {
             attempt += 1;
             bump(&self.counters.store_requests, 1);
-            match self.store.write_batch(&pending).await {
+            let limit = self.config.store_timeout;
+            match bounded("write_batch", limit, self.store.write_batch(&pending)).await {
                 Ok(unprocessed) => {
                     let written = pending.len() - unprocessed.len();
                     bump(&self.counters.written, written as u64);
@@ -411,6 +433,9 @@ impl Worker {
                     pending = Cow::Owned(unprocessed);
                 }
                 Err(error) => {
+                    if error.is_timeout() {
+                        bump(&self.counters.store_timeouts, 1);
+                    }
                     tracing::debug!(%error, attempt, items = pending.len(), "health batch write failed");
                     if attempt >= self.config.max_store_attempts {
                         tracing::warn!(
@@ -453,7 +478,9 @@ impl Worker {
             }
         }
         for ((provider, key), until) in latest {
-            match self.store.publish_cooldown(provider, key, until).await {
+            let limit = self.config.store_timeout;
+            let publish = self.store.publish_cooldown(provider, key, until);
+            match bounded("publish_cooldown", limit, publish).await {
                 Ok(true) => {
                     bump(&self.counters.cooldowns_published, 1);
                 }

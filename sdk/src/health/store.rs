@@ -28,6 +28,12 @@ pub const COOLDOWN_PK_PREFIX: &str = "KEY_COOLDOWN#";
 pub const MAX_BATCH: usize = 25;
 /// The environment variable naming the DynamoDB table; when unset the memory store is used.
 pub const CONFIG_TABLE_ENV: &str = "CONFIG_TABLE";
+/// How long the SDK waits for any one [`HealthStore`] call (a batch write, a health read, a
+/// cool-down read or write) before giving up with [`StoreError::Timeout`]: the backstop that
+/// keeps a store without timeouts of its own from wedging the recorder, the cool-down sync or a
+/// health read. Longer than [`DynamoStore`](super::DynamoStore)'s own operation timeout, so a
+/// DynamoDB call normally ends with DynamoDB's error first.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One finished call as stored: `pk = PROVIDER_HEALTH#<health_id>`,
 /// `sk = METRIC#<13-digit epoch millis>#<unique>`.
@@ -255,6 +261,39 @@ pub enum StoreError {
     /// The store is misconfigured.
     #[error("health store configuration: {0}")]
     Config(String),
+    /// A store call got no answer in time: the store's own timeouts (for [`DynamoStore`], its
+    /// [`DynamoTimeouts`]) or the SDK's guard around every store call ([`DEFAULT_STORE_TIMEOUT`],
+    /// [`RecorderConfig::store_timeout`](super::RecorderConfig::store_timeout),
+    /// [`HealthMonitor::with_store_timeout`](super::HealthMonitor::with_store_timeout)).
+    ///
+    /// [`DynamoStore`]: super::DynamoStore
+    /// [`DynamoTimeouts`]: super::DynamoTimeouts
+    #[error("health store {operation} got no answer within {limit:?}")]
+    Timeout {
+        /// What was asked, e.g. `"BatchWriteItem"` or `"write_batch"`.
+        operation: &'static str,
+        /// The limit that ran out.
+        limit: Duration,
+    },
+}
+
+impl StoreError {
+    /// Whether the store did not answer in time ([`StoreError::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, StoreError::Timeout { .. })
+    }
+}
+
+/// Awaits `call`, giving up with [`StoreError::Timeout`] after `limit` (the unanswered call is
+/// dropped, which cancels it).
+pub(crate) async fn bounded<T>(
+    operation: &'static str,
+    limit: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or(Err(StoreError::Timeout { operation, limit }))
 }
 
 /// A boxed future returned by [`HealthStore`] methods (keeps the trait object-safe).
@@ -344,10 +383,10 @@ impl<S: HealthStore + ?Sized> HealthStore for Arc<S> {
 
 /// The store selected by the environment: DynamoDB when `CONFIG_TABLE` names a table (with the
 /// standard AWS configuration chain: credentials, region, `AWS_ENDPOINT_URL_DYNAMODB` /
-/// `AWS_ENDPOINT_URL`), else an in-memory store.
+/// `AWS_ENDPOINT_URL`; time limits from `MEDIA_SDK_DYNAMO_TIMEOUT_MS`), else an in-memory store.
 ///
 /// Fails with [`StoreError::Config`] when `CONFIG_TABLE` is set but the crate was built without
-/// the `dynamodb` feature.
+/// the `dynamodb` feature, or when `MEDIA_SDK_DYNAMO_TIMEOUT_MS` is not a positive number.
 pub async fn store_from_env() -> Result<Arc<dyn HealthStore>, StoreError> {
     let table = std::env::var(CONFIG_TABLE_ENV)
         .ok()
@@ -370,8 +409,9 @@ impl dyn HealthStore {
 
 #[cfg(feature = "dynamodb")]
 async fn dynamo_from_env(table: String) -> Result<Arc<dyn HealthStore>, StoreError> {
-    tracing::debug!(table = %table, "health metrics go to DynamoDB");
-    Ok(Arc::new(super::DynamoStore::from_env(table).await))
+    let timeouts = super::DynamoTimeouts::from_env()?;
+    tracing::debug!(table = %table, ?timeouts, "health metrics go to DynamoDB");
+    Ok(Arc::new(super::DynamoStore::load(table, timeouts).await))
 }
 
 #[cfg(not(feature = "dynamodb"))]
