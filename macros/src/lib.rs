@@ -222,9 +222,7 @@ impl StructAttrs {
                         set(&mut a.poll_interval_ms, &key, meta.value()?.parse()?)
                     }
                     "timeout_ms" => set(&mut a.timeout_ms, &key, meta.value()?.parse()?),
-                    "max_body_bytes" => {
-                        set(&mut a.max_body_bytes, &key, meta.value()?.parse()?)
-                    }
+                    "max_body_bytes" => set(&mut a.max_body_bytes, &key, meta.value()?.parse()?),
                     "output" => {
                         let value = meta.value()?;
                         if value.peek(LitStr) {

@@ -314,9 +314,23 @@ mod tests {
             (AuthScheme::Bearer, "bad\u{7f}key-material", true),
             (AuthScheme::Bearer, "bad\nkey-material", true),
             (AuthScheme::FalKey, "id:bad\rsecret", true),
-            (AuthScheme::Header { header: "xi-api-key" }, "ok-key-material", false),
-            (AuthScheme::KlingJwt { ttl_secs: 1800 }, "no-separator-here", true),
-            (AuthScheme::KlingJwt { ttl_secs: 1800 }, "access:secret", false),
+            (
+                AuthScheme::Header {
+                    header: "xi-api-key",
+                },
+                "ok-key-material",
+                false,
+            ),
+            (
+                AuthScheme::KlingJwt { ttl_secs: 1800 },
+                "no-separator-here",
+                true,
+            ),
+            (
+                AuthScheme::KlingJwt { ttl_secs: 1800 },
+                "access:secret",
+                false,
+            ),
         ] {
             let reason = unusable(auth, &ApiKey::new(key));
             assert_eq!(reason.is_some(), unfit, "{auth:?} {key:?}: {reason:?}");

@@ -250,7 +250,10 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
     };
     if let Some(ms) = text("retry-after-ms") {
-        return Some(ms.parse::<f64>().map_or(Duration::ZERO, |ms| hint_from_secs(ms / 1000.0)));
+        return Some(
+            ms.parse::<f64>()
+                .map_or(Duration::ZERO, |ms| hint_from_secs(ms / 1000.0)),
+        );
     }
     if let Some(value) = text("retry-after") {
         if let Ok(secs) = value.parse::<f64>() {

@@ -60,11 +60,11 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Url;
-use url::Origin;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
+use url::Origin;
 
 use crate::auth;
 use crate::classify::{Failure, MESSAGE_LIMIT, Outcome, classify_with, shorten};
@@ -1049,7 +1049,9 @@ async fn read_body(response: &mut reqwest::Response, cap: u64) -> Body {
 /// Checks the path parameters of a request: an empty value, `.` or `..` would change the
 /// shape of the path (URL parsers resolve dot segments), so they are refused before any
 /// network call.
-fn check_path_params(params: &[(&'static str, String)]) -> std::result::Result<(), ValidationError> {
+fn check_path_params(
+    params: &[(&'static str, String)],
+) -> std::result::Result<(), ValidationError> {
     for (name, value) in params {
         if let Some(problem) = path_segment_problem(value) {
             return Err(ValidationError::new(name, problem));
@@ -1098,7 +1100,10 @@ pub(crate) fn resolve_provider_url(
         .join(given.trim())
         .map_err(|e| format!("`{}` is not a URL ({e})", shorten(given, 100)))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("scheme `{}` is not http(s)", shorten(url.scheme(), 20)));
+        return Err(format!(
+            "scheme `{}` is not http(s)",
+            shorten(url.scheme(), 20)
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("URL on {} carries user info", shown(&url)));
@@ -1120,7 +1125,10 @@ pub(crate) fn resolve_provider_url(
         ));
     };
     if resolved.origin() != base.origin() {
-        return Err(format!("URL resolves to {}, off the base URL", shown(&resolved)));
+        return Err(format!(
+            "URL resolves to {}, off the base URL",
+            shown(&resolved)
+        ));
     }
     Ok(resolved)
 }

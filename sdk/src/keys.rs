@@ -559,8 +559,12 @@ impl KeyPool {
             Origin::Env => keys_from_lookup(&self.inner.source, lookup),
             Origin::Explicit => old.iter().map(|s| s.key.secret().to_owned()).collect(),
         };
-        let (slots, rejected) =
-            make_slots(self.inner.provider, &self.inner.source, self.inner.auth, keys);
+        let (slots, rejected) = make_slots(
+            self.inner.provider,
+            &self.inner.source,
+            self.inner.auth,
+            keys,
+        );
         for slot in &slots {
             if let Some(previous) = old
                 .iter()

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hostile_support::{Answer, Hostile};
-use media_sdk::{Endpoint, Error};
 use media_sdk::generated::elevenlabs::{self, ElevenTtsRequest};
 use media_sdk::generated::fal::{self, FLUX_PRO_EXAMPLE, FluxProRequest};
 use media_sdk::generated::kling::{self, TextToVideoRequest};
@@ -22,6 +21,7 @@ use media_sdk::health::MemoryStore;
 use media_sdk::keys::{KeyPool, KeyState, fingerprint};
 use media_sdk::sdk::Sdk;
 use media_sdk::spec::ProviderSpec;
+use media_sdk::{Endpoint, Error};
 
 #[path = "support/logs.rs"]
 mod logs;
@@ -51,7 +51,10 @@ fn assert_clean(text: &str, what: &str) {
 }
 
 /// `spec` changed by `tune`, leaked for the `'static` the SDK needs.
-fn tuned(spec: &'static ProviderSpec, tune: impl FnOnce(&mut ProviderSpec)) -> &'static ProviderSpec {
+fn tuned(
+    spec: &'static ProviderSpec,
+    tune: impl FnOnce(&mut ProviderSpec),
+) -> &'static ProviderSpec {
     let mut copy = *spec;
     tune(&mut copy);
     Box::leak(Box::new(copy))
@@ -126,7 +129,11 @@ async fn provider_urls_are_followed_only_on_the_configured_origin() {
         (format!("//{far}/steal/status"), true, None),
         (format!("http:\\\\{far}\\steal\\status"), true, None),
         (format!("http://BASE@{far}/steal/status"), true, None),
-        ("http://user:pw@BASE/fal-ai/flux-pro/requests/req-1/status".into(), true, None),
+        (
+            "http://user:pw@BASE/fal-ai/flux-pro/requests/req-1/status".into(),
+            true,
+            None,
+        ),
         ("file:///etc/passwd".into(), true, None),
         ("javascript:alert(1)".into(), true, None),
         (format!("https://queue.fal.run.{far}/status"), true, None),
@@ -156,14 +163,19 @@ async fn provider_urls_are_followed_only_on_the_configured_origin() {
     let (logs, _guard) = capture_logs();
     for (given, refused, base_saw) in cases {
         let given_for_server = given.clone();
-        let server =
-            fal_with_status_url(move |me| given_for_server.replace("BASE", me)).await;
+        let server = fal_with_status_url(move |me| given_for_server.replace("BASE", me)).await;
         let sdk = sdk(quick(&fal::PROVIDER), &[FAL_KEY], &server.url());
         let result = sdk.provider("fal").unwrap().call(flux()).await;
         if refused {
             let error = result.expect_err(&given);
             assert!(
-                matches!(&error, Error::UntrustedUrl { provider: "fal", .. }),
+                matches!(
+                    &error,
+                    Error::UntrustedUrl {
+                        provider: "fal",
+                        ..
+                    }
+                ),
                 "{given}: {error:?}"
             );
             assert_eq!(server.seen().len(), 1, "{given}: only the submit was sent");
@@ -177,9 +189,16 @@ async fn provider_urls_are_followed_only_on_the_configured_origin() {
                 "{given}: base saw {}",
                 status.target
             );
-            assert_eq!(status.header("authorization"), Some(&*format!("Key {FAL_KEY}")));
+            assert_eq!(
+                status.header("authorization"),
+                Some(&*format!("Key {FAL_KEY}"))
+            );
         }
-        assert_eq!(foreign.connections(), 0, "{given}: the foreign host was contacted");
+        assert_eq!(
+            foreign.connections(),
+            0,
+            "{given}: the foreign host was contacted"
+        );
     }
     assert_clean(&logs.text(), "logs");
 }
@@ -215,7 +234,10 @@ async fn a_foreign_response_url_in_the_status_answer_is_refused() {
     let sdk = sdk(quick(&fal::PROVIDER), &[FAL_KEY], &server.url());
     let error = sdk.provider("fal").unwrap().call(flux()).await.unwrap_err();
     assert!(matches!(error, Error::UntrustedUrl { .. }), "{error:?}");
-    assert!(error.to_string().contains(&far), "names the origin: {error}");
+    assert!(
+        error.to_string().contains(&far),
+        "names the origin: {error}"
+    );
     assert_eq!(server.seen().len(), 2);
     assert_eq!(foreign.connections(), 0);
 }
@@ -226,10 +248,11 @@ async fn ids_from_the_provider_stay_one_path_segment() {
         let id_owned = id.to_owned();
         // No status_url: the SDK builds the queue URL from the request id.
         let server = Hostile::start(move |_, seen| match seen.method.as_str() {
-            "POST" => Answer::json(200, serde_json::json!({ "request_id": id_owned }).to_string()),
-            _ if seen.target.ends_with("/status") => {
-                Answer::json(200, r#"{"status":"COMPLETED"}"#)
-            }
+            "POST" => Answer::json(
+                200,
+                serde_json::json!({ "request_id": id_owned }).to_string(),
+            ),
+            _ if seen.target.ends_with("/status") => Answer::json(200, r#"{"status":"COMPLETED"}"#),
             _ => Answer::json(200, FLUX_PRO_EXAMPLE),
         })
         .await;
@@ -297,7 +320,10 @@ async fn dot_and_empty_path_params_are_refused_before_any_request() {
         })
         .await
         .expect("dots inside an id are data");
-    assert_eq!(server.seen()[0].target.split('?').next(), Some("/v1/text-to-speech/..voice"));
+    assert_eq!(
+        server.seen()[0].target.split('?').next(),
+        Some("/v1/text-to-speech/..voice")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,9 +484,20 @@ async fn a_failure_after_a_2xx_arrived_is_never_replayed() {
     }
 
     // The contrast: a timeout before any answer is retried (the spec says retry_timeouts).
-    let server = Hostile::start(|n, _| if n == 0 { Answer::Hang } else { Answer::audio(b"ID3") }).await;
+    let server = Hostile::start(|n, _| {
+        if n == 0 {
+            Answer::Hang
+        } else {
+            Answer::audio(b"ID3")
+        }
+    })
+    .await;
     let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
-    sdk.provider("openai").unwrap().call(speech()).await.unwrap();
+    sdk.provider("openai")
+        .unwrap()
+        .call(speech())
+        .await
+        .unwrap();
     assert_eq!(server.seen().len(), 2);
     assert_clean(&logs.text(), "logs");
 }
@@ -475,25 +512,45 @@ async fn huge_error_bodies_and_messages_are_cut_in_errors_and_logs() {
         r#"{{"error":{{"message":"{}","type":"invalid_request_error"}}}}"#,
         "y".repeat(3000)
     );
-    let spec = tuned(quick(&openai::PROVIDER), |s| s.body_limits.error_bytes = 8 << 10);
+    let spec = tuned(quick(&openai::PROVIDER), |s| {
+        s.body_limits.error_bytes = 8 << 10
+    });
     let (logs, _guard) = capture_logs();
 
     // 5 MB of error message on every attempt of a retried 500.
     let server = Hostile::start(move |_, _| Answer::json(500, huge_message.clone())).await;
     let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
-    let error = sdk.provider("openai").unwrap().call(speech()).await.unwrap_err();
+    let error = sdk
+        .provider("openai")
+        .unwrap()
+        .call(speech())
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::RetriesExhausted { .. }), "{error:?}");
     assert_eq!(server.seen().len() as u32, spec.retry.max_attempts);
-    assert!(error.to_string().len() < 1000, "{} bytes", error.to_string().len());
+    assert!(
+        error.to_string().len() < 1000,
+        "{} bytes",
+        error.to_string().len()
+    );
 
     // A long message inside the error cap: kept to a sane length too.
     let server = Hostile::start(move |_, _| Answer::json(400, message_in_cap.clone())).await;
     let sdk = sdk_with(spec, &server);
-    let error = sdk.provider("openai").unwrap().call(speech()).await.unwrap_err();
+    let error = sdk
+        .provider("openai")
+        .unwrap()
+        .call(speech())
+        .await
+        .unwrap_err();
     let Error::Api { message, .. } = &error else {
         panic!("{error:?}")
     };
-    assert!(message.chars().count() <= 301, "{} chars", message.chars().count());
+    assert!(
+        message.chars().count() <= 301,
+        "{} chars",
+        message.chars().count()
+    );
     assert!(message.ends_with('…'));
 
     let logged = logs.text();
@@ -574,12 +631,21 @@ async fn a_zero_hint_on_every_key_fails_fast_without_hammering() {
         s.retry.max_delay_ms = 100;
     });
     for hint in ["0", "Wed, 21 Oct 2015 07:28:00 GMT", "abc"] {
-        let server = Hostile::start(move |_, _| Answer::rate_limited(&[("retry-after", hint)])).await;
+        let server =
+            Hostile::start(move |_, _| Answer::rate_limited(&[("retry-after", hint)])).await;
         let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
         let started = Instant::now();
-        let error = sdk.provider("openai").unwrap().call(speech()).await.unwrap_err();
+        let error = sdk
+            .provider("openai")
+            .unwrap()
+            .call(speech())
+            .await
+            .unwrap_err();
         let took = started.elapsed();
-        assert!(matches!(error, Error::RateLimited { .. }), "{hint}: {error:?}");
+        assert!(
+            matches!(error, Error::RateLimited { .. }),
+            "{hint}: {error:?}"
+        );
         assert!(took < Duration::from_secs(2), "{hint}: took {took:?}");
         let requests = server.seen().len();
         // Two keys, a 50 ms floor and a 300 ms budget: a handful of requests, not ~50.
@@ -648,7 +714,11 @@ async fn shared_cool_downs_are_capped_when_published_and_when_applied() {
 fn unsendable_keys_are_kept_out_of_the_pool_and_reported_by_fingerprint() {
     let (logs, _guard) = capture_logs();
     let good = "sk-good-key-000001";
-    let bad = ["sk-bad\nkey-000002", "sk-bad\u{7f}key-000003", "sk-bad\rkey-000004"];
+    let bad = [
+        "sk-bad\nkey-000002",
+        "sk-bad\u{7f}key-000003",
+        "sk-bad\rkey-000004",
+    ];
     let keys = [good, bad[0], bad[1], bad[2]];
     let pool = KeyPool::from_keys(&openai::PROVIDER, keys).unwrap();
     assert_eq!(pool.fingerprints(), vec![fingerprint(good)]);
@@ -704,21 +774,32 @@ async fn an_echoed_kling_token_is_redacted_everywhere() {
     let (logs, _guard) = capture_logs();
     for (status, code) in [(401, 1000), (400, 1201), (429, 1302)] {
         let server = Hostile::start(echo(status, code)).await;
-        let spec = tuned(quick(&kling::PROVIDER), |s| s.retry.default_cooldown_ms = 60_000);
+        let spec = tuned(quick(&kling::PROVIDER), |s| {
+            s.retry.default_cooldown_ms = 60_000
+        });
         let sdk = sdk(spec, &[KLING_KEY], &server.url());
         let client = sdk.provider("kling").unwrap();
         let error = client
             .call(TextToVideoRequest::new("a cat"))
             .await
             .unwrap_err();
-        assert!(server.seen()[0].header("authorization").unwrap().contains("eyJ"));
+        assert!(
+            server.seen()[0]
+                .header("authorization")
+                .unwrap()
+                .contains("eyJ")
+        );
         assert_clean(&error.to_string(), "error");
         assert_clean(&format!("{error:?}"), "Debug");
         for key in client.pool().snapshot() {
             assert_clean(&format!("{key:?}"), "pool snapshot");
         }
         sdk.flush(Duration::from_secs(5)).await.unwrap();
-        let recorded = sdk.health().check_provider_health("kling-video").await.unwrap();
+        let recorded = sdk
+            .health()
+            .check_provider_health("kling-video")
+            .await
+            .unwrap();
         assert_clean(&format!("{recorded:?}"), "health");
     }
     assert_clean(&logs.text(), "logs");
@@ -731,14 +812,24 @@ async fn an_echoed_kling_token_is_redacted_everywhere() {
 /// in KiB, after checking the probe's outcome.
 async fn probe(case: &str, url: &str) -> u64 {
     let output = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["memory_probe", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "memory_probe",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("HOSTILE_PROBE_CASE", case)
         .env("HOSTILE_PROBE_URL", url)
         .output()
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{case}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{case}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.split_once("probe: ").map(|(_, rest)| rest))
@@ -807,7 +898,11 @@ async fn memory_probe() {
     let result = match case.as_str() {
         "speech" => {
             let sdk = sdk(&openai::PROVIDER, &OPENAI_KEYS, &url);
-            sdk.provider("openai").unwrap().call(speech()).await.map(drop)
+            sdk.provider("openai")
+                .unwrap()
+                .call(speech())
+                .await
+                .map(drop)
         }
         "flux" => {
             let sdk = sdk(&fal::PROVIDER, &[FAL_KEY], &url);

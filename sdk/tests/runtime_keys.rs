@@ -103,7 +103,11 @@ fn kling_keys_must_be_access_secret_pairs() {
         assert!(text.contains("access_key:secret_key"), "{text}");
         let trimmed = bad.trim();
         if !trimmed.is_empty() {
-            assert_eq!(rejected[0].fingerprint, fingerprint(trimmed), "names the key");
+            assert_eq!(
+                rejected[0].fingerprint,
+                fingerprint(trimmed),
+                "names the key"
+            );
         }
         // Alone in the pool, it leaves no key: the call's error says why.
         let alone = KeyPool::from_lookup(&KLING, env(&[("KLING_API_KEYS", bad)])).unwrap();

@@ -451,9 +451,7 @@ impl Provider {
             retry: defaults.retry.merged(self.retry.as_ref()),
             health: defaults.health.merged(self.health.as_ref()),
             alerts: defaults.alerts.merged(self.alerts.as_ref()),
-            body_limits: defaults
-                .body_limits()
-                .merged(self.body_limits.as_ref()),
+            body_limits: defaults.body_limits().merged(self.body_limits.as_ref()),
         }
     }
 }

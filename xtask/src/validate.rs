@@ -293,12 +293,13 @@ impl Checker {
             }
         }
         let b = &policy.body_limits;
-        for limit in [&b.json_bytes, &b.audio_bytes, &b.error_bytes]
-            .into_iter()
-            .flatten()
-        {
-            if limit.value == 0 {
-                self.err(limit.loc, "a body limit must be greater than 0");
+        for (name, limit) in [
+            ("json_bytes", &b.json_bytes),
+            ("audio_bytes", &b.audio_bytes),
+            ("error_bytes", &b.error_bytes),
+        ] {
+            if let Some(limit) = limit.as_ref().filter(|l| l.value == 0) {
+                self.err(limit.loc, format!("{name} must be greater than 0"));
             }
         }
         let h = &policy.health;

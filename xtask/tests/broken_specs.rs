@@ -100,6 +100,64 @@ fn spec_of(case: &Case) -> String {
 
 const CASES: &[Case] = &[
     Case {
+        proves: "cool-down bounds must be positive",
+        edits: &[(
+            "    retry_timeouts: true\n",
+            "    retry_timeouts: true\n    max_cooldown_ms: 0\n    min_cooldown_ms: 0\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:13:22: max_cooldown_ms must be greater than 0",
+            "t.yaml:14:22: min_cooldown_ms must be greater than 0",
+        ],
+    },
+    Case {
+        proves: "the cool-down floor cannot exceed the ceiling",
+        edits: &[(
+            "    retry_timeouts: true\n",
+            "    retry_timeouts: true\n    max_cooldown_ms: 100\n    min_cooldown_ms: 200\n",
+        )],
+        append: "",
+        expected: &["t.yaml:14:22: min_cooldown_ms 200 is greater than max_cooldown_ms 100"],
+    },
+    Case {
+        proves: "body limits are positive in defaults, provider overrides and endpoints",
+        edits: &[
+            (
+                "success_rate: 0.9 }\n",
+                "success_rate: 0.9 }\n  body_limits: { json_bytes: 0, audio_bytes: 10 }\n",
+            ),
+            (
+                "    base_url_env: ACME_BASE_URL\n",
+                "    base_url_env: ACME_BASE_URL\n    body_limits: { error_bytes: 0 }\n",
+            ),
+            (
+                "content_type: audio/mpeg }",
+                "content_type: audio/mpeg, max_bytes: 0 }",
+            ),
+        ],
+        append: "",
+        expected: &[
+            "t.yaml:19:30: json_bytes must be greater than 0",
+            "t.yaml:25:33: error_bytes must be greater than 0",
+            "t.yaml:35:71: max_bytes must be greater than 0",
+        ],
+    },
+    Case {
+        proves: "allowed origins are a scheme, a host and an optional port, nothing else",
+        edits: &[(
+            "    base_url_env: ACME_BASE_URL\n",
+            "    base_url_env: ACME_BASE_URL\n    allowed_origins:\n      - https://ok.test\n      - http://ok.test:8080/\n      - https://x.test/path\n      - ftp://x.test\n      - https://user@x.test\n      - not a url\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:27:9: allowed origin `https://x.test/path` must be a scheme, host and optional port only; expected `https://host` or `http://host:port`",
+            "t.yaml:28:9: allowed origin `ftp://x.test` must be a scheme, host and optional port only; expected `https://host` or `http://host:port`",
+            "t.yaml:29:9: allowed origin `https://user@x.test` must be a scheme, host and optional port only; expected `https://host` or `http://host:port`",
+            "t.yaml:30:9: allowed origin `not a url` is not a URL; expected `https://host` or `http://host:port`",
+        ],
+    },
+    Case {
         proves: "every problem is reported, sorted by position",
         edits: &[
             ("path: /v1/render", "path: v1/render"),
@@ -124,7 +182,7 @@ const CASES: &[Case] = &[
         edits: &[("    name: Acme\n", "    name: Acme\n    colour: red\n")],
         append: "",
         expected: &[
-            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, endpoints",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, allowed_origins, endpoints",
         ],
     },
     Case {
@@ -172,7 +230,7 @@ const CASES: &[Case] = &[
         append: "",
         expected: &[
             "t.yaml:14:18: defaults.health.window_secs: expected an unsigned integer, found -60",
-            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, endpoints",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, allowed_origins, endpoints",
         ],
     },
     Case {
