@@ -339,3 +339,58 @@ pub fn parse_reset_duration(text: &str) -> Option<Duration> {
     }
     duration_from_secs(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::generated::openai::PROVIDER;
+
+    fn one_header(name: &'static str, value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = http::HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+        headers
+    }
+
+    proptest! {
+        #[test]
+        fn any_hint_gives_a_cooldown_within_the_policy_bounds(
+            name in prop_oneof![
+                Just("retry-after"),
+                Just("retry-after-ms"),
+                Just("x-ratelimit-reset-requests"),
+            ],
+            value in prop_oneof![
+                "[-+0-9.eE]{0,24}",
+                "[0-9hms.]{0,12}",
+                "\\PC{0,30}",
+                Just("NaN".to_owned()),
+                Just("inf".to_owned()),
+                Just("1e400".to_owned()),
+                Just("Fri, 31 Dec 9999 23:59:59 GMT".to_owned()),
+                Just("Thu, 01 Jan 1970 00:00:00 GMT".to_owned()),
+            ],
+        ) {
+            let hint = retry_after(&one_header(name, &value), SystemTime::now());
+            if let Some(hint) = hint {
+                prop_assert!(hint <= MAX_HINT);
+            }
+            let policy = &PROVIDER.retry;
+            let cooldown = policy.cooldown(hint);
+            prop_assert!(cooldown <= Duration::from_millis(policy.max_cooldown_ms));
+            if hint == Some(Duration::ZERO) {
+                prop_assert_eq!(cooldown, Duration::from_millis(policy.min_cooldown_ms));
+            }
+        }
+
+        #[test]
+        fn go_durations_never_panic(text in "\\PC{0,20}") {
+            if let Some(d) = parse_reset_duration(&text) {
+                prop_assert!(d <= MAX_HINT);
+            }
+        }
+    }
+}

@@ -10,11 +10,13 @@
 //!    error rules and envelope, and acted on:
 //!    - **Rate limited** (HTTP 429 or a `rate_limited` code): the key cools down for the
 //!      provider's reset hint (`retry-after-ms`, `retry-after`, `x-ratelimit-reset-*`) or
-//!      `retry.default_cooldown_ms`, and the call moves on at once to another key. Rate limits
-//!      never use up `retry.max_attempts` (that budget is for transient failures). When no
-//!      other key has room, the call backs off (full jitter, growing with each such 429), then
-//!      waits for the earliest key if it is back within `retry.max_wait_ms`; a key further away,
-//!      or the deadline, fails fast with [`Error::RateLimited`].
+//!      `retry.default_cooldown_ms`, held between `retry.min_cooldown_ms` (a hint of zero, in
+//!      the past or unreadable) and `retry.max_cooldown_ms` ([`RetryPolicy::cooldown`]), and the
+//!      call moves on at once to another key. Rate limits never use up `retry.max_attempts`
+//!      (that budget is for transient failures). When no other key has room, the call backs off
+//!      (full jitter, growing with each such 429) and waits for the earliest key; backoffs and
+//!      waits share one budget of `retry.max_wait_ms` per call. Past it, or past the deadline,
+//!      the call fails fast with [`Error::RateLimited`].
 //!    - **Quarantine** (HTTP 401/403 or a `quarantine` code such as OpenAI's
 //!      `insufficient_quota`, which comes with HTTP 429): the key is set aside until the pool is
 //!      reloaded and the call moves on to another key. No key left: [`Error::KeysExhausted`].
@@ -27,10 +29,21 @@
 //!
 //! **Only requests the provider did not act on are retried**: a 429 or 503 means the request
 //! was refused, a connection failure means it never arrived, and the spec lists further statuses
-//! and codes that are safe. Other failures (a 400, a 500 not listed, a body cut off after the
-//! headers arrived) are reported, never replayed, so a generation is not paid for twice. A
-//! timeout is the one ambiguous case, and so is a connection closed before any answer (a reset
-//! after the request was sent): both are retried only when the spec says `retry_timeouts`.
+//! and codes that are safe. Other failures (a 400, a 500 not listed) are reported, never
+//! replayed, so a generation is not paid for twice. Once a **2xx**'s headers have arrived the
+//! provider has acted: whatever happens to the body (a timeout, a reset, the body limit) is
+//! reported ([`Error::Transport`], [`Error::BodyTooLarge`]) and never replayed. A timeout before
+//! any answer is the one ambiguous case, and so is a connection closed before any answer (a
+//! reset after the request was sent): both are retried only when the spec says
+//! `retry_timeouts`.
+//!
+//! # Untrusted answers
+//!
+//! Bodies are read up to the endpoint's limit (`body_limits` in the spec, per response kind,
+//! or the endpoint's `max_bytes`; error bodies up to `body_limits.error_bytes`), with memory
+//! that never grows past it. Provider messages are redacted (the key, its halves, a token signed
+//! from it, any JWT-shaped text) and then cut to [`MESSAGE_LIMIT`] characters. Path parameters
+//! `.`, `..` and empty ones are refused before any network call.
 //!
 //! # Jobs
 //!
@@ -42,8 +55,9 @@
 //!
 //! - [`JobFlow::FalQueue`]: the submit answer gives `status_url` and `response_url`; the status
 //!   is polled until `COMPLETED`, then the result is fetched. These URLs are followed only on the
-//!   client's base-URL origin: a URL on another host is re-rooted there, so credentials are
-//!   never sent to a host the caller did not configure.
+//!   client's base-URL origin, or re-rooted onto it from one of the spec's `allowed_origins`
+//!   (see [`resolve_provider_url`]); any other URL fails with [`Error::UntrustedUrl`], so
+//!   credentials are never sent to a host the caller did not configure.
 //! - [`JobFlow::KlingTask`]: the submit answer's `task_id` is polled at `poll_path` until
 //!   `task_status` is `succeed` (the output is `task_result`) or `failed`.
 //!
@@ -1090,7 +1104,7 @@ fn untrusted(call: &Call, reason: String) -> Error {
 /// - anything else is refused.
 ///
 /// The result is always on `base`'s origin. The error names the refused origin (shortened).
-pub(crate) fn resolve_provider_url(
+pub fn resolve_provider_url(
     base: &Url,
     allowed: &[Origin],
     given: &str,
@@ -1208,6 +1222,65 @@ mod tests {
             url.as_str(),
             "http://127.0.0.1:9/prefix/v1/text-to-speech/a%20b%2Fc%3Fd/x?output_format=mp3_44100_128&q=x%26y"
         );
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Strings a hostile provider might put in a URL: hosts, ports, slashes of both kinds,
+        /// `@`, dots, percent-escapes and schemes, in any order.
+        fn hostile_url() -> impl Strategy<Value = String> {
+            let part = prop_oneof![
+                Just("http://".to_owned()),
+                Just("https://".to_owned()),
+                Just("//".to_owned()),
+                Just("\\\\".to_owned()),
+                Just("/".to_owned()),
+                Just("\\".to_owned()),
+                Just("@".to_owned()),
+                Just(":".to_owned()),
+                Just("..".to_owned()),
+                Just("%2F".to_owned()),
+                Just("%2e%2e".to_owned()),
+                Just("127.0.0.1:9".to_owned()),
+                Just("127.0.0.1:8".to_owned()),
+                Just("evil.test".to_owned()),
+                Just("queue.fal.run".to_owned()),
+                Just("?x=1".to_owned()),
+                Just("#f".to_owned()),
+                "[a-z0-9.]{0,6}".prop_map(|s| s),
+            ];
+            proptest::collection::vec(part, 0..8).prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn a_resolved_provider_url_is_always_on_the_base_origin(given in hostile_url()) {
+                let base = Url::parse("http://127.0.0.1:9/prefix").unwrap();
+                let allowed = [Url::parse("https://queue.fal.run").unwrap().origin()];
+                if let Ok(url) = resolve_provider_url(&base, &allowed, &given) {
+                    prop_assert_eq!(url.origin(), base.origin(), "{} -> {}", given, url);
+                    prop_assert!(url.username().is_empty() && url.password().is_none());
+                }
+            }
+
+            #[test]
+            fn a_path_param_never_changes_the_path_shape(value in "\\PC{1,12}") {
+                let base = Url::parse("http://127.0.0.1:9").unwrap();
+                match build_url(&base, "/v1/items/{id}/x", &[("id", value.clone())], &[]) {
+                    Ok(url) => {
+                        prop_assert_eq!(url.origin(), base.origin());
+                        let segments: Vec<&str> = url.path_segments().unwrap().collect();
+                        prop_assert_eq!(segments.len(), 4, "{}", url);
+                        prop_assert_eq!(segments[0], "v1");
+                        prop_assert_eq!(segments[3], "x");
+                    }
+                    Err(_) => prop_assert!(value == "." || value == ".."),
+                }
+            }
+        }
     }
 
     #[test]

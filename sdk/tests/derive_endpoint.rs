@@ -156,7 +156,8 @@ impl Validate for VideoRequest {}
     method = "Get",
     path = "/v1/models/{model}",
     response = "json",
-    output = serde_json::Value
+    output = serde_json::Value,
+    max_body_bytes = 4096
 )]
 struct ModelRequest {
     #[endpoint(path)]
@@ -194,6 +195,7 @@ fn audio_spec_has_every_key_and_normalises_the_method() {
         }
     );
     assert_eq!(ModelRequest::SPEC.method, Method::Get);
+    assert_eq!(ModelRequest::SPEC.max_body_bytes, Some(4096));
 }
 
 #[test]
