@@ -14,8 +14,11 @@ use media_sdk::cli::{Cli, CliError, Command, StoreChoice, alarms};
 use media_sdk::generated::PROVIDERS;
 use media_sdk::health::{HealthRecorder, HealthStore, MemoryStore, RecorderConfig};
 use media_sdk::keys::fingerprint;
-use media_sdk::telemetry::{CallMetric, RateLimitEvent, Telemetry};
+use media_sdk::telemetry::{CallMetric, RateLimitEvent};
 use serde_json::Value;
+
+#[path = "support/moto.rs"]
+mod moto;
 
 fn health_ids() -> BTreeSet<&'static str> {
     PROVIDERS
@@ -600,4 +603,47 @@ fn config_table_selects_dynamodb() {
             table: "media-health".into()
         }
     );
+}
+
+/// With a DynamoDB table, a demo of N calls stores exactly N metrics and one event per rate
+/// limit: the Sdk's recorder is the one writer of its store (the demo's own counters only
+/// observe). Counted at the store, with a plain scan (no de-duplication).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_on_dynamodb_stores_exactly_one_metric_per_call() {
+    let server = moto::shared();
+    let table = moto::unique_table("demo-count");
+    let client = moto::client(&server.endpoint());
+    let store = media_sdk::health::DynamoStore::new(client.clone(), table.clone());
+    store.create_table_if_missing().await.expect("table");
+    let keys = demo_keys(PROVIDERS, lookup(&[]));
+    let options = DemoOptions::new(24, 6);
+    let report = run_sim(&options, &keys, Arc::new(store), StoreChoice::Memory)
+        .await
+        .expect("the demo runs");
+    assert!(report.all_succeeded(), "{}", report.render());
+
+    let mut metrics = 0;
+    let mut events = 0;
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(&table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in page.items() {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).unwrap();
+            metrics += usize::from(sk.starts_with("METRIC#"));
+            events += u64::from(sk.starts_with("EVENT#"));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(metrics, 24, "one METRIC# item per call");
+    assert_eq!(events, report.rate_limits, "one EVENT# item per rate limit");
+    assert_eq!(report.recorder.written as usize, metrics + events as usize);
 }

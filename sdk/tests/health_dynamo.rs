@@ -15,7 +15,6 @@ use media_sdk::health::{
     Clock, DynamoStore, HealthItem, HealthMonitor, HealthRecorder, HealthStore, MAX_BATCH,
     ManualClock, MetricItem, RecorderConfig, StoreError, check_provider_health,
 };
-use media_sdk::telemetry::Telemetry;
 
 use cases::{Counted, RULES, START_MS, at_ms, call, clock, leak, rate_limit};
 use moto::{Item, n, s};

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use media_sdk::health::{DynamoStore, HealthRecorder, MAX_BATCH, RecorderConfig};
-use media_sdk::telemetry::Telemetry;
 
 use cases::{START_MS, at_ms, call, leak};
 

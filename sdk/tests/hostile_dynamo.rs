@@ -21,7 +21,6 @@ use media_sdk::health::{
     DynamoStore, DynamoTimeouts, HealthError, HealthMonitor, HealthRecorder, RecorderConfig,
     StoreError,
 };
-use media_sdk::telemetry::Telemetry;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 

@@ -25,7 +25,7 @@ use media_sdk::health::{
 use media_sdk::sdk::Sdk;
 use media_sdk::sim::{RateLimit, Simulator};
 use media_sdk::spec::ProviderSpec;
-use media_sdk::telemetry::{CallMetric, Telemetry};
+use media_sdk::telemetry::CallMetric;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -108,16 +108,13 @@ async fn overhead(mode: Mode) -> Result<Value> {
         .await?;
     let base = sim.base_url("openai");
     let http = reqwest::Client::builder().user_agent(USER_AGENT).build()?;
-    let recorder = HealthRecorder::spawn(
-        Arc::new(MemoryStore::new()),
-        RecorderConfig::for_providers(&[&openai::PROVIDER]),
-    );
     let sdk = Sdk::builder()
         .providers(&[&openai::PROVIDER])
         .keys("openai", [key])
         .base_url("openai", base.clone())
         .http_client(http.clone())
-        .telemetry(Arc::new(recorder.clone()))
+        .health_store(Arc::new(MemoryStore::new()))
+        .recorder_config(RecorderConfig::for_providers(&[&openai::PROVIDER]))
         .build()?;
     // The same SDK without telemetry, to attribute the recorder's share of the overhead.
     let plain = Sdk::builder()
@@ -186,8 +183,8 @@ async fn overhead(mode: Mode) -> Result<Value> {
             diff_ns.push(s as i64 - b as i64);
         }
     }
-    let _ = recorder.flush(Duration::from_secs(5)).await;
-    let stats = recorder.stats();
+    let _ = sdk.flush(Duration::from_secs(5)).await;
+    let stats = sdk.recorder_stats();
     sim.shutdown().await;
     sdk_ns.sort_unstable();
     plain_ns.sort_unstable();
@@ -602,7 +599,6 @@ async fn health(mode: Mode) -> Result<Value> {
     ));
     let store = dynamo_store(&endpoint, "bench-health").await?;
     let config = RecorderConfig::for_providers(&[&openai::PROVIDER]);
-    let recorder = HealthRecorder::spawn(Arc::new(store), config.clone());
     let key = "sk-bench-health-0001";
     let sim = Simulator::builder()
         .provider(&openai::PROVIDER, openai::sim_routes())
@@ -613,7 +609,8 @@ async fn health(mode: Mode) -> Result<Value> {
         .providers(&[&openai::PROVIDER])
         .keys("openai", [key])
         .base_url("openai", sim.base_url("openai"))
-        .telemetry(Arc::new(recorder.clone()))
+        .health_store(Arc::new(store))
+        .recorder_config(config.clone())
         .build()?;
     let concurrency = 8_u64;
     let mut tasks = JoinSet::new();
@@ -629,14 +626,12 @@ async fn health(mode: Mode) -> Result<Value> {
     while let Some(joined) = tasks.join_next().await {
         joined??;
     }
-    recorder
-        .flush(Duration::from_secs(30))
+    sdk.flush(Duration::from_secs(30))
         .await
         .map_err(|e| anyhow!("{e}"))?;
-    let written_stats = recorder.stats();
+    let written_stats = sdk.recorder_stats();
     sim.shutdown().await;
     drop(sdk);
-    drop(recorder);
     let per_1000 = written_stats.store_requests as f64 * 1_000.0 / calls as f64;
 
     // Memory during an outage: warm up with the server up, then kill it and keep the load on.

@@ -20,9 +20,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::generated::{PROVIDERS, elevenlabs, fal, kling, openai};
-use crate::health::{
-    Fanout, HealthMonitor, HealthRecorder, HealthStore, RecorderConfig, RecorderStats,
-};
+use crate::health::{HealthMonitor, HealthStore, RecorderStats};
 use crate::keys::{KeyState, fingerprint, parse_key_list};
 use crate::sdk::Sdk;
 use crate::sim::{Faults, JobPace, KeyStats, RateLimit, Scripted, Simulator};
@@ -773,22 +771,11 @@ impl DemoReport {
 struct Run<'a> {
     sdk: Sdk,
     tally: Arc<Tally>,
-    recorder: HealthRecorder,
     store: Arc<dyn HealthStore>,
     choice: StoreChoice,
     keys: &'a [ProviderKeys],
     providers: &'a [&'static ProviderSpec],
     setup: Vec<String>,
-}
-
-fn telemetry(store: &Arc<dyn HealthStore>) -> (Arc<Tally>, HealthRecorder, Arc<dyn Telemetry>) {
-    let tally = Arc::new(Tally::default());
-    let recorder = HealthRecorder::spawn(store.clone(), RecorderConfig::for_providers(PROVIDERS));
-    let fanout = Fanout::new(vec![
-        Arc::new(recorder.clone()) as Arc<dyn Telemetry>,
-        tally.clone(),
-    ]);
-    (tally, recorder, Arc::new(fanout))
 }
 
 fn describe_keys(keys: &ProviderKeys) -> String {
@@ -849,8 +836,13 @@ pub async fn run_sim(
         }
     }
 
-    let (tally, recorder, telemetry) = telemetry(&store);
-    let mut sdk = Sdk::builder().providers(providers).telemetry(telemetry);
+    // The Sdk records health to `store` with its own recorder (the one writer of the store);
+    // the tally only counts, alongside it.
+    let tally = Arc::new(Tally::default());
+    let mut sdk = Sdk::builder()
+        .providers(providers)
+        .health_store(store.clone())
+        .telemetry(tally.clone());
     for pool in keys {
         sdk = sdk
             .keys(pool.provider, pool.keys.clone())
@@ -887,7 +879,6 @@ pub async fn run_sim(
     let run = Run {
         sdk,
         tally,
-        recorder,
         store,
         choice,
         keys,
@@ -918,10 +909,11 @@ pub async fn run_live(
     choice: StoreChoice,
 ) -> Result<DemoReport, CliError> {
     options.check()?;
-    let (tally, recorder, telemetry) = telemetry(&store);
+    let tally = Arc::new(Tally::default());
     let mut sdk = Sdk::builder()
         .providers(PROVIDERS)
-        .telemetry(telemetry)
+        .health_store(store.clone())
+        .telemetry(tally.clone())
         .strict(true);
     for pool in keys {
         sdk = sdk.keys(pool.provider, pool.keys.clone());
@@ -936,7 +928,6 @@ pub async fn run_live(
     let run = Run {
         sdk,
         tally,
-        recorder,
         store,
         choice,
         keys,
@@ -1015,7 +1006,7 @@ async fn drive(
     bar.finish_and_clear();
     failures.sort_by_key(|f| f.index);
 
-    if let Err(timeout) = run.recorder.flush(Duration::from_secs(15)).await {
+    if let Err(timeout) = run.sdk.flush(Duration::from_secs(15)).await {
         tracing::warn!(pending = timeout.pending, "health metrics not all written");
     }
     let monitor = HealthMonitor::for_providers(run.store.clone(), run.providers);
@@ -1072,7 +1063,7 @@ async fn drive(
         quarantines,
         keys,
         injected_errors: None,
-        recorder: run.recorder.stats(),
+        recorder: run.sdk.recorder_stats(),
         health,
     })
 }

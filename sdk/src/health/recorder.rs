@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::spec::ProviderSpec;
-use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
+use crate::telemetry::{CallMetric, RateLimitEvent};
 
 use super::report::RATE_LIMIT_WINDOW;
 use super::store::{
@@ -333,12 +333,19 @@ impl HealthRecorder {
     }
 }
 
-impl Telemetry for HealthRecorder {
-    fn record_call(&self, metric: CallMetric) {
+/// Recording. A `HealthRecorder` is deliberately not a [`Telemetry`](crate::telemetry::Telemetry)
+/// sink: an [`Sdk`](crate::sdk::Sdk) installs the one recorder of its health store itself, and
+/// the sinks given to [`SdkBuilder::telemetry`](crate::sdk::SdkBuilder::telemetry) are
+/// additive observers that never write to the store. A recorder cannot be handed to an `Sdk` as
+/// a second writer, so no call is ever stored twice.
+impl HealthRecorder {
+    /// Queues one call's metric (never blocks; a full queue drops and counts).
+    pub fn record_call(&self, metric: CallMetric) {
         self.enqueue(Entry::Call(metric));
     }
 
-    fn record_rate_limit(&self, event: RateLimitEvent) {
+    /// Queues one rate-limit event (never blocks; a full queue drops and counts).
+    pub fn record_rate_limit(&self, event: RateLimitEvent) {
         self.enqueue(Entry::RateLimit(event));
     }
 }

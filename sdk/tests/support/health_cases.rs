@@ -11,7 +11,7 @@ use media_sdk::health::{
     ProviderStatus, RateLimitItem, RecorderConfig, StoreFuture, check_provider_health,
 };
 use media_sdk::spec::HealthRules;
-use media_sdk::telemetry::{CallMetric, RateLimitEvent, Telemetry};
+use media_sdk::telemetry::{CallMetric, RateLimitEvent};
 
 /// 2025-01-01T00:00:00Z: tests run on a manual clock standing here.
 pub const START_MS: u64 = 1_735_689_600_000;
