@@ -109,6 +109,9 @@ struct ClientInner {
     base_url: Url,
     /// The spec's `allowed_origins`, parsed.
     allowed_origins: Vec<Origin>,
+    /// Why this provider cannot be called (an unusable base URL), if so: every call fails
+    /// with this [`Error::Config`] message before any network call, other providers unaffected.
+    unusable: Option<String>,
     http: reqwest::Client,
     telemetry: Arc<dyn Telemetry>,
 }
@@ -153,10 +156,41 @@ impl ProviderClient {
                 pool,
                 base_url,
                 allowed_origins,
+                unusable: None,
                 http,
                 telemetry,
             }),
         })
+    }
+
+    /// A client for `spec` whose every call fails with `Error::Config(reason)` before any
+    /// network call: how an `Sdk` keeps one provider's broken configuration (an unusable base
+    /// URL) from failing the others. Its base URL is the spec's default, never used.
+    pub(crate) fn unusable(
+        spec: &'static ProviderSpec,
+        pool: KeyPool,
+        http: reqwest::Client,
+        telemetry: Arc<dyn Telemetry>,
+        reason: String,
+    ) -> Self {
+        let base_url = Url::parse(spec.base_url)
+            .unwrap_or_else(|_| Url::parse("http://unconfigured.invalid").expect("a valid URL"));
+        Self {
+            inner: Arc::new(ClientInner {
+                spec,
+                pool,
+                base_url,
+                allowed_origins: Vec::new(),
+                unusable: Some(reason),
+                http,
+                telemetry,
+            }),
+        }
+    }
+
+    /// Why this client cannot send anything (its configuration is broken), if so.
+    pub fn unusable_reason(&self) -> Option<&str> {
+        self.inner.unusable.as_deref()
     }
 
     /// The provider this client talks to.
@@ -178,6 +212,9 @@ impl ProviderClient {
     /// retries and jobs).
     pub async fn call<E: Endpoint>(&self, request: E) -> Result<E::Output> {
         let endpoint = &E::SPEC;
+        if let Some(reason) = &self.inner.unusable {
+            return Err(Error::Config(reason.clone()));
+        }
         request
             .validate()
             .and_then(|()| check_path_params(&request.path_params()))

@@ -145,6 +145,12 @@ pub enum Error {
         /// Why (with the offending origin, shortened).
         reason: String,
     },
+    /// The `Sdk` was built without this provider (see `SdkBuilder::providers`).
+    #[error("provider {provider} is not configured in this Sdk")]
+    NotConfigured {
+        /// Provider id.
+        provider: &'static str,
+    },
     /// The SDK is misconfigured (bad base URL, unknown provider, ...).
     #[error("configuration: {0}")]
     Config(String),
@@ -166,6 +172,7 @@ impl Error {
             Error::JobTimeout { .. } => "job_timeout",
             Error::BodyTooLarge { .. } => "body_too_large",
             Error::UntrustedUrl { .. } => "untrusted_url",
+            Error::NotConfigured { .. } => "not_configured",
             Error::Config(_) => "config",
         }
     }

@@ -399,7 +399,7 @@ impl<'a> Media<'a> {
                 request,
                 credits,
             } => {
-                let response = self.sdk.openai().images(request).await?;
+                let response = self.sdk.openai()?.images(request).await?;
                 let images = response
                     .data
                     .into_iter()
@@ -416,7 +416,7 @@ impl<'a> Media<'a> {
                 })
             }
             ImagePlan::Flux { request, credits } => {
-                let output = self.sdk.fal().flux_pro(request).await?;
+                let output = self.sdk.fal()?.flux_pro(request).await?;
                 let images = output
                     .output
                     .images

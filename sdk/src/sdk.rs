@@ -9,7 +9,7 @@
 //!
 //! // Keys, base URLs and the health store all come from the environment.
 //! let sdk = Sdk::from_env()?;
-//! let audio = sdk.openai().speech(SpeechRequest::new("Hello")).await?;
+//! let audio = sdk.openai()?.speech(SpeechRequest::new("Hello")).await?;
 //! // In a Lambda handler: deliver the health metrics before returning.
 //! let _ = sdk.flush(Duration::from_secs(2)).await;
 //! # let _ = audio; Ok(()) }
@@ -521,20 +521,47 @@ impl SdkBuilder {
 
         let mut clients = Vec::with_capacity(self.providers.len());
         for (&spec, pool) in self.providers.iter().zip(pools) {
-            let base_url = match self.base_urls.get(spec.id) {
-                Some(url) => url.clone(),
-                None => std::env::var(spec.base_url_env)
+            let (base_url, source) = match self.base_urls.get(spec.id) {
+                Some(url) => (url.clone(), "SdkBuilder::base_url".to_owned()),
+                None => match std::env::var(spec.base_url_env)
                     .ok()
                     .filter(|v| !v.trim().is_empty())
-                    .unwrap_or_else(|| spec.base_url.to_owned()),
+                {
+                    Some(url) => (url, spec.base_url_env.to_owned()),
+                    None => (spec.base_url.to_owned(), "providers.yaml".to_owned()),
+                },
             };
-            clients.push(ProviderClient::new(
+            let telemetry = telemetry.clone() as Arc<dyn Telemetry>;
+            match ProviderClient::new(
                 spec,
-                pool,
+                pool.clone(),
                 &base_url,
                 http.clone(),
                 telemetry.clone(),
-            )?);
+            ) {
+                Ok(client) => clients.push(client),
+                Err(_) => {
+                    // One provider's broken base URL fails that provider's calls only (or the
+                    // whole build with `strict`).
+                    let reason = format!(
+                        "{}: base URL `{}` from {source} is not usable; expected \
+                         http(s)://host[:port][/path]",
+                        spec.id,
+                        shown_url(&base_url)
+                    );
+                    if self.strict {
+                        return Err(Error::Config(reason));
+                    }
+                    tracing::warn!(provider = spec.id, %reason, "provider disabled");
+                    clients.push(ProviderClient::unusable(
+                        spec,
+                        pool,
+                        http.clone(),
+                        telemetry,
+                        reason,
+                    ));
+                }
+            }
         }
         // Start the background tasks now when a runtime is at hand.
         let _ = telemetry.recorder();
@@ -547,6 +574,18 @@ impl SdkBuilder {
                 _alive: alive,
             }),
         })
+    }
+}
+
+/// `url` for an error message: trimmed, shortened, any `user:password@` masked.
+fn shown_url(url: &str) -> String {
+    let url = crate::classify::shorten(url.trim(), 100);
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url.as_str()));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) if !scheme.is_empty() => format!("{scheme}://***@{}", &rest[at + 1..]),
+        Some(at) => format!("***@{}", &rest[at + 1..]),
+        None => url.clone(),
     }
 }
 

@@ -60,7 +60,7 @@ async fn two_hundred_concurrent_calls_over_three_keys_survive_random_429s_and_5x
     );
     env.sim.script("openai", script);
 
-    let openai = env.sdk.openai();
+    let openai = env.sdk.openai().unwrap();
     let results: Vec<_> = futures::stream::iter(0..CALLS)
         .map(|i| async move {
             (
@@ -150,16 +150,19 @@ async fn concurrent_calls_to_several_providers_do_not_interfere() {
             match i % 3 {
                 0 => sdk
                     .elevenlabs()
+                    .unwrap()
                     .text_to_speech(ElevenTtsRequest::new(format!("tts {i}")))
                     .await
                     .is_ok(),
                 1 => sdk
                     .fal()
+                    .unwrap()
                     .flux_pro(FluxProRequest::new(format!("image {i}")))
                     .await
                     .is_ok_and(|job| job.output.prompt == Some(format!("image {i}"))),
                 _ => sdk
                     .openai()
+                    .unwrap()
                     .speech(SpeechRequest::new(format!("speech {i}")))
                     .await
                     .is_ok(),

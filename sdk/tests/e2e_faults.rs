@@ -244,6 +244,7 @@ async fn openai_fault_matrix() {
         let result = env
             .sdk
             .openai()
+            .unwrap()
             .speech(SpeechRequest::new("Fault matrix"))
             .await;
         assert!((case.check)(&result), "{proves}: got {result:?}");
@@ -323,7 +324,12 @@ async fn a_connection_reset_before_any_answer_is_retried_like_a_timeout() {
     let (logs, _guard) = capture_logs();
     let env = Env::with(&[fast(&openai::PROVIDER)], |b| b).await;
     env.sim.script("openai", vec![Scripted::Reset]);
-    let result = env.sdk.openai().speech(SpeechRequest::new("reset")).await;
+    let result = env
+        .sdk
+        .openai()
+        .unwrap()
+        .speech(SpeechRequest::new("reset"))
+        .await;
     assert!(result.is_ok(), "{result:?}");
     let log = env.log("openai");
     assert_eq!(log.len(), 2);
@@ -339,6 +345,7 @@ async fn a_connection_reset_before_any_answer_is_retried_like_a_timeout() {
     let error = env
         .sdk
         .openai()
+        .unwrap()
         .speech(SpeechRequest::new("reset"))
         .await
         .unwrap_err();
@@ -359,6 +366,7 @@ async fn fal_retry_after_in_seconds_sets_the_cool_down() {
     let job = env
         .sdk
         .fal()
+        .unwrap()
         .flux_pro(FluxProRequest::new("a lighthouse"))
         .await
         .unwrap();
@@ -389,6 +397,7 @@ async fn openai_request_budgets_spread_then_run_out_with_rate_limit_headers() {
     for i in 0..3 {
         env.sdk
             .openai()
+            .unwrap()
             .speech(SpeechRequest::new(format!("call {i}")))
             .await
             .unwrap();
@@ -402,6 +411,7 @@ async fn openai_request_budgets_spread_then_run_out_with_rate_limit_headers() {
     let error = env
         .sdk
         .openai()
+        .unwrap()
         .speech(SpeechRequest::new("one too many"))
         .await
         .unwrap_err();
@@ -442,6 +452,7 @@ async fn elevenlabs_system_busy_backs_off_without_blaming_the_key() {
     let audio = env
         .sdk
         .elevenlabs()
+        .unwrap()
         .text_to_speech(ElevenTtsRequest::new("busy"))
         .await
         .unwrap();
@@ -517,6 +528,7 @@ async fn a_failed_fal_job_is_job_failed() {
     let error = env
         .sdk
         .fal()
+        .unwrap()
         .flux_pro(FluxProRequest::new("x"))
         .await
         .unwrap_err();

@@ -70,7 +70,7 @@ async fn openai_speech_sends_the_documented_body_and_returns_audio() {
         r#"{"model":"tts-1","input":"こんにちは、世界！","voice":"nova","speed":1.0}"#
     );
 
-    let audio = env.sdk.openai().speech(request).await.unwrap();
+    let audio = env.sdk.openai().unwrap().speech(request).await.unwrap();
     assert_eq!(audio.content_type, "audio/mpeg");
     assert!(!audio.bytes.is_empty());
 
@@ -93,6 +93,7 @@ async fn openai_speech_defaults_custom_voice_and_format() {
     let audio = env
         .sdk
         .openai()
+        .unwrap()
         .speech(SpeechRequest::new("Hello"))
         .await
         .unwrap();
@@ -108,7 +109,7 @@ async fn openai_speech_defaults_custom_voice_and_format() {
         response_format: Some(SpeechFormat::Wav),
         ..SpeechRequest::default()
     };
-    let audio = env.sdk.openai().speech(custom).await.unwrap();
+    let audio = env.sdk.openai().unwrap().speech(custom).await.unwrap();
     assert_eq!(audio.content_type, "audio/wav", "the format picks the type");
     assert_eq!(&audio.bytes[..4], b"RIFF");
 
@@ -138,6 +139,7 @@ async fn openai_images_minimal_and_full_requests_decode_the_response() {
     let minimal = env
         .sdk
         .openai()
+        .unwrap()
         .images(ImageRequest::new("A cat in a hat"))
         .await
         .unwrap();
@@ -157,7 +159,7 @@ async fn openai_images_minimal_and_full_requests_decode_the_response() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let images = env.sdk.openai().images(full).await.unwrap();
+    let images = env.sdk.openai().unwrap().images(full).await.unwrap();
     assert!(
         u64::try_from(images.created).unwrap() >= before,
         "created is now"
@@ -210,7 +212,7 @@ async fn fal_flux_pro_is_submitted_polled_and_fetched_on_the_app_root() {
         enable_safety_checker: Some(true),
         ..FluxProRequest::default()
     };
-    let job = env.sdk.fal().flux_pro(request).await.unwrap();
+    let job = env.sdk.fal().unwrap().flux_pro(request).await.unwrap();
     assert_eq!(job.output.images.len(), 2, "num_images is honoured");
     assert_eq!(job.output.seed, Some(42));
     assert!(job.output.images[0].url.starts_with("https://"));
@@ -273,7 +275,7 @@ async fn fal_stable_audio_returns_the_audio_file() {
         seconds_total: Some(10),
         ..StableAudioRequest::default()
     };
-    let job = env.sdk.fal().stable_audio(request).await.unwrap();
+    let job = env.sdk.fal().unwrap().stable_audio(request).await.unwrap();
     assert_eq!(
         job.output.audio_file.content_type.as_deref(),
         Some("audio/wav")
@@ -306,7 +308,13 @@ async fn kling_text_to_video_signs_a_jwt_and_polls_the_task() {
         external_task_id: Some("order-77".into()),
         ..TextToVideoRequest::default()
     };
-    let job = env.sdk.kling().text_to_video(request).await.unwrap();
+    let job = env
+        .sdk
+        .kling()
+        .unwrap()
+        .text_to_video(request)
+        .await
+        .unwrap();
     assert!(!job.id.is_empty());
     assert_eq!(job.output.videos.len(), 1);
     assert!(job.output.videos[0].url.ends_with(".mp4"));
@@ -364,6 +372,7 @@ async fn kling_tokens_signed_with_the_wrong_secret_are_refused() {
         .unwrap();
     let error = sdk
         .kling()
+        .unwrap()
         .text_to_video(TextToVideoRequest::new("x"))
         .await
         .unwrap_err();
@@ -398,12 +407,19 @@ async fn elevenlabs_tts_encodes_the_voice_in_the_path_and_the_format_in_the_quer
         seed: Some(7),
         ..ElevenTtsRequest::default()
     };
-    let audio = env.sdk.elevenlabs().text_to_speech(request).await.unwrap();
+    let audio = env
+        .sdk
+        .elevenlabs()
+        .unwrap()
+        .text_to_speech(request)
+        .await
+        .unwrap();
     assert_eq!(audio.content_type, "audio/pcm");
     assert!(!audio.bytes.is_empty());
     let default_voice = env
         .sdk
         .elevenlabs()
+        .unwrap()
         .text_to_speech(ElevenTtsRequest::new("Hello"))
         .await
         .unwrap();
@@ -444,7 +460,7 @@ async fn elevenlabs_tts_encodes_the_voice_in_the_path_and_the_format_in_the_quer
 #[tokio::test]
 async fn invalid_requests_fail_before_any_network_call() {
     let env = Env::start().await;
-    let openai = env.sdk.openai();
+    let openai = env.sdk.openai().unwrap();
     let cases: Vec<(&str, &str, Result<(), Error>)> = vec![
         (
             "speed out of 0.25..=4",
@@ -482,6 +498,7 @@ async fn invalid_requests_fail_before_any_network_call() {
             "prompt",
             env.sdk
                 .fal()
+                .unwrap()
                 .flux_pro(FluxProRequest::new(""))
                 .await
                 .map(drop),
@@ -491,6 +508,7 @@ async fn invalid_requests_fail_before_any_network_call() {
             "prompt",
             env.sdk
                 .kling()
+                .unwrap()
                 .text_to_video(TextToVideoRequest::new(""))
                 .await
                 .map(drop),
@@ -500,6 +518,7 @@ async fn invalid_requests_fail_before_any_network_call() {
             "voice_id",
             env.sdk
                 .elevenlabs()
+                .unwrap()
                 .text_to_speech(ElevenTtsRequest {
                     voice_id: String::new(),
                     ..ElevenTtsRequest::new("hi")

@@ -258,6 +258,7 @@ async fn sdk_calls_flush_and_reads_stay_bounded_while_dynamodb_is_a_black_hole()
     for text in ["one", "two", "three"] {
         let started = Instant::now();
         sdk.openai()
+            .unwrap()
             .speech(SpeechRequest::new(text))
             .await
             .expect("a metrics outage never fails a call");

@@ -42,6 +42,7 @@ async fn cooldown_peer() {
     let sdk = Sdk::from_env().expect("Sdk from the environment");
     let error = sdk
         .openai()
+        .unwrap()
         .speech(SpeechRequest::new("hello from A"))
         .await
         .unwrap_err();
@@ -162,6 +163,7 @@ async fn a_cooldown_published_by_one_process_is_skipped_by_another() {
     }
     for i in 0..6 {
         b.openai()
+            .unwrap()
             .speech(SpeechRequest::new(format!("from B {i}")))
             .await
             .unwrap();
@@ -186,6 +188,7 @@ async fn a_cooldown_published_by_one_process_is_skipped_by_another() {
     for i in 0..4 {
         control
             .openai()
+            .unwrap()
             .speech(SpeechRequest::new(format!("control {i}")))
             .await
             .unwrap();

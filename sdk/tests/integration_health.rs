@@ -48,9 +48,14 @@ async fn every_generated_call_lands_in_dynamodb_in_the_seed_schema() {
 
     let started = SystemTime::now();
     for text in ["one", "two", "three"] {
-        sdk.openai().speech(SpeechRequest::new(text)).await.unwrap();
+        sdk.openai()
+            .unwrap()
+            .speech(SpeechRequest::new(text))
+            .await
+            .unwrap();
     }
     sdk.elevenlabs()
+        .unwrap()
         .text_to_speech(ElevenTtsRequest::new("four"))
         .await
         .unwrap();
@@ -126,8 +131,13 @@ async fn fastest_provider_follows_real_latency_and_failures() {
         .build()
         .unwrap();
     for _ in 0..2 {
-        sdk.openai().speech(SpeechRequest::new("hi")).await.unwrap();
+        sdk.openai()
+            .unwrap()
+            .speech(SpeechRequest::new("hi"))
+            .await
+            .unwrap();
         sdk.elevenlabs()
+            .unwrap()
             .text_to_speech(ElevenTtsRequest::new("hi"))
             .await
             .unwrap();
@@ -157,6 +167,7 @@ async fn fastest_provider_follows_real_latency_and_failures() {
     sim.revoke_key("elevenlabs", ELEVEN_KEYS[0]);
     for _ in 0..3 {
         sdk.elevenlabs()
+            .unwrap()
             .text_to_speech(ElevenTtsRequest::new("hi"))
             .await
             .unwrap_err();
@@ -192,6 +203,7 @@ async fn a_store_outage_never_fails_or_blocks_a_call() {
         .build()
         .unwrap();
     sdk.openai()
+        .unwrap()
         .speech(SpeechRequest::new("before"))
         .await
         .unwrap();
@@ -202,6 +214,7 @@ async fn a_store_outage_never_fails_or_blocks_a_call() {
     for i in 0..20 {
         let started = Instant::now();
         sdk.openai()
+            .unwrap()
             .speech(SpeechRequest::new(format!("during {i}")))
             .await
             .expect("a call succeeds while the store is down");

@@ -609,7 +609,7 @@ shared, so absolute times move between runs; the side-by-side comparisons are wh
 are about.
 
 1. **Overhead** (`media-sdk-bench`, release). The simulator serves OpenAI on loopback with no
-   faults and no rate limits. Each iteration makes one `sdk.openai().speech(..)` call (key pool,
+   faults and no rate limits. Each iteration makes one `sdk.openai()?.speech(..)` call (key pool,
    auth header, retry wrapper, response classification, a `HealthRecorder` on a `MemoryStore`
    as telemetry) and the same request with bare `reqwest` (same body serialized per request,
    same `Authorization` header, same `reqwest::Client`, so the same kept-alive connection);

@@ -1924,13 +1924,15 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
             .map(|d| format!(": {d}"))
             .unwrap_or_else(|| ".".to_owned());
         let docs = doc(&format!(
-            "The {} client{what}\n\n# Panics\n\nNever in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).",
+            "The {} client{what}\n\n# Errors\n\n[`Error::NotConfigured`](crate::Error::NotConfigured) when this `Sdk` was built without the provider (see `SdkBuilder::providers`).",
             user(&p.name.value)
         ));
         quote! {
             #docs
-            pub fn #m(&self) -> #client<'_> {
-                #client::new(self.provider(#id_str).expect(EVERY_PROVIDER))
+            pub fn #m(&self) -> crate::Result<#client<'_>> {
+                self.provider(#id_str)
+                    .map(#client::new)
+                    .ok_or(crate::Error::NotConfigured { provider: #id_str })
             }
         }
     });
@@ -1955,8 +1957,6 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
 
         /// Every provider of the spec, in spec order.
         pub static PROVIDERS: &[&ProviderSpec] = &[#(&#ids::PROVIDER),*];
-
-        const EVERY_PROVIDER: &str = "an Sdk holds a client for every generated provider";
 
         /// One accessor per generated provider.
         impl crate::sdk::Sdk {

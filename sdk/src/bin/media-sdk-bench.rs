@@ -131,7 +131,7 @@ async fn overhead(mode: Mode) -> Result<Value> {
         let sdk = sdk.clone();
         async move {
             let started = Instant::now();
-            let audio = sdk.openai().speech(req).await?;
+            let audio = sdk.openai()?.speech(req).await?;
             let elapsed = started.elapsed();
             std::hint::black_box(audio);
             anyhow::Ok(elapsed)
@@ -339,7 +339,8 @@ async fn sdk_load(
     let result = open_loop(rate, run, || {
         let sdk = sdk.clone();
         async move {
-            sdk.openai()
+            let client = sdk.openai().map_err(|e| e.class().to_owned())?;
+            client
                 .speech(SpeechRequest::new("goodput"))
                 .await
                 .map(drop)
@@ -618,7 +619,7 @@ async fn health(mode: Mode) -> Result<Value> {
         let sdk = sdk.clone();
         tasks.spawn(async move {
             for _ in 0..calls / concurrency {
-                sdk.openai().speech(SpeechRequest::new("health")).await?;
+                sdk.openai()?.speech(SpeechRequest::new("health")).await?;
             }
             anyhow::Ok(())
         });

@@ -387,7 +387,7 @@ impl Task {
                         "Line {i}: the quick brown fox jumps over the lazy dog."
                     ))
                 };
-                let audio = sdk.openai().speech(request).await?;
+                let audio = sdk.openai()?.speech(request).await?;
                 Ok(format!(
                     "{} bytes of {}",
                     audio.bytes.len(),
@@ -401,7 +401,7 @@ impl Task {
                         "Line {i}: a calm voice reads the evening news."
                     ))
                 };
-                let audio = sdk.elevenlabs().text_to_speech(request).await?;
+                let audio = sdk.elevenlabs()?.text_to_speech(request).await?;
                 Ok(format!(
                     "{} bytes of {}",
                     audio.bytes.len(),
@@ -415,7 +415,7 @@ impl Task {
                     n: Some(1),
                     ..openai::ImageRequest::new(format!("A lighthouse at dawn, study {i}"))
                 };
-                let images = sdk.openai().images(request).await?;
+                let images = sdk.openai()?.images(request).await?;
                 Ok(format!("{} image(s)", images.data.len()))
             }
             Task::FluxPro => {
@@ -425,7 +425,7 @@ impl Task {
                     num_images: Some(1),
                     ..fal::FluxProRequest::new(format!("A fox in the snow, variant {i}"))
                 };
-                let job = sdk.fal().flux_pro(request).await?;
+                let job = sdk.fal()?.flux_pro(request).await?;
                 Ok(format!(
                     "job {}: {} image(s)",
                     job.id,
@@ -437,7 +437,7 @@ impl Task {
                     seconds_total: Some(10),
                     ..fal::StableAudioRequest::new(format!("Rain on a tin roof, take {i}"))
                 };
-                let job = sdk.fal().stable_audio(request).await?;
+                let job = sdk.fal()?.stable_audio(request).await?;
                 Ok(format!("job {}: {}", job.id, job.output.audio_file.url))
             }
             Task::KlingVideo => {
@@ -448,7 +448,7 @@ impl Task {
                         "A paper boat drifting down a stream, shot {i}"
                     ))
                 };
-                let job = sdk.kling().text_to_video(request).await?;
+                let job = sdk.kling()?.text_to_video(request).await?;
                 Ok(format!(
                     "task {}: {} video(s)",
                     job.id,

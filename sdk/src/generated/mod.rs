@@ -27,44 +27,52 @@ pub static PROVIDERS: &[&ProviderSpec] = &[
     &elevenlabs::PROVIDER,
 ];
 
-const EVERY_PROVIDER: &str = "an Sdk holds a client for every generated provider";
-
 /// One accessor per generated provider.
 impl crate::sdk::Sdk {
     /// The OpenAI client: OpenAI audio (text to speech) and image generation.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// Never in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).
-    pub fn openai(&self) -> OpenAi<'_> {
-        OpenAi::new(self.provider("openai").expect(EVERY_PROVIDER))
+    /// [`Error::NotConfigured`](crate::Error::NotConfigured) when this `Sdk` was built without the provider (see `SdkBuilder::providers`).
+    pub fn openai(&self) -> crate::Result<OpenAi<'_>> {
+        self.provider("openai")
+            .map(OpenAi::new)
+            .ok_or(crate::Error::NotConfigured { provider: "openai" })
     }
 
     /// The fal.ai client: fal.ai model APIs (Flux Pro images, Stable Audio) through fal's queue.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// Never in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).
-    pub fn fal(&self) -> Fal<'_> {
-        Fal::new(self.provider("fal").expect(EVERY_PROVIDER))
+    /// [`Error::NotConfigured`](crate::Error::NotConfigured) when this `Sdk` was built without the provider (see `SdkBuilder::providers`).
+    pub fn fal(&self) -> crate::Result<Fal<'_>> {
+        self.provider("fal")
+            .map(Fal::new)
+            .ok_or(crate::Error::NotConfigured { provider: "fal" })
     }
 
     /// The Kling AI client: Kling AI video generation (JWT auth from an access-key/secret-key pair).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// Never in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).
-    pub fn kling(&self) -> Kling<'_> {
-        Kling::new(self.provider("kling").expect(EVERY_PROVIDER))
+    /// [`Error::NotConfigured`](crate::Error::NotConfigured) when this `Sdk` was built without the provider (see `SdkBuilder::providers`).
+    pub fn kling(&self) -> crate::Result<Kling<'_>> {
+        self.provider("kling")
+            .map(Kling::new)
+            .ok_or(crate::Error::NotConfigured { provider: "kling" })
     }
 
     /// The ElevenLabs client: ElevenLabs text to speech.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// Never in practice: an `Sdk` always holds a client for every generated provider (it is built from [`PROVIDERS`]).
-    pub fn elevenlabs(&self) -> ElevenLabs<'_> {
-        ElevenLabs::new(self.provider("elevenlabs").expect(EVERY_PROVIDER))
+    /// [`Error::NotConfigured`](crate::Error::NotConfigured) when this `Sdk` was built without the provider (see `SdkBuilder::providers`).
+    pub fn elevenlabs(&self) -> crate::Result<ElevenLabs<'_>> {
+        self.provider("elevenlabs")
+            .map(ElevenLabs::new)
+            .ok_or(crate::Error::NotConfigured {
+                provider: "elevenlabs",
+            })
     }
 }
 
