@@ -2,86 +2,18 @@
 //!
 //! The derive reads one `#[endpoint(...)]` attribute on the struct and `#[endpoint(path)]` /
 //! `#[endpoint(query)]` markers on fields, checks them, and emits one
-//! `impl ::media_sdk::Endpoint for T`. It is re-exported as `media_sdk::Endpoint`; use it from
-//! there. Every mistake is a compile error pointing at the offending token.
+//! `impl ::media_sdk::Endpoint for T`. Every mistake is a compile error pointing at the
+//! offending token.
 //!
-//! # Example
-//!
-//! ```ignore
-//! use media_sdk::{Endpoint, Validate};
-//! use serde::{Deserialize, Serialize};
-//!
-//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Endpoint)]
-//! #[endpoint(
-//!     provider = "elevenlabs",
-//!     id = "text_to_speech",
-//!     health_id = "elevenlabs-tts",
-//!     method = "POST",
-//!     path = "/v1/text-to-speech/{voice_id}",
-//!     response = "audio",
-//!     content_type = "audio/mpeg",
-//! )]
-//! pub struct TtsRequest {
-//!     /// Sent in the path, not in the body.
-//!     #[endpoint(path)]
-//!     #[serde(skip_serializing)]
-//!     pub voice_id: String,
-//!     /// Sent as `?output_format=...` when set.
-//!     #[endpoint(query)]
-//!     #[serde(skip_serializing, default)]
-//!     pub output_format: Option<String>,
-//!     /// The JSON body.
-//!     pub text: String,
-//! }
-//!
-//! impl Validate for TtsRequest {}
-//!
-//! assert_eq!(TtsRequest::SPEC.path, "/v1/text-to-speech/{voice_id}");
-//! ```
-//!
-//! A runnable version lives in `sdk/examples/custom_endpoint.rs`.
-//!
-//! # Struct attribute: `#[endpoint(key = value, ...)]`
-//!
-//! | key                | value                                   | when                         |
-//! |--------------------|-----------------------------------------|------------------------------|
-//! | `provider`         | string, the provider id                 | required                     |
-//! | `id`               | string, the endpoint id                 | required                     |
-//! | `health_id`        | string, the health metric id            | required                     |
-//! | `method`           | `"GET"`, `"POST"`, `"PUT"`, `"DELETE"`, `"PATCH"` (any case) | required |
-//! | `path`             | string starting with `/`, `{param}` placeholders | required            |
-//! | `response`         | `"json"`, `"audio"` or `"job"`          | required                     |
-//! | `content_type`     | string (default `application/octet-stream`) | audio only              |
-//! | `output`           | a type: the decoded document            | required for json and job    |
-//! | `flow`             | `"fal_queue"` or `"kling_task"`         | required for job             |
-//! | `poll_path`        | string starting with `/`, containing `{task_id}` | required for `kling_task` only |
-//! | `poll_interval_ms` | integer > 0 (default 1000)              | job only                     |
-//! | `timeout_ms`       | integer > 0 (default 600000)            | job only                     |
-//! | `max_body_bytes`   | integer > 0: most bytes read from a successful answer (default: the provider's `body_limits` for the response kind) | optional |
-//!
-//! The key may be split over several `#[endpoint(...)]` attributes; each key appears once.
-//!
-//! # Field attribute: `#[endpoint(path)]` or `#[endpoint(query)]`
-//!
-//! A `path` field fills the `{name}` placeholder of the same name; a `query` field becomes
-//! `?name=value`. The name is the field's name, or its `#[serde(rename = "...")]`. Values are
-//! rendered from their serde form (strings as-is, enums by wire name, numbers and booleans in
-//! JSON spelling); a value that serializes to `null` (`None`) is left out. Such fields must
-//! carry `#[serde(skip_serializing)]` (or `#[serde(skip)]`) so they are not repeated in the
-//! body. Every placeholder needs its field and every path field its placeholder.
-//!
-//! # Generated items
-//!
-//! `type Output` is `::media_sdk::Audio` (audio), the `output` type (json) or
-//! `::media_sdk::Job<output>` (job); `const SPEC` is the `::media_sdk::spec::EndpointSpec`;
-//! `validate` calls `<Self as ::media_sdk::Validate>::validate`, which the type must implement.
-
+//! Use it as `media_sdk::Endpoint`: the attributes, with a compiled example, are documented
+//! there (in `media-sdk`'s own docs, so `cargo doc -p media-sdk` shows them).
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{ToTokens, quote};
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitInt, LitStr, Meta, Token, Type};
 
-/// Derives `media_sdk::Endpoint`; see the crate docs for the attributes.
+/// Derives `media_sdk::Endpoint`; the attributes are documented on the `media_sdk::Endpoint`
+/// re-export.
 #[proc_macro_derive(Endpoint, attributes(endpoint))]
 pub fn derive_endpoint(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as DeriveInput);

@@ -6,7 +6,7 @@
 //!    network call.
 //! 2. A key is taken from the provider's [`KeyPool`] (fewest calls in flight, round-robin on
 //!    ties) and presented as the spec's [`AuthScheme`](crate::spec::AuthScheme) says.
-//! 3. The response is classified by [`classify`] from the spec's
+//! 3. The response is classified by [`classify`](crate::classify::classify) from the spec's
 //!    error rules and envelope, and acted on:
 //!    - **Rate limited** (HTTP 429 or a `rate_limited` code): the key cools down for the
 //!      provider's reset hint (`retry-after-ms`, `retry-after`, `x-ratelimit-reset-*`) or

@@ -11,7 +11,7 @@ use crate::spec::EndpointSpec;
 
 /// A request that can be sent to a provider endpoint.
 ///
-/// Implemented by `#[derive(Endpoint)]`; see the crate docs for the attributes. The serialized
+/// Implemented by `#[derive(Endpoint)]`; see [`macro@crate::Endpoint`] for the attributes. The serialized
 /// form of the value (with path and query fields skipped) is the JSON body.
 pub trait Endpoint: Serialize + Send + Sync {
     /// What a successful call returns: [`Audio`], a JSON document type, or [`Job<T>`].
@@ -96,6 +96,34 @@ impl std::fmt::Debug for Audio {
 }
 
 impl Audio {
+    /// Writes the audio to `path` (created, or truncated if it exists).
+    pub async fn save(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        tokio::fs::write(path, &self.bytes).await
+    }
+
+    /// The usual file extension of the audio's content type (`mp3` for `audio/mpeg`, `wav`,
+    /// `ogg`, ...), without the dot; `None` for a type it does not know.
+    pub fn extension(&self) -> Option<&'static str> {
+        let essence = self
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        Some(match essence.as_str() {
+            "audio/mpeg" | "audio/mp3" => "mp3",
+            "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
+            "audio/ogg" | "audio/opus" => "ogg",
+            "audio/aac" => "aac",
+            "audio/flac" | "audio/x-flac" => "flac",
+            "audio/pcm" | "audio/l16" => "pcm",
+            "audio/basic" | "audio/mulaw" | "audio/x-mulaw" => "ulaw",
+            "audio/webm" => "webm",
+            _ => return None,
+        })
+    }
+
     /// Builds the output of an audio endpoint; `default_content_type` is used when the response
     /// carries none.
     pub fn from_body(body: ResponseBody, default_content_type: &str) -> Result<Self, DecodeError> {

@@ -157,6 +157,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// The [`Error::NotConfigured`] of `provider`.
+    pub fn not_configured(provider: &'static str) -> Self {
+        Error::NotConfigured { provider }
+    }
+
     /// A short, stable class name for metrics and logs.
     pub fn class(&self) -> &'static str {
         match self {

@@ -31,4 +31,5 @@ pub mod telemetry;
 
 pub use endpoint::{Audio, Endpoint, Job, Validate, ValidationError};
 pub use error::{Error, Result};
+#[doc = include_str!("derive_endpoint.md")]
 pub use media_sdk_macros::Endpoint;

@@ -647,3 +647,26 @@ async fn a_demo_on_dynamodb_stores_exactly_one_metric_per_call() {
     assert_eq!(events, report.rate_limits, "one EVENT# item per rate limit");
     assert_eq!(report.recorder.written as usize, metrics + events as usize);
 }
+
+/// Made-up demo keys differ across providers (no two providers share a fingerprint in the
+/// KEYS table), also with some providers' keys from the environment.
+#[test]
+fn made_up_demo_keys_are_distinct_across_providers() {
+    for env in [
+        vec![],
+        vec![("OPENAI_API_KEYS", "sk-env-1,sk-env-2,sk-env-3")],
+    ] {
+        let keys = demo_keys(PROVIDERS, lookup(&env));
+        let mut seen = BTreeSet::new();
+        for pool in &keys {
+            for key in &pool.keys {
+                assert!(
+                    seen.insert(fingerprint(key)),
+                    "{} reuses a key of another provider: {}",
+                    pool.provider,
+                    fingerprint(key)
+                );
+            }
+        }
+    }
+}

@@ -1932,7 +1932,7 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
             pub fn #m(&self) -> crate::Result<#client<'_>> {
                 self.provider(#id_str)
                     .map(#client::new)
-                    .ok_or(crate::Error::NotConfigured { provider: #id_str })
+                    .ok_or_else(|| crate::Error::not_configured(#id_str))
             }
         }
     });
@@ -1943,6 +1943,23 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
     let sim_pairs = ids
         .iter()
         .map(|m| quote!((&#m::PROVIDER, #m::sim_routes())));
+    let provider_consts = spec.providers.iter().map(|(id, p)| {
+        let name = ident(&names::const_name(&id.value));
+        let value = &id.value;
+        let docs = doc(&format!("`{value}`: {}.", user(&p.name.value)));
+        quote!(#docs pub const #name: &str = #value;)
+    });
+    let health_consts = spec.providers.iter().flat_map(|(id, p)| {
+        p.endpoints.iter().map(move |(eid, e)| {
+            let value = &e.health_id.value;
+            let name = ident(&names::const_name(value));
+            let docs = doc(&format!(
+                "`{value}`: the `{}` endpoint `{}`.",
+                id.value, eid.value
+            ));
+            quote!(#docs pub const #name: &str = #value;)
+        })
+    });
     quote! {
         #module_doc
 
@@ -1957,6 +1974,17 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
 
         /// Every provider of the spec, in spec order.
         pub static PROVIDERS: &[&ProviderSpec] = &[#(&#ids::PROVIDER),*];
+
+        /// The id of every provider (`Sdk::provider`, key and metric attributes).
+        pub mod provider_ids {
+            #(#provider_consts)*
+        }
+
+        /// The health id of every endpoint: what its metrics are recorded under, and what
+        /// `HealthMonitor::check_provider_health` takes.
+        pub mod health_ids {
+            #(#health_consts)*
+        }
 
         /// One accessor per generated provider.
         impl crate::sdk::Sdk {

@@ -156,6 +156,28 @@ pub fn screaming(id: &str) -> String {
     id.to_ascii_uppercase()
 }
 
+/// The constant name of an id such as a health id: ASCII letters and digits upper-cased, every
+/// other character `_`, e.g. `openai-tts` → `OPENAI_TTS`. `None` when that is not a Rust
+/// identifier (empty, or starting with a digit).
+pub fn const_name_of(id: &str) -> Option<String> {
+    let name: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (name.starts_with(|c: char| c.is_ascii_uppercase()) && !is_keyword(&name)).then_some(name)
+}
+
+/// [`const_name_of`] for an id validation has accepted.
+pub fn const_name(id: &str) -> String {
+    const_name_of(id).unwrap_or_else(|| format!("ID_{}", screaming(id)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,6 +166,8 @@ struct Checker {
     diags: Vec<Diagnostic>,
     /// Health ids across all providers.
     health_ids: HashMap<String, Loc>,
+    /// The constant names of the health ids (`generated::health_ids`).
+    health_consts: HashMap<String, Loc>,
     /// Environment variables across all providers.
     env_vars: HashMap<String, Loc>,
     /// Client struct names across all providers (they are re-exported side by side).
@@ -561,12 +563,34 @@ impl Checker {
         let health = &endpoint.health_id;
         if health.value.trim().is_empty() {
             self.err(health.loc, "health_id must not be empty");
+        } else if names::const_name_of(&health.value).is_none() {
+            self.err(
+                health.loc,
+                format!(
+                    "health_id `{}` must start with a letter (it is also exported as a constant)",
+                    health.value
+                ),
+            );
         } else if let Some(first) = first_use(&mut self.health_ids, &health.value, health.loc) {
             self.err(
                 health.loc,
                 format!(
                     "duplicate health id `{}` (first at {})",
                     health.value,
+                    at(first)
+                ),
+            );
+        } else if let Some(first) = first_use(
+            &mut self.health_consts,
+            &names::const_name(&health.value),
+            health.loc,
+        ) {
+            self.err(
+                health.loc,
+                format!(
+                    "health_id `{}` gives the same constant `{}` as the health id at {}",
+                    health.value,
+                    names::const_name(&health.value),
                     at(first)
                 ),
             );

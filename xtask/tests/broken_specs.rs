@@ -100,6 +100,32 @@ fn spec_of(case: &Case) -> String {
 
 const CASES: &[Case] = &[
     Case {
+        proves: "health ids become constants: they start with a letter and map to distinct names",
+        edits: &[
+            ("health_id: acme-speak", "health_id: 9-speak"),
+            ("health_id: acme-render", "health_id: acme_render"),
+        ],
+        append: "  other:
+    name: Other
+    base_url: https://other.test
+    base_url_env: OTHER_BASE_URL
+    auth: { kind: bearer }
+    keys: { env: OTHER_KEYS, recommended_pool: { min: 1, max: 1 } }
+    errors: { message: [/m], code: [/c] }
+    endpoints:
+      go:
+        health_id: acme-render
+        method: POST
+        path: /go
+        request: GoRequest
+        response: { kind: audio }
+",
+        expected: &[
+            "t.yaml:29:20: health_id `9-speak` must start with a letter (it is also exported as a constant)",
+            "t.yaml:64:20: health_id `acme-render` gives the same constant `ACME_RENDER` as the health id at 43:20",
+        ],
+    },
+    Case {
         proves: "cool-down bounds must be positive",
         edits: &[(
             "    retry_timeouts: true\n",

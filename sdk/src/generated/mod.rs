@@ -27,6 +27,34 @@ pub static PROVIDERS: &[&ProviderSpec] = &[
     &elevenlabs::PROVIDER,
 ];
 
+/// The id of every provider (`Sdk::provider`, key and metric attributes).
+pub mod provider_ids {
+    /// `openai`: OpenAI.
+    pub const OPENAI: &str = "openai";
+    /// `fal`: fal.ai.
+    pub const FAL: &str = "fal";
+    /// `kling`: Kling AI.
+    pub const KLING: &str = "kling";
+    /// `elevenlabs`: ElevenLabs.
+    pub const ELEVENLABS: &str = "elevenlabs";
+}
+/// The health id of every endpoint: what its metrics are recorded under, and what
+/// `HealthMonitor::check_provider_health` takes.
+pub mod health_ids {
+    /// `openai-tts`: the `openai` endpoint `speech`.
+    pub const OPENAI_TTS: &str = "openai-tts";
+    /// `openai-image`: the `openai` endpoint `images`.
+    pub const OPENAI_IMAGE: &str = "openai-image";
+    /// `fal-flux`: the `fal` endpoint `flux_pro`.
+    pub const FAL_FLUX: &str = "fal-flux";
+    /// `fal-stable-audio`: the `fal` endpoint `stable_audio`.
+    pub const FAL_STABLE_AUDIO: &str = "fal-stable-audio";
+    /// `kling-video`: the `kling` endpoint `text_to_video`.
+    pub const KLING_VIDEO: &str = "kling-video";
+    /// `elevenlabs-tts`: the `elevenlabs` endpoint `text_to_speech`.
+    pub const ELEVENLABS_TTS: &str = "elevenlabs-tts";
+}
+
 /// One accessor per generated provider.
 impl crate::sdk::Sdk {
     /// The OpenAI client: OpenAI audio (text to speech) and image generation.
@@ -37,7 +65,7 @@ impl crate::sdk::Sdk {
     pub fn openai(&self) -> crate::Result<OpenAi<'_>> {
         self.provider("openai")
             .map(OpenAi::new)
-            .ok_or(crate::Error::NotConfigured { provider: "openai" })
+            .ok_or_else(|| crate::Error::not_configured("openai"))
     }
 
     /// The fal.ai client: fal.ai model APIs (Flux Pro images, Stable Audio) through fal's queue.
@@ -48,7 +76,7 @@ impl crate::sdk::Sdk {
     pub fn fal(&self) -> crate::Result<Fal<'_>> {
         self.provider("fal")
             .map(Fal::new)
-            .ok_or(crate::Error::NotConfigured { provider: "fal" })
+            .ok_or_else(|| crate::Error::not_configured("fal"))
     }
 
     /// The Kling AI client: Kling AI video generation (JWT auth from an access-key/secret-key pair).
@@ -59,7 +87,7 @@ impl crate::sdk::Sdk {
     pub fn kling(&self) -> crate::Result<Kling<'_>> {
         self.provider("kling")
             .map(Kling::new)
-            .ok_or(crate::Error::NotConfigured { provider: "kling" })
+            .ok_or_else(|| crate::Error::not_configured("kling"))
     }
 
     /// The ElevenLabs client: ElevenLabs text to speech.
@@ -70,9 +98,7 @@ impl crate::sdk::Sdk {
     pub fn elevenlabs(&self) -> crate::Result<ElevenLabs<'_>> {
         self.provider("elevenlabs")
             .map(ElevenLabs::new)
-            .ok_or(crate::Error::NotConfigured {
-                provider: "elevenlabs",
-            })
+            .ok_or_else(|| crate::Error::not_configured("elevenlabs"))
     }
 }
 

@@ -180,9 +180,10 @@ enum Entry {
 /// Records call metrics and rate-limit events into a [`HealthStore`] without ever blocking the
 /// caller.
 ///
-/// [`Telemetry`] methods only `try_send` into a bounded queue; a full queue drops the record and
-/// counts it ([`RecorderStats::dropped_full`]). A background task takes records in batches of at
-/// most [`MAX_BATCH`] (one `BatchWriteItem` each), retries unprocessed items and store errors
+/// [`record_call`](Self::record_call) and [`record_rate_limit`](Self::record_rate_limit) only
+/// `try_send` into a bounded queue; a full queue drops the record and counts it
+/// ([`RecorderStats::dropped_full`]). A background task takes records in batches of at most
+/// [`MAX_BATCH`] (one `BatchWriteItem` each), retries unprocessed items and store errors
 /// with backoff up to [`RecorderConfig::max_store_attempts`], then drops and counts the rest.
 /// During a store outage memory stays bounded by the queue capacity plus one batch.
 ///
