@@ -353,15 +353,7 @@ async fn oversized_success_bodies_fail_with_the_cap_and_are_not_retried() {
         ),
     ];
     for (name, answer, limit) in cases {
-        let answer = std::sync::Mutex::new(Some(answer));
-        let server = Hostile::start(move |_, _| {
-            answer
-                .lock()
-                .unwrap()
-                .take()
-                .unwrap_or_else(|| Answer::audio(b"ID3"))
-        })
-        .await;
+        let server = first_then_audio(answer).await;
         let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
         let error = sdk
             .provider("openai")
@@ -398,9 +390,10 @@ async fn oversized_success_bodies_fail_with_the_cap_and_are_not_retried() {
     assert_eq!(server.seen().len(), 1);
 }
 
-#[tokio::test]
-async fn an_endless_job_status_poll_stops_at_the_json_cap() {
-    let server = Hostile::start(|_, seen| {
+/// A fal queue server whose submit answer points at its own status URL, and whose status
+/// poll answers with an endless JSON body made of `chunk` repeated.
+async fn fal_with_endless_status(chunk: Vec<u8>) -> Hostile {
+    Hostile::start(move |_, seen| {
         let me = seen.header("host").unwrap_or_default();
         match seen.method.as_str() {
             "POST" => Answer::json(
@@ -414,11 +407,29 @@ async fn an_endless_job_status_poll_stops_at_the_json_cap() {
             _ => Answer::Endless {
                 status: 200,
                 content_length: None,
-                chunk: br#"{"status":"IN_PROGRESS","logs":["#.repeat(500),
+                chunk: chunk.clone(),
             },
         }
     })
-    .await;
+    .await
+}
+
+/// A server answering its first request with `first`, every later one with a short audio body.
+async fn first_then_audio(first: Answer) -> Hostile {
+    let first = std::sync::Mutex::new(Some(first));
+    Hostile::start(move |_, _| {
+        first
+            .lock()
+            .unwrap()
+            .take()
+            .unwrap_or_else(|| Answer::audio(b"ID3"))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_endless_job_status_poll_stops_at_the_json_cap() {
+    let server = fal_with_endless_status(br#"{"status":"IN_PROGRESS","logs":["#.repeat(500)).await;
     let spec = quick(&fal::PROVIDER);
     let sdk = sdk(spec, &[FAL_KEY], &server.url());
     let error = sdk.provider("fal").unwrap().call(flux()).await.unwrap_err();
@@ -460,15 +471,7 @@ async fn a_failure_after_a_2xx_arrived_is_never_replayed() {
     ];
     let (logs, _guard) = capture_logs();
     for (name, answer) in cases {
-        let answer = std::sync::Mutex::new(Some(answer));
-        let server = Hostile::start(move |_, _| {
-            answer
-                .lock()
-                .unwrap()
-                .take()
-                .unwrap_or_else(|| Answer::audio(b"ID3"))
-        })
-        .await;
+        let server = first_then_audio(answer).await;
         let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
         let error = sdk
             .provider("openai")
@@ -855,25 +858,8 @@ async fn endless_and_huge_bodies_keep_peak_memory_under_100_mb() {
         chunk: vec![0; 64 << 10],
     })
     .await;
-    let endless_status = Hostile::start(|_, seen| {
-        let me = seen.header("host").unwrap_or_default();
-        match seen.method.as_str() {
-            "POST" => Answer::json(
-                200,
-                serde_json::json!({
-                    "request_id": "req-1",
-                    "status_url": format!("http://{me}/fal-ai/flux-pro/requests/req-1/status"),
-                })
-                .to_string(),
-            ),
-            _ => Answer::Endless {
-                status: 200,
-                content_length: None,
-                chunk: br#"{"status":"IN_PROGRESS","logs":["#.repeat(2000),
-            },
-        }
-    })
-    .await;
+    let endless_status =
+        fal_with_endless_status(br#"{"status":"IN_PROGRESS","logs":["#.repeat(2000)).await;
     for (case, server) in [
         ("speech", &endless_audio),
         ("speech", &huge_audio),

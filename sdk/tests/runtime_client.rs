@@ -120,16 +120,27 @@ fn builder_rejects_unknown_providers_and_bad_base_urls() {
         .unwrap_err();
     assert!(matches!(unknown, Error::Config(_)));
     for bad in ["not a url", "ftp://example.com", "http://"] {
+        // Strict: refused at start-up.
         let error = Sdk::builder()
             .providers(&[&OPENAI])
             .keys("openai", ["sk-1"])
             .base_url("openai", bad)
+            .strict(true)
             .build()
             .unwrap_err();
         assert!(
-            matches!(&error, Error::Config(m) if m.contains("invalid base URL")),
+            matches!(&error, Error::Config(m) if m.contains("base URL") && m.contains("SdkBuilder::base_url")),
             "{bad}: {error}"
         );
+        // Lenient: the provider is built unusable; its calls say why.
+        let sdk = Sdk::builder()
+            .providers(&[&OPENAI])
+            .keys("openai", ["sk-1"])
+            .base_url("openai", bad)
+            .build()
+            .unwrap();
+        let reason = sdk.provider("openai").unwrap().unusable_reason().unwrap();
+        assert!(reason.contains("is not usable"), "{bad}: {reason}");
     }
     let sdk = Sdk::builder()
         .providers(&[&OPENAI])

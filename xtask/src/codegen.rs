@@ -1685,24 +1685,17 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
     let deadline = u64_lit(r.deadline_ms.value);
     let cooldown = u64_lit(r.default_cooldown_ms.value);
     let max_wait = u64_lit(r.max_wait_ms.value);
-    let max_cooldown = u64_lit(
-        r.max_cooldown_ms
-            .as_ref()
-            .map_or(spec::DEFAULT_MAX_COOLDOWN_MS, |v| v.value),
-    );
-    let min_cooldown = u64_lit(
-        r.min_cooldown_ms
-            .as_ref()
-            .map_or(spec::DEFAULT_MIN_COOLDOWN_MS, |v| v.value),
-    );
-    let statuses = r.retry_statuses.value.iter().map(|s| u64_lit((*s).into()));
-    let b = &policy.body_limits;
-    let limit = |v: &Option<crate::spec::Spanned<u64>>, default: u64| {
+    // An optional spec value, or its documented default.
+    let or_default = |v: &Option<crate::spec::Spanned<u64>>, default: u64| {
         u64_lit(v.as_ref().map_or(default, |v| v.value))
     };
-    let json_bytes = limit(&b.json_bytes, spec::DEFAULT_JSON_BODY_BYTES);
-    let audio_bytes = limit(&b.audio_bytes, spec::DEFAULT_AUDIO_BODY_BYTES);
-    let error_bytes = limit(&b.error_bytes, spec::DEFAULT_ERROR_BODY_BYTES);
+    let max_cooldown = or_default(&r.max_cooldown_ms, spec::DEFAULT_MAX_COOLDOWN_MS);
+    let min_cooldown = or_default(&r.min_cooldown_ms, spec::DEFAULT_MIN_COOLDOWN_MS);
+    let statuses = r.retry_statuses.value.iter().map(|s| u64_lit((*s).into()));
+    let b = &policy.body_limits;
+    let json_bytes = or_default(&b.json_bytes, spec::DEFAULT_JSON_BODY_BYTES);
+    let audio_bytes = or_default(&b.audio_bytes, spec::DEFAULT_AUDIO_BODY_BYTES);
+    let error_bytes = or_default(&b.error_bytes, spec::DEFAULT_ERROR_BODY_BYTES);
     let origins = str_list(
         &provider
             .allowed_origins

@@ -104,22 +104,9 @@ const CASES: &[Case] = &[
         edits: &[
             ("health_id: acme-speak", "health_id: 9-speak"),
             ("health_id: acme-render", "health_id: acme_render"),
+            ("health_id: other-go", "health_id: acme-render"),
         ],
-        append: "  other:
-    name: Other
-    base_url: https://other.test
-    base_url_env: OTHER_BASE_URL
-    auth: { kind: bearer }
-    keys: { env: OTHER_KEYS, recommended_pool: { min: 1, max: 1 } }
-    errors: { message: [/m], code: [/c] }
-    endpoints:
-      go:
-        health_id: acme-render
-        method: POST
-        path: /go
-        request: GoRequest
-        response: { kind: audio }
-",
+        append: OTHER,
         expected: &[
             "t.yaml:29:20: health_id `9-speak` must start with a letter (it is also exported as a constant)",
             "t.yaml:64:20: health_id `acme-render` gives the same constant `ACME_RENDER` as the health id at 43:20",
