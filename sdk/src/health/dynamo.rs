@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, WriteRequest,
@@ -300,12 +300,23 @@ impl DynamoStore {
     }
 
     /// The store's error for a failed request: [`StoreError::Timeout`] when a time limit ran
-    /// out, else [`StoreError::Dynamo`] with the AWS SDK's error chain on one line.
+    /// out, [`StoreError::TableMissing`] or [`StoreError::AccessDenied`] for what an operator
+    /// must fix, else [`StoreError::Dynamo`] with the AWS SDK's error chain on one line.
     fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
     where
-        E: StdError + 'static,
+        E: StdError + ProvideErrorMetadata + 'static,
         R: fmt::Debug,
     {
+        if let Some(service) = err.as_service_error()
+            && let Some(error) = operator_error(
+                operation,
+                &self.table,
+                service.code(),
+                service.message().unwrap_or_default(),
+            )
+        {
+            return error;
+        }
         let timed_out = match &err {
             SdkError::TimeoutError(_) => true,
             SdkError::DispatchFailure(failure) => failure.is_timeout(),
@@ -410,6 +421,28 @@ impl DynamoStore {
     }
 }
 
+/// The error an operator must act on, from DynamoDB's error `code`: the table is missing, or
+/// the IAM identity lacks `dynamodb:<operation>`. `None` for every other code.
+fn operator_error(
+    operation: &'static str,
+    table: &str,
+    code: Option<&str>,
+    message: &str,
+) -> Option<StoreError> {
+    match code? {
+        "ResourceNotFoundException" => Some(StoreError::TableMissing {
+            operation,
+            table: table.to_owned(),
+        }),
+        "AccessDeniedException" => Some(StoreError::AccessDenied {
+            action: format!("dynamodb:{operation}"),
+            table: table.to_owned(),
+            message: shorten(message),
+        }),
+        _ => None,
+    }
+}
+
 /// `err` and its sources, `": "`-separated (a cause repeating the text before it is skipped),
 /// on one line and at most [`MAX_MESSAGE_CHARS`] long: without the debug dump the AWS SDK's
 /// `DisplayErrorContext` appends, which can run to kilobytes.
@@ -424,7 +457,12 @@ fn one_line(err: &dyn StdError) -> String {
         }
         source = cause.source();
     }
-    let line = chain.split_whitespace().collect::<Vec<_>>().join(" ");
+    shorten(&chain)
+}
+
+/// `text` on one line (whitespace runs become one space), at most [`MAX_MESSAGE_CHARS`] long.
+fn shorten(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match line.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,
@@ -746,6 +784,47 @@ mod tests {
             [short.connect, short.read, short.attempt],
             [Duration::from_millis(300); 3]
         );
+    }
+
+    #[test]
+    fn missing_tables_and_denied_actions_say_what_to_fix() {
+        let missing = operator_error(
+            "BatchWriteItem",
+            "media-health",
+            Some("ResourceNotFoundException"),
+            "Requested resource not found",
+        )
+        .expect("an operator error");
+        assert!(missing.needs_operator());
+        assert_eq!(
+            missing.to_string(),
+            "health table `media-health` does not exist (BatchWriteItem): run `cargo xtask \
+             table create --table media-health` or see the README's \"Deploying\" section"
+        );
+        let denied = operator_error(
+            "Query",
+            "media-health",
+            Some("AccessDeniedException"),
+            "User: arn:aws:iam::1:user/x is not authorized to perform:\n dynamodb:Query",
+        )
+        .expect("an operator error");
+        assert!(matches!(
+            &denied,
+            StoreError::AccessDenied { action, .. } if action == "dynamodb:Query"
+        ));
+        let text = denied.to_string();
+        assert!(text.contains("allow `dynamodb:Query`"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+        for code in [
+            None,
+            Some("ThrottlingException"),
+            Some("ValidationException"),
+        ] {
+            assert!(
+                operator_error("Query", "t", code, "m").is_none(),
+                "{code:?}"
+            );
+        }
     }
 
     #[test]
