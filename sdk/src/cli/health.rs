@@ -27,7 +27,8 @@ pub struct HealthSnapshot {
     pub store: StoreChoice,
     /// One report per health id, sorted by health id.
     pub reports: Vec<HealthReport>,
-    /// Every alert threshold crossed.
+    /// Every alert threshold crossed: rate limits per provider, latency and success rate per
+    /// health id.
     pub alerts: Vec<Alert>,
     /// Health ids without any request in their window (status `unknown`: no data).
     pub no_data: Vec<String>,
@@ -52,7 +53,7 @@ impl HealthSnapshot {
         choice: StoreChoice,
     ) -> Result<Self, CliError> {
         let reports = monitor.check_all().await?;
-        let alerts: Vec<Alert> = reports.iter().flat_map(|r| monitor.alerts(r)).collect();
+        let alerts = monitor.alerts_for(&reports);
         let no_data = reports
             .iter()
             .filter(|r| r.requests == 0)

@@ -9,7 +9,9 @@
 //! - [`check_provider_health`] reads a health id's metrics over its window back into a
 //!   [`HealthReport`] with a [`ProviderStatus`]; [`HealthMonitor`] caches reports and picks
 //!   providers ([`HealthMonitor::fastest_provider`], [`HealthMonitor::health_order`]).
-//! - [`alerts`] checks a report against [`AlertThresholds`](crate::spec::AlertThresholds);
+//! - [`alerts_for`] checks reports against [`AlertThresholds`](crate::spec::AlertThresholds)
+//!   (rate limits per provider, latency and success rate per health id; [`alerts`] for one
+//!   report);
 //!   [`render_table`] prints reports for people; [`alarms::cloudformation`] exports the same
 //!   thresholds as CloudWatch alarms over the [`EmfTelemetry`] metrics.
 //! - Shared key cool-downs: the recorder publishes every rate-limited key's cool-down with a
@@ -37,7 +39,7 @@ mod recorder;
 mod report;
 mod store;
 
-pub use alerts::{Alert, AlertKind, alerts, render_table};
+pub use alerts::{Alert, AlertKind, alerts, alerts_for, render_table};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cooldowns::spawn_cooldown_sync;
 #[cfg(feature = "dynamodb")]
