@@ -9,7 +9,7 @@ use clap::Parser;
 use media_sdk::cli::demo::{
     self, DemoOptions, KeyOrigin, TASKS, Task, demo_keys, demo_specs, live_keys, run_sim,
 };
-use media_sdk::cli::health::HealthSnapshot;
+use media_sdk::cli::health::{HealthSnapshot, HealthVerdict};
 use media_sdk::cli::{Cli, CliError, Command, StoreChoice, alarms};
 use media_sdk::generated::PROVIDERS;
 use media_sdk::health::{
@@ -320,7 +320,9 @@ async fn health_of_an_empty_store_is_unknown_no_data() {
     let snapshot = HealthSnapshot::read(store, StoreChoice::Memory, PROVIDERS)
         .await
         .unwrap();
-    assert!(snapshot.ok);
+    assert!(!snapshot.ok, "nothing to read is not healthy");
+    assert_eq!(snapshot.verdict, HealthVerdict::NoData);
+    assert_eq!(snapshot.verdict.exit_code(), 2);
     assert_eq!(
         snapshot
             .no_data
@@ -352,7 +354,15 @@ CONFIG_TABLE to read a DynamoDB table.
 
     let json: Value = serde_json::from_str(&snapshot.to_json()).unwrap();
     assert_eq!(json["store"]["kind"], "memory");
-    assert_eq!(json["ok"], true);
+    assert_eq!(json["verdict"], "no_data");
+    assert_eq!(json["ok"], false);
+    assert!(
+        json["looked_in"]
+            .as_str()
+            .unwrap()
+            .starts_with("the memory of this process"),
+        "{json}"
+    );
     assert_eq!(json["alerts"].as_array().unwrap().len(), 0);
     let reports = json["reports"].as_array().unwrap();
     assert_eq!(reports.len(), health_ids().len());
@@ -404,6 +414,7 @@ async fn health_lists_crossed_alerts_and_fails() {
         .await
         .unwrap();
     assert!(!snapshot.ok);
+    assert_eq!(snapshot.verdict, HealthVerdict::Alerts);
     let crossed: BTreeSet<(String, String)> = snapshot
         .alerts
         .iter()
@@ -600,8 +611,29 @@ fn config_table_selects_dynamodb() {
     assert_eq!(
         StoreChoice::from_lookup(lookup(&[("CONFIG_TABLE", "media-health")])),
         StoreChoice::DynamoDb {
-            table: "media-health".into()
+            table: "media-health".into(),
+            endpoint: None,
+            region: None,
         }
+    );
+    let local = StoreChoice::from_lookup(lookup(&[
+        ("CONFIG_TABLE", "media-health"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+        ("AWS_DEFAULT_REGION", "eu-west-1"),
+    ]));
+    assert_eq!(
+        local.describe(),
+        "DynamoDB table media-health at http://127.0.0.1:8000 (region eu-west-1)"
+    );
+    assert_eq!(
+        serde_json::to_value(&local).unwrap(),
+        serde_json::json!({
+            "kind": "dynamodb",
+            "table": "media-health",
+            "endpoint": "http://127.0.0.1:8000",
+            "region": "eu-west-1",
+        })
     );
 }
 
@@ -660,7 +692,7 @@ async fn the_rate_limit_alert_counts_the_provider_across_its_health_ids() {
         alert.description,
         "openai: 11 rate limits in the last hour (threshold 10; openai-image 5, openai-tts 6)"
     );
-    assert!(!snapshot.ok);
+    assert_eq!(snapshot.verdict, HealthVerdict::Alerts);
     let json: Value = serde_json::from_str(&snapshot.to_json()).unwrap();
     assert_eq!(json["alerts"][0]["health_id"], Value::Null);
     assert_eq!(json["alerts"][0]["by_health_id"]["openai-tts"], 6);
@@ -752,4 +784,64 @@ fn the_rate_limit_alarm_counts_the_provider_across_its_health_ids() {
             .collect();
         assert!(!alarm_fires(openai, &alone), "{health_id} alone");
     }
+}
+
+/// Runs the `media-sdk` binary with `args` and a clean health environment plus `env`.
+fn media_sdk(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_media-sdk"));
+    command.args(args);
+    for var in [
+        "CONFIG_TABLE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("run media-sdk");
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn health_without_data_exits_2_and_says_where_it_looked() {
+    let (code, stdout, stderr) = media_sdk(&["health", "--json"], &[]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["verdict"], "no_data");
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["store"]["kind"], "memory");
+    assert!(
+        json["looked_in"]
+            .as_str()
+            .unwrap()
+            .contains("memory of this process"),
+        "{json}"
+    );
+
+    let (code, stdout, _) = media_sdk(&["health"], &[]);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stdout.starts_with("health from the memory of this process"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with(
+            "verdict: no data: nothing recorded in the memory of this process (CONFIG_TABLE is \
+             not set; metrics recorded by other processes are not visible here) within the \
+             health window; exit status 2\n"
+        ),
+        "{stdout}"
+    );
+
+    let (code, help, _) = media_sdk(&["health", "--help"], &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        help.contains("Exit status: 0 healthy") && help.contains("2 no data"),
+        "{help}"
+    );
 }
