@@ -10,7 +10,7 @@ use media_sdk::cli::demo::{
     self, DemoOptions, KeyOrigin, TASKS, Task, demo_keys, demo_specs, live_keys, run_sim,
 };
 use media_sdk::cli::health::{HealthSnapshot, HealthVerdict};
-use media_sdk::cli::{Cli, CliError, Command, StoreChoice, alarms};
+use media_sdk::cli::{Cli, CliError, Command, StoreChoice, alarms, table};
 use media_sdk::generated::PROVIDERS;
 use media_sdk::health::{
     AlertKind, EmfTelemetry, HealthRecorder, HealthStore, MemoryStore, RecorderConfig,
@@ -599,6 +599,14 @@ fn arguments_parse() {
         matches!(cli.command, Command::Alarms(a) if a.namespace == "MediaSdk" && a.out.is_none())
     );
     assert!(Cli::try_parse_from(["media-sdk", "demo", "--requests", "x"]).is_err());
+    let cli = Cli::try_parse_from(["media-sdk", "table", "check", "--table", "t"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Table(table::TableArgs {
+            action: table::TableAction::Check(table::TableName { table: Some(t) })
+        }) if t == "t"
+    ));
+    assert!(Cli::try_parse_from(["media-sdk", "table"]).is_err());
 }
 
 #[test]

@@ -1,10 +1,13 @@
-//! The `media-sdk` command line (feature `cli`), run by `cargo xtask demo | health | alarms`.
+//! The `media-sdk` command line (feature `cli`), run by
+//! `cargo xtask demo | health | alarms | table`.
 //!
 //! - [`demo`]: drives the generated clients against the local [simulator](crate::sim) (or, with
 //!   `--live`, the real providers) under concurrency, then prints the health table, the alerts
 //!   crossed and a summary of rotations, retries, quarantines and per-key usage.
 //! - [`health`]: prints the health of every health id from the configured store.
 //! - [`alarms`]: prints the CloudWatch alarms of the alert thresholds as CloudFormation JSON.
+//! - [`table`]: creates and checks the DynamoDB health table, or prints it (with the IAM policy
+//!   the SDK needs) as CloudFormation JSON.
 //!
 //! The work is done by library functions returning reports, so tests run it in-process; the
 //! `media-sdk` binary only parses arguments and prints.
@@ -12,6 +15,7 @@
 pub mod alarms;
 pub mod demo;
 pub mod health;
+pub mod table;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,6 +44,8 @@ pub enum Command {
     Health(health::HealthArgs),
     /// Print CloudWatch alarms for the alert thresholds as a CloudFormation template.
     Alarms(alarms::AlarmsArgs),
+    /// Create or check the DynamoDB health table, or print it as a CloudFormation template.
+    Table(table::TableArgs),
 }
 
 /// Why a command could not run.
@@ -188,7 +194,7 @@ async fn open_dynamo(table: &str, _create: bool) -> Result<Arc<dyn HealthStore>,
 }
 
 /// Runs `cli`, printing to stdout (progress to stderr). Exit status: 0 on success, 1 when the
-/// command ran but found a problem (a failed demo request, an alert crossed),
+/// command ran but found a problem (a failed demo request, an alert crossed, a table problem),
 /// 2 on an error; `health` also exits 2 when there is no data
 /// ([`HealthVerdict`](health::HealthVerdict)).
 pub async fn run(cli: Cli) -> ExitCode {
@@ -200,6 +206,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             .await
             .map(health::HealthVerdict::exit_code),
         Command::Alarms(args) => alarms::run(&args, &mut stdout).map(passed),
+        Command::Table(args) => table::run(args, &mut stdout).await.map(passed),
     };
     let _ = stdout.flush();
     match result {
