@@ -7,6 +7,18 @@
 //! DynamoDB) and `MEDIA_SDK_EMF=1` (CloudWatch metrics from the log lines). The handler below
 //! is plain async Rust; wrap it with the `lambda_runtime` crate's `service_fn`.
 //!
+//! What to create first (the README's "Deploying" section has every command):
+//! - the table `CONFIG_TABLE` names, which the SDK never creates: `cargo xtask table create
+//!   --table <name>`, then `cargo xtask table check --table <name>` (or deploy
+//!   `cargo xtask table cloudformation`);
+//! - on the function's role, `dynamodb:BatchWriteItem`, `dynamodb:PutItem` and
+//!   `dynamodb:Query` on that table ([`RUNTIME_ACTIONS`]), besides the basic execution role
+//!   for the logs;
+//! - optionally the alarms: `cargo xtask alarms --out alarms.json`.
+//!
+//! A missing table or permission never fails a request: the SDK logs one WARN naming the table
+//! and the fix (then at most one a minute) and drops the metrics.
+//!
 //! Here the "invocations" run locally against the simulator:
 //! `cargo run -p media-sdk --features sim --example lambda`.
 
@@ -14,6 +26,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use media_sdk::generated;
+use media_sdk::health::table::RUNTIME_ACTIONS;
 use media_sdk::media::MediaError;
 use media_sdk::sdk::Sdk;
 use media_sdk::sim::{JobPace, Simulator};
@@ -98,6 +111,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!("recorder: {:?}", sdk().recorder_stats());
+    println!(
+        "in AWS: the role needs {} on the CONFIG_TABLE table",
+        RUNTIME_ACTIONS.join(", ")
+    );
     sim.shutdown().await;
     Ok(())
 }

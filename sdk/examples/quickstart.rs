@@ -67,10 +67,7 @@ async fn main() -> anyhow::Result<()> {
     // 5. Health, read back from the store the calls were recorded in.
     sdk.flush(Duration::from_secs(5)).await?;
     let reports = sdk.health().check_all().await?;
-    let alerts: Vec<_> = reports
-        .iter()
-        .flat_map(|r| sdk.health().alerts(r))
-        .collect();
+    let alerts = sdk.health().alerts_for(&reports);
     println!("\n{}", render_table(&reports, &alerts));
     println!("tts order now: {:?}", sdk.media().tts_order().await);
     println!("recorder: {:?}", sdk.recorder_stats());

@@ -9,10 +9,12 @@ use clap::Parser;
 use media_sdk::cli::demo::{
     self, DemoOptions, KeyOrigin, TASKS, Task, demo_keys, demo_specs, live_keys, run_sim,
 };
-use media_sdk::cli::health::HealthSnapshot;
-use media_sdk::cli::{Cli, CliError, Command, StoreChoice, alarms};
+use media_sdk::cli::health::{HealthSnapshot, HealthVerdict};
+use media_sdk::cli::{Cli, CliError, Command, StoreChoice, alarms, table};
 use media_sdk::generated::PROVIDERS;
-use media_sdk::health::{HealthRecorder, HealthStore, MemoryStore, RecorderConfig};
+use media_sdk::health::{
+    AlertKind, EmfTelemetry, HealthRecorder, HealthStore, MemoryStore, RecorderConfig,
+};
 use media_sdk::keys::fingerprint;
 use media_sdk::telemetry::{CallMetric, RateLimitEvent};
 use serde_json::Value;
@@ -321,7 +323,9 @@ async fn health_of_an_empty_store_is_unknown_no_data() {
     let snapshot = HealthSnapshot::read(store, StoreChoice::Memory, PROVIDERS)
         .await
         .unwrap();
-    assert!(snapshot.ok);
+    assert!(!snapshot.ok, "nothing to read is not healthy");
+    assert_eq!(snapshot.verdict, HealthVerdict::NoData);
+    assert_eq!(snapshot.verdict.exit_code(), 2);
     assert_eq!(
         snapshot
             .no_data
@@ -353,7 +357,15 @@ CONFIG_TABLE to read a DynamoDB table.
 
     let json: Value = serde_json::from_str(&snapshot.to_json()).unwrap();
     assert_eq!(json["store"]["kind"], "memory");
-    assert_eq!(json["ok"], true);
+    assert_eq!(json["verdict"], "no_data");
+    assert_eq!(json["ok"], false);
+    assert!(
+        json["looked_in"]
+            .as_str()
+            .unwrap()
+            .starts_with("the memory of this process"),
+        "{json}"
+    );
     assert_eq!(json["alerts"].as_array().unwrap().len(), 0);
     let reports = json["reports"].as_array().unwrap();
     assert_eq!(reports.len(), health_ids().len());
@@ -405,19 +417,21 @@ async fn health_lists_crossed_alerts_and_fails() {
         .await
         .unwrap();
     assert!(!snapshot.ok);
+    assert_eq!(snapshot.verdict, HealthVerdict::Alerts);
     let crossed: BTreeSet<(String, String)> = snapshot
         .alerts
         .iter()
         .map(|a| {
             let kind = serde_json::to_value(a.kind).unwrap();
-            (a.health_id.clone(), kind.as_str().unwrap().to_owned())
+            let scope = a.health_id.clone().unwrap_or_else(|| a.provider.clone());
+            (scope, kind.as_str().unwrap().to_owned())
         })
         .collect();
     assert_eq!(
         crossed,
         [
             ("fal-flux", "latency"),
-            ("kling-video", "rate_limits"),
+            ("kling", "rate_limits"),
             ("openai-tts", "success_rate"),
         ]
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
@@ -439,7 +453,7 @@ openai-tts        openai      degraded     100     100    60.0%        10       
 
 ALERTS
 ! fal-flux (fal): average latency 9000 ms over 300 s (threshold 5000 ms)
-! kling-video (kling): 11 rate limits in the last hour (threshold 10)
+! kling: 11 rate limits in the last hour (threshold 10; kling-video 11)
 ! openai-tts (openai): success rate 60.0% over 300 s (threshold 90.0%)
 "
     );
@@ -588,6 +602,14 @@ fn arguments_parse() {
         matches!(cli.command, Command::Alarms(a) if a.namespace == "MediaSdk" && a.out.is_none())
     );
     assert!(Cli::try_parse_from(["media-sdk", "demo", "--requests", "x"]).is_err());
+    let cli = Cli::try_parse_from(["media-sdk", "table", "check", "--table", "t"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Table(table::TableArgs {
+            action: table::TableAction::Check(table::TableName { table: Some(t) })
+        }) if t == "t"
+    ));
+    assert!(Cli::try_parse_from(["media-sdk", "table"]).is_err());
 }
 
 #[test]
@@ -600,8 +622,238 @@ fn config_table_selects_dynamodb() {
     assert_eq!(
         StoreChoice::from_lookup(lookup(&[("CONFIG_TABLE", "media-health")])),
         StoreChoice::DynamoDb {
-            table: "media-health".into()
+            table: "media-health".into(),
+            endpoint: None,
+            region: None,
         }
+    );
+    let local = StoreChoice::from_lookup(lookup(&[
+        ("CONFIG_TABLE", "media-health"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+        ("AWS_DEFAULT_REGION", "eu-west-1"),
+    ]));
+    assert_eq!(
+        local.describe(),
+        "DynamoDB table media-health at http://127.0.0.1:8000 (region eu-west-1)"
+    );
+    assert_eq!(
+        serde_json::to_value(&local).unwrap(),
+        serde_json::json!({
+            "kind": "dynamodb",
+            "table": "media-health",
+            "endpoint": "http://127.0.0.1:8000",
+            "region": "eu-west-1",
+        })
+    );
+}
+
+fn rate_limit(provider: &'static str, health_id: &'static str) -> RateLimitEvent {
+    RateLimitEvent {
+        provider,
+        health_id,
+        key_fingerprint: "k_00000000".into(),
+        cooldown: Duration::from_secs(1),
+        rotated: true,
+        at: SystemTime::now(),
+    }
+}
+
+/// OpenAI's threshold is 10 an hour: 6 on speech and 5 on images cross it together, neither
+/// alone.
+const SPLIT_RATE_LIMITS: [(&str, usize); 2] = [("openai-tts", 6), ("openai-image", 5)];
+
+#[tokio::test]
+async fn the_rate_limit_alert_counts_the_provider_across_its_health_ids() {
+    let openai = PROVIDERS.iter().find(|p| p.id == "openai").unwrap();
+    assert_eq!(openai.alerts.rate_limits_per_hour, 10);
+    let store: Arc<dyn HealthStore> = Arc::new(MemoryStore::new());
+    let recorder = HealthRecorder::spawn(store.clone(), RecorderConfig::for_providers(PROVIDERS));
+    for (health_id, count) in SPLIT_RATE_LIMITS {
+        let health_id: &'static str = health_id;
+        for _ in 0..count {
+            recorder.record_rate_limit(rate_limit("openai", health_id));
+        }
+    }
+    recorder.flush(Duration::from_secs(10)).await.unwrap();
+
+    let snapshot = HealthSnapshot::read(store, StoreChoice::Memory, PROVIDERS)
+        .await
+        .unwrap();
+    let per_id: Vec<(&str, u64)> = snapshot
+        .reports
+        .iter()
+        .filter(|r| r.provider == "openai")
+        .map(|r| (r.health_id.as_str(), r.rate_limits))
+        .collect();
+    assert_eq!(per_id, [("openai-image", 5), ("openai-tts", 6)]);
+    assert_eq!(snapshot.alerts.len(), 1, "{:#?}", snapshot.alerts);
+    let alert = &snapshot.alerts[0];
+    assert_eq!(alert.kind, AlertKind::RateLimits);
+    assert_eq!(
+        (alert.provider.as_str(), alert.health_id.as_deref()),
+        ("openai", None)
+    );
+    assert_eq!((alert.observed, alert.threshold), (11.0, 10.0));
+    assert_eq!(
+        alert.by_health_id,
+        [("openai-image".to_owned(), 5), ("openai-tts".to_owned(), 6)].into()
+    );
+    assert_eq!(
+        alert.description,
+        "openai: 11 rate limits in the last hour (threshold 10; openai-image 5, openai-tts 6)"
+    );
+    assert_eq!(snapshot.verdict, HealthVerdict::Alerts);
+    let json: Value = serde_json::from_str(&snapshot.to_json()).unwrap();
+    assert_eq!(json["alerts"][0]["health_id"], Value::Null);
+    assert_eq!(json["alerts"][0]["by_health_id"]["openai-tts"], 6);
+}
+
+/// What CloudWatch computes for `alarm` from EMF `lines`: the metric summed over the lines that
+/// publish it under exactly the alarm's dimension names with its values (the alarm's period
+/// covers them all), then compared with its threshold.
+fn alarm_fires(alarm: &Value, lines: &[Value]) -> bool {
+    let props = &alarm["Properties"];
+    assert_eq!(props["Statistic"], "Sum", "this evaluator sums");
+    let metric = props["MetricName"].as_str().unwrap();
+    let dimensions: Vec<(&str, &str)> = props["Dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["Name"].as_str().unwrap(), d["Value"].as_str().unwrap()))
+        .collect();
+    let names: BTreeSet<&str> = dimensions.iter().map(|(n, _)| *n).collect();
+    let sum: f64 = lines
+        .iter()
+        .filter(|line| {
+            let directive = &line["_aws"]["CloudWatchMetrics"][0];
+            directive["Namespace"] == props["Namespace"]
+                && directive["Metrics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["Name"] == metric)
+                && directive["Dimensions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|set| {
+                        let set: BTreeSet<&str> = set
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|n| n.as_str().unwrap())
+                            .collect();
+                        set == names
+                    })
+                && dimensions.iter().all(|(n, v)| line[*n] == *v)
+        })
+        .map(|line| line[metric].as_f64().unwrap())
+        .sum();
+    let threshold = props["Threshold"].as_f64().unwrap();
+    match props["ComparisonOperator"].as_str().unwrap() {
+        "GreaterThanThreshold" => sum > threshold,
+        other => panic!("unexpected operator {other}"),
+    }
+}
+
+#[test]
+fn the_rate_limit_alarm_counts_the_provider_across_its_health_ids() {
+    let emf = EmfTelemetry::new("MediaSdk", std::io::sink());
+    let lines: Vec<Value> = SPLIT_RATE_LIMITS
+        .iter()
+        .flat_map(|&(health_id, count)| {
+            let health_id: &'static str = health_id;
+            (0..count).map(move |_| rate_limit("openai", health_id))
+        })
+        .map(|event| emf.rate_limit_line(&event))
+        .collect();
+    let template: Value = serde_json::from_str(&alarms::template(PROVIDERS, "MediaSdk")).unwrap();
+    let rate_alarms: Vec<&Value> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Properties"]["MetricName"] == "RateLimited")
+        .collect();
+    assert_eq!(
+        rate_alarms.len(),
+        PROVIDERS.len(),
+        "one per provider, none per id"
+    );
+    let openai = rate_alarms
+        .iter()
+        .find(|a| a["Properties"]["AlarmName"] == "MediaSdk-openai-rate-limits")
+        .unwrap();
+    assert_eq!(openai["Properties"]["Period"], 3600);
+    assert!(alarm_fires(openai, &lines), "11 events of openai cross 10");
+    // Either health id alone stays under it.
+    for (health_id, _) in SPLIT_RATE_LIMITS {
+        let alone: Vec<Value> = lines
+            .iter()
+            .filter(|l| l["HealthId"] == health_id)
+            .cloned()
+            .collect();
+        assert!(!alarm_fires(openai, &alone), "{health_id} alone");
+    }
+}
+
+/// Runs the `media-sdk` binary with `args` and a clean health environment plus `env`.
+fn media_sdk(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_media-sdk"));
+    command.args(args);
+    for var in [
+        "CONFIG_TABLE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("run media-sdk");
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn health_without_data_exits_2_and_says_where_it_looked() {
+    let (code, stdout, stderr) = media_sdk(&["health", "--json"], &[]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["verdict"], "no_data");
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["store"]["kind"], "memory");
+    assert!(
+        json["looked_in"]
+            .as_str()
+            .unwrap()
+            .contains("memory of this process"),
+        "{json}"
+    );
+
+    let (code, stdout, _) = media_sdk(&["health"], &[]);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stdout.starts_with("health from the memory of this process"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with(
+            "verdict: no data: nothing recorded in the memory of this process (CONFIG_TABLE is \
+             not set; metrics recorded by other processes are not visible here) within the \
+             health window; exit status 2\n"
+        ),
+        "{stdout}"
+    );
+
+    let (code, help, _) = media_sdk(&["health", "--help"], &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        help.contains("Exit status: 0 healthy") && help.contains("2 no data"),
+        "{help}"
     );
 }
 

@@ -3,6 +3,8 @@
 
 #[path = "support/health_cases.rs"]
 mod cases;
+#[path = "support/logs.rs"]
+mod logs;
 #[path = "support/moto.rs"]
 mod moto;
 
@@ -584,4 +586,68 @@ async fn selection_reads_dynamodb_through_the_cache() {
         monitor.health_order(&[slow, fast]).await,
         ["sel-fast", "sel-slow"]
     );
+}
+
+#[tokio::test]
+async fn a_missing_table_warns_once_naming_the_table_and_the_fix() {
+    let (logs, _guard) = logs::capture_logs();
+    let table = moto::unique_table("never-created");
+    let store = Arc::new(DynamoStore::new(
+        moto::client(&moto::shared().endpoint()),
+        table.clone(),
+    ));
+    let recorder = HealthRecorder::spawn(
+        store,
+        RecorderConfig {
+            linger: Duration::from_millis(1),
+            ..RecorderConfig::default()
+        },
+    );
+    let id = leak("absent-tts");
+    const CALLS: u64 = 100;
+    for i in 0..CALLS {
+        recorder.record_call(call(id, at_ms(START_MS + i), 100, true));
+        if i % 10 == 0 {
+            recorder.record_rate_limit(rate_limit(
+                "acme",
+                id,
+                "fp-1",
+                at_ms(START_MS + i),
+                Duration::from_secs(5),
+            ));
+        }
+    }
+    let flushed = recorder
+        .flush(Duration::from_secs(30))
+        .await
+        .expect("flush");
+    let stats = recorder.stats();
+    assert_eq!(flushed.written, 0);
+    assert_eq!(
+        stats.dropped_store_error,
+        CALLS + 10,
+        "every record dropped, counted"
+    );
+    assert_eq!(
+        stats.store_requests, stats.batches,
+        "a missing table is not retried"
+    );
+    assert!(stats.batches > 1 && stats.cooldown_errors > 0, "{stats:?}");
+
+    let text = logs.text();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one WARN for many failed writes:\n{text}"
+    );
+    assert!(
+        warnings[0].contains(&format!(
+            "health table `{table}` does not exist (BatchWriteItem): run `cargo xtask table \
+             create --table {table}`"
+        )),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("suppressed=0"), "{}", warnings[0]);
 }

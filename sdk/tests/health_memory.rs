@@ -394,6 +394,7 @@ fn report(rate_limits: u64, avg: Option<f64>, success: Option<f64>, requests: u6
         success_rate: success,
         requests,
         rate_limits,
+        provider_rate_limits: rate_limits,
         window: Duration::from_secs(300),
         checked_at: at_ms(START_MS),
     }
@@ -428,7 +429,7 @@ fn alerts_fire_strictly_past_each_threshold() {
     assert_eq!(
         lines,
         [
-            "openai-tts (openai): 11 rate limits in the last hour (threshold 10)",
+            "openai: 11 rate limits in the last hour (threshold 10; openai-tts 11)",
             "openai-tts (openai): average latency 5000 ms over 300 s (threshold 5000 ms)",
             "openai-tts (openai): success rate 89.5% over 300 s (threshold 90.0%)",
         ]
@@ -456,7 +457,7 @@ openai-tts      openai      degraded    6123   15000    87.5%      1234         
 elevenlabs-tts  elevenlabs  unknown        -       -        -         0            0
 
 ALERTS
-! openai-tts (openai): 12 rate limits in the last hour (threshold 10)
+! openai: 12 rate limits in the last hour (threshold 10; openai-tts 12)
 ! openai-tts (openai): average latency 6123 ms over 300 s (threshold 5000 ms)
 ! openai-tts (openai): success rate 87.5% over 300 s (threshold 90.0%)
 ";
@@ -481,6 +482,7 @@ fn reports_serialize_for_json_output() {
             "success_rate": 1.0,
             "requests": 8,
             "rate_limits": 3,
+            "provider_rate_limits": 3,
             "window_secs": 300,
             "checked_at": "2025-01-01T00:00:00.000Z",
         })

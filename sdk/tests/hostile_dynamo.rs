@@ -376,15 +376,17 @@ async fn a_dynamodb_error_displays_on_one_line_without_the_sdk_debug_dump() {
     assert!(
         matches!(
             &error,
-            StoreError::Dynamo {
+            StoreError::TableMissing {
                 operation: "Query",
-                ..
-            }
+                table,
+            } if table == "no-such-table"
         ),
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("ResourceNotFoundException"),
+        error
+            .to_string()
+            .contains("run `cargo xtask table create --table no-such-table`"),
         "{error}"
     );
     assert_one_line(&error);

@@ -1,4 +1,4 @@
-//! `cargo xtask demo | health | alarms`: thin fronts over the `media-sdk` binary.
+//! `cargo xtask demo | health | alarms | table`: thin fronts over the `media-sdk` binary.
 //!
 //! xtask does not depend on media-sdk (codegen must build even when the generated code does
 //! not), so these verbs build the binary with visible progress ([`xtask::build`]), then run

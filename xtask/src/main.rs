@@ -34,6 +34,9 @@ enum Command {
     /// Print CloudWatch alarms for the alert thresholds as CloudFormation JSON.
     #[command(disable_help_flag = true)]
     Alarms(PassThrough),
+    /// The DynamoDB health table: `create`, `check` or `cloudformation` [--table NAME].
+    #[command(disable_help_flag = true)]
+    Table(PassThrough),
     /// Measure overhead, goodput, key pool, health writes and codegen; write docs/BENCHMARKS.md.
     Bench(BenchArgs),
 }
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Demo(pass) => demo::delegate(&workspace_root(), "demo", &pass.args),
         Command::Health(pass) => demo::delegate(&workspace_root(), "health", &pass.args),
         Command::Alarms(pass) => demo::delegate(&workspace_root(), "alarms", &pass.args),
+        Command::Table(pass) => demo::delegate(&workspace_root(), "table", &pass.args),
         Command::Bench(args) => {
             let options = xtask::bench::BenchOptions {
                 quick: args.quick,
@@ -151,5 +155,20 @@ fn codegen(args: CodegenArgs) -> ExitCode {
             eprintln!("{err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delegated_verbs_pass_their_arguments_through() {
+        let cli = Cli::try_parse_from(["cargo xtask", "table", "check", "--table", "t", "--help"])
+            .expect("parses");
+        let Command::Table(pass) = cli.command else {
+            panic!("not table: {cli:?}");
+        };
+        assert_eq!(pass.args, ["check", "--table", "t", "--help"]);
     }
 }

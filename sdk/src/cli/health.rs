@@ -14,10 +14,51 @@ use super::{CliError, StoreChoice};
 
 /// Arguments of `media-sdk health`.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Exit status: 0 healthy (no alert threshold crossed), 1 an alert threshold is crossed, \
+2 no data (no health id has a request or a rate limit in its window, e.g. the wrong table, or \
+memory without CONFIG_TABLE) or the store failed. The output says where it looked (`store`).")]
 pub struct HealthArgs {
-    /// Print one JSON document (store, reports, alerts) instead of the table.
+    /// Print one JSON document (where it looked, verdict, reports, alerts) instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The one-word outcome of `media-sdk health`, and its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HealthVerdict {
+    /// Data, and no alert threshold crossed: exit 0.
+    Healthy,
+    /// An alert threshold is crossed: exit 1.
+    Alerts,
+    /// No health id has a request or a rate limit in its window, so nothing could be judged:
+    /// exit 2.
+    NoData,
+    /// The store could not be read: exit 2.
+    StoreError,
+}
+
+impl HealthVerdict {
+    /// 0 healthy, 1 alerts, 2 no data or store error.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            HealthVerdict::Healthy => 0,
+            HealthVerdict::Alerts => 1,
+            HealthVerdict::NoData | HealthVerdict::StoreError => 2,
+        }
+    }
+
+    /// Lower-case words: `healthy`, `alerts`, `no data`, `store error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthVerdict::Healthy => "healthy",
+            HealthVerdict::Alerts => "alerts",
+            HealthVerdict::NoData => "no data",
+            HealthVerdict::StoreError => "store error",
+        }
+    }
 }
 
 /// Every health id's report and the alerts crossed, as printed by `media-sdk health`.
@@ -25,14 +66,19 @@ pub struct HealthArgs {
 pub struct HealthSnapshot {
     /// Where the metrics were read from.
     pub store: StoreChoice,
+    /// The same, for people (see [`StoreChoice::describe`]).
+    pub looked_in: String,
+    /// The outcome: healthy, alerts or no data.
+    pub verdict: HealthVerdict,
+    /// Whether the verdict is healthy: data, and no alert threshold crossed.
+    pub ok: bool,
     /// One report per health id, sorted by health id.
     pub reports: Vec<HealthReport>,
-    /// Every alert threshold crossed.
+    /// Every alert threshold crossed: rate limits per provider, latency and success rate per
+    /// health id.
     pub alerts: Vec<Alert>,
     /// Health ids without any request in their window (status `unknown`: no data).
     pub no_data: Vec<String>,
-    /// Whether no alert threshold is crossed.
-    pub ok: bool,
 }
 
 impl HealthSnapshot {
@@ -52,15 +98,27 @@ impl HealthSnapshot {
         choice: StoreChoice,
     ) -> Result<Self, CliError> {
         let reports = monitor.check_all().await?;
-        let alerts: Vec<Alert> = reports.iter().flat_map(|r| monitor.alerts(r)).collect();
+        let alerts = monitor.alerts_for(&reports);
         let no_data = reports
             .iter()
             .filter(|r| r.requests == 0)
             .map(|r| r.health_id.clone())
             .collect();
+        let nothing = reports
+            .iter()
+            .all(|r| r.requests == 0 && r.provider_rate_limits == 0);
+        let verdict = if !alerts.is_empty() {
+            HealthVerdict::Alerts
+        } else if nothing {
+            HealthVerdict::NoData
+        } else {
+            HealthVerdict::Healthy
+        };
         Ok(Self {
+            looked_in: choice.describe(),
             store: choice,
-            ok: alerts.is_empty(),
+            verdict,
+            ok: verdict == HealthVerdict::Healthy,
             reports,
             alerts,
             no_data,
@@ -104,22 +162,59 @@ impl HealthSnapshot {
     }
 }
 
-/// Prints the health from the store `CONFIG_TABLE` selects. `Ok(false)` when an alert threshold
-/// is crossed.
-pub async fn run(args: HealthArgs, out: &mut dyn Write) -> Result<bool, CliError> {
+/// Prints the health from the store `CONFIG_TABLE` selects and returns the verdict (its
+/// [`exit_code`](HealthVerdict::exit_code) is the command's exit status). When the store fails,
+/// `--json` still prints a document (`"verdict": "store_error"`, `"error"`) before the error is
+/// returned.
+pub async fn run(args: HealthArgs, out: &mut dyn Write) -> Result<HealthVerdict, CliError> {
     let choice = StoreChoice::from_env();
-    let store = choice.open(false).await?;
-    let snapshot = HealthSnapshot::read(store, choice, PROVIDERS).await?;
+    let read = async {
+        let store = choice.open(false).await?;
+        HealthSnapshot::read(store, choice.clone(), PROVIDERS).await
+    };
+    let snapshot = match read.await {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            let text = if args.json {
+                let doc = serde_json::json!({
+                    "store": choice,
+                    "looked_in": choice.describe(),
+                    "verdict": HealthVerdict::StoreError,
+                    "ok": false,
+                    "error": error.to_string(),
+                });
+                format!("{doc:#}\n")
+            } else {
+                format!("health from {}\n", choice.describe())
+            };
+            out.write_all(text.as_bytes())
+                .map_err(CliError::io("stdout"))?;
+            return Err(error);
+        }
+    };
     let text = if args.json {
         snapshot.to_json()
     } else {
-        format!(
+        let mut text = format!(
             "health from {}\n\n{}",
-            snapshot.store.describe(),
+            snapshot.looked_in,
             snapshot.render()
-        )
+        );
+        text.push_str(&match snapshot.verdict {
+            HealthVerdict::NoData => format!(
+                "\nverdict: no data: nothing recorded in {} within the health window; exit \
+                 status 2\n",
+                snapshot.looked_in
+            ),
+            verdict => format!(
+                "\nverdict: {}; exit status {}\n",
+                verdict.as_str(),
+                verdict.exit_code()
+            ),
+        });
+        text
     };
     out.write_all(text.as_bytes())
         .map_err(CliError::io("stdout"))?;
-    Ok(snapshot.ok)
+    Ok(snapshot.verdict)
 }

@@ -1,10 +1,13 @@
-//! The `media-sdk` command line (feature `cli`), run by `cargo xtask demo | health | alarms`.
+//! The `media-sdk` command line (feature `cli`), run by
+//! `cargo xtask demo | health | alarms | table`.
 //!
 //! - [`demo`]: drives the generated clients against the local [simulator](crate::sim) (or, with
 //!   `--live`, the real providers) under concurrency, then prints the health table, the alerts
 //!   crossed and a summary of rotations, retries, quarantines and per-key usage.
 //! - [`health`]: prints the health of every health id from the configured store.
 //! - [`alarms`]: prints the CloudWatch alarms of the alert thresholds as CloudFormation JSON.
+//! - [`table`]: creates and checks the DynamoDB health table, or prints it (with the IAM policy
+//!   the SDK needs) as CloudFormation JSON.
 //!
 //! The work is done by library functions returning reports, so tests run it in-process; the
 //! `media-sdk` binary only parses arguments and prints.
@@ -12,6 +15,7 @@
 pub mod alarms;
 pub mod demo;
 pub mod health;
+pub mod table;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,6 +44,8 @@ pub enum Command {
     Health(health::HealthArgs),
     /// Print CloudWatch alarms for the alert thresholds as a CloudFormation template.
     Alarms(alarms::AlarmsArgs),
+    /// Create or check the DynamoDB health table, or print it as a CloudFormation template.
+    Table(table::TableArgs),
 }
 
 /// Why a command could not run.
@@ -89,12 +95,19 @@ impl CliError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum StoreChoice {
-    /// In this process's memory (lost when it exits).
+    /// In this process's memory (lost when it exits; another process's metrics are not there).
     Memory,
-    /// A DynamoDB table (`AWS_ENDPOINT_URL_DYNAMODB` points at a local one).
+    /// A DynamoDB table.
     DynamoDb {
         /// The table name.
         table: String,
+        /// The endpoint from `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL`; `None`: AWS's
+        /// own endpoint for the region.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        /// The region from `AWS_REGION` or `AWS_DEFAULT_REGION`; `None`: the AWS profile's.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
     },
 }
 
@@ -106,20 +119,44 @@ impl StoreChoice {
 
     /// [`from_env`](Self::from_env) through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        match lookup(crate::health::CONFIG_TABLE_ENV)
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-        {
-            Some(table) => StoreChoice::DynamoDb { table },
+        match set(&lookup, crate::health::CONFIG_TABLE_ENV) {
+            Some(table) => Self::dynamo_from_lookup(table, lookup),
             None => StoreChoice::Memory,
         }
     }
 
-    /// One line for people, e.g. `DynamoDB table media-health`.
+    /// DynamoDB table `table`, with the endpoint and region `lookup` gives.
+    pub fn dynamo_from_lookup(table: String, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        StoreChoice::DynamoDb {
+            table,
+            endpoint: set(&lookup, "AWS_ENDPOINT_URL_DYNAMODB")
+                .or_else(|| set(&lookup, "AWS_ENDPOINT_URL")),
+            region: set(&lookup, "AWS_REGION").or_else(|| set(&lookup, "AWS_DEFAULT_REGION")),
+        }
+    }
+
+    /// One line for people saying where metrics are read and written, e.g.
+    /// `DynamoDB table media-health at http://127.0.0.1:8000 (region us-east-1)`.
     pub fn describe(&self) -> String {
         match self {
-            StoreChoice::Memory => "memory (set CONFIG_TABLE to use DynamoDB)".to_owned(),
-            StoreChoice::DynamoDb { table } => format!("DynamoDB table {table}"),
+            StoreChoice::Memory => "the memory of this process (CONFIG_TABLE is not set; metrics \
+                                    recorded by other processes are not visible here)"
+                .to_owned(),
+            StoreChoice::DynamoDb {
+                table,
+                endpoint,
+                region,
+            } => {
+                let at = match endpoint {
+                    Some(endpoint) => format!(" at {endpoint}"),
+                    None => String::new(),
+                };
+                let region = match region {
+                    Some(region) => format!("region {region}"),
+                    None => "region from the AWS profile".to_owned(),
+                };
+                format!("DynamoDB table {table}{at} ({region})")
+            }
         }
     }
 
@@ -127,9 +164,16 @@ impl StoreChoice {
     pub async fn open(&self, create: bool) -> Result<Arc<dyn HealthStore>, CliError> {
         match self {
             StoreChoice::Memory => Ok(Arc::new(MemoryStore::new())),
-            StoreChoice::DynamoDb { table } => open_dynamo(table, create).await,
+            StoreChoice::DynamoDb { table, .. } => open_dynamo(table, create).await,
         }
     }
+}
+
+/// `lookup(name)`, trimmed, when set and not blank.
+fn set(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(feature = "dynamodb")]
@@ -150,18 +194,23 @@ async fn open_dynamo(table: &str, _create: bool) -> Result<Arc<dyn HealthStore>,
 }
 
 /// Runs `cli`, printing to stdout (progress to stderr). Exit status: 0 on success, 1 when the
-/// command ran but found a problem (a failed demo request, an alert crossed), 2 on an error.
+/// command ran but found a problem (a failed demo request, an alert crossed, a table problem),
+/// 2 on an error; `health` also exits 2 when there is no data
+/// ([`HealthVerdict`](health::HealthVerdict)).
 pub async fn run(cli: Cli) -> ExitCode {
     let mut stdout = std::io::stdout();
+    let passed = |ok: bool| if ok { 0 } else { 1 };
     let result = match cli.command {
-        Command::Demo(args) => demo::run(args, &mut stdout).await,
-        Command::Health(args) => health::run(args, &mut stdout).await,
-        Command::Alarms(args) => alarms::run(&args, &mut stdout),
+        Command::Demo(args) => demo::run(args, &mut stdout).await.map(passed),
+        Command::Health(args) => health::run(args, &mut stdout)
+            .await
+            .map(health::HealthVerdict::exit_code),
+        Command::Alarms(args) => alarms::run(&args, &mut stdout).map(passed),
+        Command::Table(args) => table::run(args, &mut stdout).await.map(passed),
     };
     let _ = stdout.flush();
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(2)

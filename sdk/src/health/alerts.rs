@@ -1,5 +1,15 @@
 //! Alert thresholds applied to reports, and the plain-text health table.
+//!
+//! Each alert has one scope, the same here and in the CloudWatch alarms of
+//! [`alarms::cloudformation`](super::alarms::cloudformation):
+//!
+//! | alert | scope | measure | fires when |
+//! |---|---|---|---|
+//! | [`AlertKind::RateLimits`] | provider (all its health ids; per-id counts as detail) | rate-limit events in the last hour | > `alerts.rate_limits_per_hour` |
+//! | [`AlertKind::Latency`] | health id | average latency over the health window | > `alerts.avg_latency_ms` |
+//! | [`AlertKind::SuccessRate`] | health id | success rate over the health window | < `alerts.success_rate` |
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -13,19 +23,21 @@ use super::report::HealthReport;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AlertKind {
-    /// More rate-limit events in the last hour than allowed.
+    /// More rate-limit events of one provider (all its health ids together) in the last hour
+    /// than allowed.
     RateLimits,
-    /// Average latency over the window above the limit.
+    /// Average latency of one health id over the window above the limit.
     Latency,
-    /// Success rate over the window below the limit.
+    /// Success rate of one health id over the window below the limit.
     SuccessRate,
 }
 
 /// A crossed alert threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
-    /// Health id.
-    pub health_id: String,
+    /// The health id, for alerts scoped to one ([`AlertKind::Latency`],
+    /// [`AlertKind::SuccessRate`]); `None` for provider-wide alerts ([`AlertKind::RateLimits`]).
+    pub health_id: Option<String>,
     /// Provider id.
     pub provider: String,
     /// The threshold crossed.
@@ -34,8 +46,12 @@ pub struct Alert {
     pub observed: f64,
     /// The threshold, in the same unit.
     pub threshold: f64,
+    /// For provider-wide alerts, each health id's share of `observed` (ids with none left
+    /// out); empty otherwise.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_health_id: BTreeMap<String, u64>,
     /// One line for people, e.g.
-    /// `openai-tts (openai): 12 rate limits in the last hour (threshold 10)`.
+    /// `openai: 12 rate limits in the last hour (threshold 10; openai-image 5, openai-tts 7)`.
     pub description: String,
 }
 
@@ -45,35 +61,107 @@ impl fmt::Display for Alert {
     }
 }
 
-/// The alerts `report` raises under `thresholds` (comparisons are strict):
-/// rate limits in the last hour above `rate_limits_per_hour`, average latency above
-/// `avg_latency_ms`, success rate below `success_rate`. Latency and success rate need at least
-/// one request in the window.
+/// The alerts of one report under `thresholds` (comparisons are strict): average latency above
+/// `avg_latency_ms` and success rate below `success_rate` for its health id (both need at least
+/// one request in the window), and its provider's rate-limit events in the last hour
+/// ([`HealthReport::provider_rate_limits`]) above `rate_limits_per_hour`.
+///
+/// Over several reports, use [`alerts_for`]: it raises each provider's rate-limit alert once,
+/// with every health id's share.
 pub fn alerts(report: &HealthReport, thresholds: &AlertThresholds) -> Vec<Alert> {
+    let mut out = Vec::new();
+    if let Some(alert) = rate_limit_alert(std::slice::from_ref(report), thresholds) {
+        out.push(alert);
+    }
+    out.extend(window_alerts(report, thresholds));
+    out
+}
+
+/// The alerts of `reports`, each under the thresholds `thresholds_of` gives it (none: no
+/// alert): per health id, latency and success rate; per provider, one rate-limit alert over all
+/// of its reports. In report order, a provider's rate-limit alert before the alerts of its
+/// first report.
+pub fn alerts_for(
+    reports: &[HealthReport],
+    thresholds_of: impl Fn(&HealthReport) -> Option<AlertThresholds>,
+) -> Vec<Alert> {
+    let mut out = Vec::new();
+    let mut providers_seen: Vec<&str> = Vec::new();
+    for report in reports {
+        let Some(thresholds) = thresholds_of(report) else {
+            continue;
+        };
+        if !providers_seen.contains(&report.provider.as_str()) {
+            providers_seen.push(&report.provider);
+            let same: Vec<HealthReport> = reports
+                .iter()
+                .filter(|r| r.provider == report.provider)
+                .cloned()
+                .collect();
+            out.extend(rate_limit_alert(&same, &thresholds));
+        }
+        out.extend(window_alerts(report, &thresholds));
+    }
+    out
+}
+
+/// The provider-wide rate-limit alert over `reports` (all of one provider).
+fn rate_limit_alert(reports: &[HealthReport], thresholds: &AlertThresholds) -> Option<Alert> {
+    let first = reports.first()?;
+    // Every report counts the provider's events; the latest read has seen the most.
+    let observed = reports
+        .iter()
+        .map(|r| r.provider_rate_limits.max(r.rate_limits))
+        .max()
+        .unwrap_or_default();
+    let threshold = thresholds.rate_limits_per_hour;
+    if observed <= u64::from(threshold) {
+        return None;
+    }
+    let by_health_id: BTreeMap<String, u64> = reports
+        .iter()
+        .filter(|r| r.rate_limits > 0)
+        .map(|r| (r.health_id.clone(), r.rate_limits))
+        .collect();
+    let shares = by_health_id
+        .iter()
+        .map(|(id, n)| format!("{id} {n}"))
+        .collect::<Vec<_>>();
+    let detail = if shares.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", shares.join(", "))
+    };
+    Some(Alert {
+        health_id: None,
+        provider: first.provider.clone(),
+        kind: AlertKind::RateLimits,
+        observed: observed as f64,
+        threshold: f64::from(threshold),
+        by_health_id,
+        description: format!(
+            "{}: {observed} rate limits in the last hour (threshold {threshold}{detail})",
+            first.provider
+        ),
+    })
+}
+
+/// The latency and success-rate alerts of one health id.
+fn window_alerts(report: &HealthReport, thresholds: &AlertThresholds) -> Vec<Alert> {
     let who = format!("{} ({})", report.health_id, report.provider);
     let window = report.window.as_secs();
     let mut out = Vec::new();
     let mut push = |kind, observed: f64, threshold: f64, description: String| {
         out.push(Alert {
-            health_id: report.health_id.clone(),
+            health_id: Some(report.health_id.clone()),
             provider: report.provider.clone(),
             kind,
             observed,
             threshold,
+            by_health_id: BTreeMap::new(),
             description,
         });
     };
-    if report.rate_limits > u64::from(thresholds.rate_limits_per_hour) {
-        push(
-            AlertKind::RateLimits,
-            report.rate_limits as f64,
-            f64::from(thresholds.rate_limits_per_hour),
-            format!(
-                "{who}: {} rate limits in the last hour (threshold {})",
-                report.rate_limits, thresholds.rate_limits_per_hour
-            ),
-        );
-    }
     if let Some(avg) = report.avg_latency_ms
         && avg > thresholds.avg_latency_ms as f64
     {
@@ -111,7 +199,7 @@ pub fn alerts(report: &HealthReport, thresholds: &AlertThresholds) -> Vec<Alert>
 /// openai-tts  openai    healthy     120     180   100.0%        42            0
 ///
 /// ALERTS
-/// ! openai-tts (openai): 12 rate limits in the last hour (threshold 10)
+/// ! openai: 12 rate limits in the last hour (threshold 10; openai-tts 12)
 /// ```
 ///
 /// Missing values (no requests) show as `-`.

@@ -8,17 +8,22 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, WriteRequest,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, WriteRequest,
 };
 
 use super::clock::{Clock, SharedClock, SystemClock, epoch_millis, from_epoch_millis};
 use super::store::{
     HealthItem, HealthStore, MAX_BATCH, METRIC_SK_PREFIX, MetricItem, MetricPage, PageCursor,
-    RATE_LIMIT_SK_PREFIX, RateLimitItem, StoreError, StoreFuture, cooldown_pk, iso_millis,
-    metric_pk, metric_sk_floor, min_live_ttl, rate_limit_pk, rate_limit_sk_floor, ttl_after,
+    RATE_LIMIT_SK_PREFIX, RateLimitItem, StoreError, StoreFuture, UniqueSuffix, cooldown_pk,
+    iso_millis, metric_pk, metric_sk_floor, min_live_ttl, rate_limit_pk, rate_limit_sk_floor,
+    ttl_after,
+};
+use super::table::{
+    KeyElement, RUNTIME_ACTIONS, TableAspect, TableCheck, TableFinding, key_schema_finding,
+    ttl_finding,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -101,6 +106,18 @@ impl DynamoTimeouts {
             .operation_timeout(self.operation)
             .build()
     }
+}
+
+/// How long the probe items of [`DynamoStore::check_table`] live (their `ttl`).
+const PROBE_LIFETIME: Duration = Duration::from_secs(300);
+
+/// What [`DynamoStore::ensure_table`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSetup {
+    /// The table was missing and was created (on-demand billing, TTL on `ttl`).
+    pub created: bool,
+    /// The table existed with TTL off, and TTL was enabled on `ttl`.
+    pub enabled_ttl: bool,
 }
 
 /// How many times [`DynamoStore::create_table_if_missing`] checks for `ACTIVE`, and how long it
@@ -262,6 +279,43 @@ impl DynamoStore {
             Err(e) => return Err(self.error("CreateTable", e)),
         }
         self.wait_active().await?;
+        self.enable_ttl().await?;
+        tracing::info!(table = %self.table, "created health table");
+        Ok(true)
+    }
+
+    /// `table create`: creates the table when it is missing
+    /// ([`create_table_if_missing`](Self::create_table_if_missing)), enables TTL on `ttl` when
+    /// an existing table has TTL off, and changes nothing else. Idempotent; follow it with
+    /// [`check_table`](Self::check_table) to see whether the table is usable.
+    pub async fn ensure_table(&self) -> Result<TableSetup, StoreError> {
+        let created = self.create_table_if_missing().await?;
+        let enabled_ttl = !created && self.enable_ttl().await?;
+        Ok(TableSetup {
+            created,
+            enabled_ttl,
+        })
+    }
+
+    /// Enables TTL on `ttl` unless TTL is already on (for any attribute: a table has one, and
+    /// [`check_table`](Self::check_table) reports the wrong one). Returns whether it enabled it.
+    async fn enable_ttl(&self) -> Result<bool, StoreError> {
+        let described = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.error("DescribeTimeToLive", e))?;
+        let status = described
+            .time_to_live_description()
+            .and_then(|d| d.time_to_live_status());
+        if matches!(
+            status,
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ) {
+            return Ok(false);
+        }
         let ttl = TimeToLiveSpecification::builder()
             .enabled(true)
             .attribute_name("ttl")
@@ -274,8 +328,176 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| self.error("UpdateTimeToLive", e))?;
-        tracing::info!(table = %self.table, "created health table");
+        tracing::info!(table = %self.table, "enabled TTL on `ttl`");
         Ok(true)
+    }
+
+    /// `table check`: whether the table exists and is active, has the keys `pk` (S, HASH) and
+    /// `sk` (S, RANGE), TTL enabled on `ttl`, and whether the runtime actions work with these
+    /// credentials: a probe item (partition `MEDIA_SDK_TABLE_CHECK#<unique>`, expiring within
+    /// five minutes) written with `BatchWriteItem`, read back with `Query`, and a conditional
+    /// `PutItem`. Each wrong finding carries its fix.
+    ///
+    /// Fails only when the table cannot be described at all (e.g. no `DescribeTable`
+    /// permission, no answer); a missing table is a finding.
+    pub async fn check_table(&self) -> Result<TableCheck, StoreError> {
+        let mut check = TableCheck {
+            table: self.table.clone(),
+            findings: Vec::new(),
+        };
+        let described = match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(described) => described,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                check.findings.push(TableFinding::wrong(
+                    TableAspect::Exists,
+                    "does not exist",
+                    format!("run `cargo xtask table create --table {}`", self.table),
+                ));
+                return Ok(check);
+            }
+            Err(e) => return Err(self.error("DescribeTable", e)),
+        };
+        let description = described.table();
+        let status = description
+            .and_then(|t| t.table_status())
+            .map_or("unknown", |s| s.as_str());
+        let billing = description
+            .and_then(|t| t.billing_mode_summary())
+            .and_then(|b| b.billing_mode())
+            .map_or("PROVISIONED", |b| b.as_str());
+        if status == TableStatus::Active.as_str() || status == TableStatus::Updating.as_str() {
+            check.findings.push(TableFinding::ok(
+                TableAspect::Exists,
+                format!("{} ({billing})", status.to_ascii_lowercase()),
+            ));
+        } else {
+            check.findings.push(TableFinding::wrong(
+                TableAspect::Exists,
+                status.to_ascii_lowercase(),
+                "wait until the table is ACTIVE, then check again",
+            ));
+        }
+        let keys: Vec<KeyElement> = description
+            .map(|t| {
+                t.key_schema()
+                    .iter()
+                    .map(|k| KeyElement {
+                        name: k.attribute_name().to_owned(),
+                        key_type: k.key_type().as_str().to_owned(),
+                        attribute_type: t
+                            .attribute_definitions()
+                            .iter()
+                            .find(|d| d.attribute_name() == k.attribute_name())
+                            .map_or("?", |d| d.attribute_type().as_str())
+                            .to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let key_finding = key_schema_finding(&self.table, &keys);
+        let keys_ok = key_finding.is_ok();
+        check.findings.push(key_finding);
+        let ttl = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.error("DescribeTimeToLive", e))?;
+        let ttl = ttl.time_to_live_description();
+        check.findings.push(ttl_finding(
+            &self.table,
+            ttl.and_then(|d| d.time_to_live_status())
+                .map_or("DISABLED", |s| s.as_str()),
+            ttl.and_then(|d| d.attribute_name()),
+        ));
+        if keys_ok && check.findings[0].is_ok() {
+            check.findings.push(self.round_trip().await);
+        }
+        Ok(check)
+    }
+
+    /// The probe of [`check_table`](Self::check_table): `BatchWriteItem`, `Query`, then a
+    /// conditional `PutItem`, as the SDK does them.
+    async fn round_trip(&self) -> TableFinding {
+        let wrong = |error: StoreError| {
+            let fix = match &error {
+                StoreError::AccessDenied { action, .. } => format!(
+                    "allow {action} (the SDK needs {}) on the table: see the README's                      \"Deploying\" section",
+                    RUNTIME_ACTIONS.join(", ")
+                ),
+                _ => "see the error; `RUST_LOG=debug` shows each request".to_owned(),
+            };
+            TableFinding::wrong(TableAspect::RoundTrip, error.to_string(), fix)
+        };
+        let pk = format!("MEDIA_SDK_TABLE_CHECK#{}", UniqueSuffix::new().next());
+        let expires = n(ttl_after(epoch_millis(self.clock.now()), PROBE_LIFETIME));
+        let probe = HashMap::from([
+            ("pk".to_owned(), s(&pk)),
+            ("sk".to_owned(), s("BATCH")),
+            ("ttl".to_owned(), expires.clone()),
+        ]);
+        let put = match PutRequest::builder().set_item(Some(probe)).build() {
+            Ok(put) => put,
+            Err(e) => return wrong(self.config_error(e)),
+        };
+        let written = self
+            .client
+            .batch_write_item()
+            .request_items(
+                &self.table,
+                vec![WriteRequest::builder().put_request(put).build()],
+            )
+            .send()
+            .await;
+        if let Err(e) = written {
+            return wrong(self.error("BatchWriteItem", e));
+        }
+        let read = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .send()
+            .await;
+        match read {
+            Ok(out) if out.items().len() == 1 => {}
+            Ok(out) => {
+                return TableFinding::wrong(
+                    TableAspect::RoundTrip,
+                    format!("wrote 1 probe item, read back {}", out.items().len()),
+                    "the table does not return what was written: check that CONFIG_TABLE and                      the region name the table you mean",
+                );
+            }
+            Err(e) => return wrong(self.error("Query", e)),
+        }
+        let conditional = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&pk))
+            .item("sk", s("PUT"))
+            .item("ttl", expires)
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        if let Err(e) = conditional {
+            return wrong(self.error("PutItem", e));
+        }
+        TableFinding::ok(
+            TableAspect::RoundTrip,
+            "BatchWriteItem, Query and a conditional PutItem work with these credentials",
+        )
     }
 
     async fn wait_active(&self) -> Result<(), StoreError> {
@@ -300,12 +522,23 @@ impl DynamoStore {
     }
 
     /// The store's error for a failed request: [`StoreError::Timeout`] when a time limit ran
-    /// out, else [`StoreError::Dynamo`] with the AWS SDK's error chain on one line.
+    /// out, [`StoreError::TableMissing`] or [`StoreError::AccessDenied`] for what an operator
+    /// must fix, else [`StoreError::Dynamo`] with the AWS SDK's error chain on one line.
     fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
     where
-        E: StdError + 'static,
+        E: StdError + ProvideErrorMetadata + 'static,
         R: fmt::Debug,
     {
+        if let Some(service) = err.as_service_error()
+            && let Some(error) = operator_error(
+                operation,
+                &self.table,
+                service.code(),
+                service.message().unwrap_or_default(),
+            )
+        {
+            return error;
+        }
         let timed_out = match &err {
             SdkError::TimeoutError(_) => true,
             SdkError::DispatchFailure(failure) => failure.is_timeout(),
@@ -410,6 +643,28 @@ impl DynamoStore {
     }
 }
 
+/// The error an operator must act on, from DynamoDB's error `code`: the table is missing, or
+/// the IAM identity lacks `dynamodb:<operation>`. `None` for every other code.
+fn operator_error(
+    operation: &'static str,
+    table: &str,
+    code: Option<&str>,
+    message: &str,
+) -> Option<StoreError> {
+    match code? {
+        "ResourceNotFoundException" => Some(StoreError::TableMissing {
+            operation,
+            table: table.to_owned(),
+        }),
+        "AccessDeniedException" => Some(StoreError::AccessDenied {
+            action: format!("dynamodb:{operation}"),
+            table: table.to_owned(),
+            message: shorten(message),
+        }),
+        _ => None,
+    }
+}
+
 /// `err` and its sources, `": "`-separated (a cause repeating the text before it is skipped),
 /// on one line and at most [`MAX_MESSAGE_CHARS`] long: without the debug dump the AWS SDK's
 /// `DisplayErrorContext` appends, which can run to kilobytes.
@@ -424,7 +679,12 @@ fn one_line(err: &dyn StdError) -> String {
         }
         source = cause.source();
     }
-    let line = chain.split_whitespace().collect::<Vec<_>>().join(" ");
+    shorten(&chain)
+}
+
+/// `text` on one line (whitespace runs become one space), at most [`MAX_MESSAGE_CHARS`] long.
+fn shorten(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match line.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,
@@ -746,6 +1006,47 @@ mod tests {
             [short.connect, short.read, short.attempt],
             [Duration::from_millis(300); 3]
         );
+    }
+
+    #[test]
+    fn missing_tables_and_denied_actions_say_what_to_fix() {
+        let missing = operator_error(
+            "BatchWriteItem",
+            "media-health",
+            Some("ResourceNotFoundException"),
+            "Requested resource not found",
+        )
+        .expect("an operator error");
+        assert!(missing.needs_operator());
+        assert_eq!(
+            missing.to_string(),
+            "health table `media-health` does not exist (BatchWriteItem): run `cargo xtask \
+             table create --table media-health` or see the README's \"Deploying\" section"
+        );
+        let denied = operator_error(
+            "Query",
+            "media-health",
+            Some("AccessDeniedException"),
+            "User: arn:aws:iam::1:user/x is not authorized to perform:\n dynamodb:Query",
+        )
+        .expect("an operator error");
+        assert!(matches!(
+            &denied,
+            StoreError::AccessDenied { action, .. } if action == "dynamodb:Query"
+        ));
+        let text = denied.to_string();
+        assert!(text.contains("allow `dynamodb:Query`"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+        for code in [
+            None,
+            Some("ThrottlingException"),
+            Some("ValidationException"),
+        ] {
+            assert!(
+                operator_error("Query", "t", code, "m").is_none(),
+                "{code:?}"
+            );
+        }
     }
 
     #[test]

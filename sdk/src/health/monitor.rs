@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::spec::{AlertThresholds, HealthRules, ProviderSpec};
 
-use super::alerts::{Alert, alerts};
+use super::alerts::{Alert, alerts, alerts_for};
 use super::clock::{Clock, SharedClock, SystemClock};
 use super::report::{HealthReport, ProviderStatus, check_provider_health};
 use super::store::{DEFAULT_STORE_TIMEOUT, HealthStore, StoreError, bounded};
@@ -173,13 +173,22 @@ impl HealthMonitor {
     }
 
     /// The alerts `report` raises under its provider's thresholds (none when the monitor has no
-    /// thresholds for it).
+    /// thresholds for it); see [`alerts`]. Over several reports use
+    /// [`alerts_for`](Self::alerts_for), which raises a provider's rate-limit alert once.
     pub fn alerts(&self, report: &HealthReport) -> Vec<Alert> {
-        self.targets
-            .get(&report.health_id)
-            .and_then(|t| t.alerts)
+        self.thresholds(report)
             .map(|thresholds| alerts(report, &thresholds))
             .unwrap_or_default()
+    }
+
+    /// The alerts `reports` raise under their providers' thresholds: rate limits per provider,
+    /// latency and success rate per health id (see [`alerts_for`](super::alerts_for)).
+    pub fn alerts_for(&self, reports: &[HealthReport]) -> Vec<Alert> {
+        alerts_for(reports, |report| self.thresholds(report))
+    }
+
+    fn thresholds(&self, report: &HealthReport) -> Option<AlertThresholds> {
+        self.targets.get(&report.health_id).and_then(|t| t.alerts)
     }
 
     /// The healthy candidate (a health id) with the lowest average latency; else the best

@@ -16,7 +16,7 @@ use crate::telemetry::{CallMetric, RateLimitEvent};
 use super::report::RATE_LIMIT_WINDOW;
 use super::store::{
     DEFAULT_STORE_TIMEOUT, HealthItem, HealthStore, MAX_BATCH, MetricItem, RateLimitItem,
-    UniqueSuffix, bounded,
+    StoreError, UniqueSuffix, bounded,
 };
 
 /// Settings of a [`HealthRecorder`].
@@ -251,6 +251,7 @@ impl HealthRecorder {
             counters: counters.clone(),
             suffix: UniqueSuffix::new(),
             config: config.clone(),
+            failures: std::sync::Mutex::new(FailureLog::default()),
         };
         runtime.spawn(worker.run(rx));
         Self {
@@ -351,11 +352,41 @@ impl HealthRecorder {
     }
 }
 
+/// At most one store-failure WARN per this interval; the failures in between are counted and
+/// reported with the next WARN.
+pub(crate) const STORE_WARN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Which store failures get a WARN: the first at once, then at most one per
+/// [`STORE_WARN_INTERVAL`], carrying the number of failures suppressed since the last one.
+/// A pure decision on the instant it is given, so it is tested without waiting a minute.
+#[derive(Debug, Default)]
+struct FailureLog {
+    last_warned: Option<tokio::time::Instant>,
+    suppressed: u64,
+}
+
+impl FailureLog {
+    /// A failure at `now`: `Some(suppressed since the last WARN)` when this one is logged.
+    fn failed(&mut self, now: tokio::time::Instant) -> Option<u64> {
+        let due = self
+            .last_warned
+            .is_none_or(|last| now.saturating_duration_since(last) >= STORE_WARN_INTERVAL);
+        if due {
+            self.last_warned = Some(now);
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+}
+
 struct Worker {
     store: Arc<dyn HealthStore>,
     counters: Arc<Counters>,
     suffix: UniqueSuffix,
     config: RecorderConfig,
+    failures: std::sync::Mutex<FailureLog>,
 }
 
 impl Worker {
@@ -445,21 +476,58 @@ impl Worker {
                         bump(&self.counters.store_timeouts, 1);
                     }
                     tracing::debug!(%error, attempt, items = pending.len(), "health batch write failed");
-                    if attempt >= self.config.max_store_attempts {
-                        tracing::warn!(
-                            %error,
-                            attempts = attempt,
-                            items = pending.len(),
-                            "dropping health metrics after store errors"
-                        );
+                    // A missing table or permission does not heal between retries.
+                    if attempt >= self.config.max_store_attempts || error.needs_operator() {
+                        bump(&self.counters.dropped_store_error, pending.len() as u64);
+                        self.store_failed(Some(&error), "health metrics dropped", pending.len());
+                        return;
                     }
                 }
             }
             if attempt >= self.config.max_store_attempts {
+                // Only unprocessed items get here: every attempt was throttled.
                 bump(&self.counters.dropped_store_error, pending.len() as u64);
+                self.store_failed(None, "health metrics dropped", pending.len());
                 return;
             }
             tokio::time::sleep(self.backoff(attempt)).await;
+        }
+    }
+
+    /// Logs a failed store write (`error`, or `None` when the store left items unprocessed
+    /// through every attempt): one WARN naming the failure (and so the table and the fix) at
+    /// the first, then at most one per [`STORE_WARN_INTERVAL`] with the count of failures
+    /// suppressed in between; the rest at DEBUG.
+    fn store_failed(&self, error: Option<&StoreError>, what: &'static str, items: usize) {
+        let now = tokio::time::Instant::now();
+        let decision = self
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failed(now);
+        let Some(suppressed) = decision else {
+            tracing::debug!(error = error.map(tracing::field::display), items, "{what}");
+            return;
+        };
+        let Some(error) = error else {
+            tracing::warn!(
+                items,
+                suppressed,
+                attempts = self.config.max_store_attempts,
+                "{what}: the store left them unprocessed (throttled) on every attempt"
+            );
+            return;
+        };
+        match error.table().filter(|_| !error.needs_operator()) {
+            // The error itself says what to do; else point at the table check.
+            Some(table) => tracing::warn!(
+                %error,
+                items,
+                suppressed,
+                diagnose = %format_args!("cargo xtask table check --table {table}"),
+                "{what}: the health store failed"
+            ),
+            None => tracing::warn!(%error, items, suppressed, "{what}: the health store failed"),
         }
     }
 
@@ -495,9 +563,34 @@ impl Worker {
                 Ok(false) => {}
                 Err(error) => {
                     bump(&self.counters.cooldown_errors, 1);
-                    tracing::warn!(%error, provider, key, "could not share key cool-down");
+                    tracing::debug!(%error, provider, key, "could not share key cool-down");
+                    self.store_failed(Some(&error), "key cool-down not shared", 1);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_warn_first_then_once_a_minute_with_the_count_suppressed() {
+        let start = tokio::time::Instant::now();
+        let mut log = FailureLog::default();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        assert_eq!(log.failed(at(0)), Some(0), "the first failure warns");
+        for secs in [0, 1, 30, 59] {
+            assert_eq!(log.failed(at(secs)), None, "within the minute: {secs}");
+        }
+        assert_eq!(
+            log.failed(at(60)),
+            Some(4),
+            "a minute later, with the count"
+        );
+        assert_eq!(log.failed(at(61)), None);
+        assert_eq!(log.failed(at(600)), Some(1));
+        assert_eq!(log.failed(at(600)), None);
     }
 }

@@ -98,6 +98,9 @@ pub struct HealthReport {
     pub requests: u64,
     /// Rate-limit events of this health id in the last hour ([`RATE_LIMIT_WINDOW`]).
     pub rate_limits: u64,
+    /// Rate-limit events of the whole provider (every health id) in the last hour: what the
+    /// rate-limit alert counts, as the CloudWatch alarm does.
+    pub provider_rate_limits: u64,
     /// The rolling window the metrics cover.
     #[serde(rename = "window_secs", serialize_with = "serialize_secs")]
     pub window: Duration,
@@ -115,7 +118,9 @@ fn serialize_time<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error
 }
 
 impl HealthReport {
-    /// The report for `metrics` (already restricted to the window) and `rate_limits` events.
+    /// The report for `metrics` (already restricted to the window) and `rate_limits` events
+    /// (counted for the provider too: set [`provider_rate_limits`](Self::provider_rate_limits)
+    /// when the provider has other health ids).
     pub fn from_metrics(
         health_id: &str,
         provider: &str,
@@ -150,6 +155,7 @@ impl HealthReport {
             success_rate: rate,
             requests,
             rate_limits,
+            provider_rate_limits: rate_limits,
             window: rules.window(),
             checked_at,
         }
@@ -158,7 +164,9 @@ impl HealthReport {
 
 /// Reads `health_id`'s metrics over the window of `rules` (every page of
 /// `pk = PROVIDER_HEALTH#<id> AND begins_with(sk, "METRIC#")`, newest first, skipping expired
-/// items) and its provider's rate-limit events of the last hour, and applies the rules.
+/// items) and its provider's rate-limit events of the last hour (this health id's in
+/// [`HealthReport::rate_limits`], all of them in [`HealthReport::provider_rate_limits`]), and
+/// applies the rules.
 pub async fn check_provider_health(
     store: &dyn HealthStore,
     clock: &dyn Clock,
@@ -189,25 +197,24 @@ pub async fn check_provider_health(
     let rate_since = now
         .checked_sub(RATE_LIMIT_WINDOW)
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let rate_limits = store
+    let events: Vec<_> = store
         .query_rate_limits(provider, rate_since)
         .await?
-        .iter()
-        .filter(|r| r.health_id == health_id && r.at_ms <= now_ms && !r.is_expired(now))
-        .count() as u64;
+        .into_iter()
+        .filter(|r| r.at_ms <= now_ms && !r.is_expired(now))
+        .collect();
+    let rate_limits = events.iter().filter(|r| r.health_id == health_id).count() as u64;
+    let provider_rate_limits = events.len() as u64;
     tracing::debug!(
         health_id,
         provider,
         requests = metrics.len(),
         rate_limits,
+        provider_rate_limits,
         "read provider health"
     );
-    Ok(HealthReport::from_metrics(
-        health_id,
-        provider,
-        rules,
-        &metrics,
-        rate_limits,
-        now,
-    ))
+    Ok(HealthReport {
+        provider_rate_limits,
+        ..HealthReport::from_metrics(health_id, provider, rules, &metrics, rate_limits, now)
+    })
 }

@@ -238,6 +238,31 @@ pub enum StoreError {
         /// The SDK's error with its context.
         message: String,
     },
+    /// The table does not exist (DynamoDB's `ResourceNotFoundException`).
+    #[error(
+        "health table `{table}` does not exist ({operation}): run `cargo xtask table create \
+         --table {table}` or see the README's \"Deploying\" section"
+    )]
+    TableMissing {
+        /// The operation, e.g. `"BatchWriteItem"`.
+        operation: &'static str,
+        /// The table.
+        table: String,
+    },
+    /// The caller's IAM identity may not do `action` on the table (DynamoDB's
+    /// `AccessDeniedException`).
+    #[error(
+        "access denied to health table `{table}`: allow `{action}` on it (the README's \
+         \"Deploying\" section has the IAM policy): {message}"
+    )]
+    AccessDenied {
+        /// The IAM action that was refused, e.g. `"dynamodb:BatchWriteItem"`.
+        action: String,
+        /// The table.
+        table: String,
+        /// DynamoDB's message, on one line and shortened.
+        message: String,
+    },
     /// A stored item lacks an attribute or has the wrong type.
     #[error("table {table}: item {pk}/{sk}: attribute `{attribute}`: {problem}")]
     Corrupt {
@@ -281,6 +306,26 @@ impl StoreError {
     /// Whether the store did not answer in time ([`StoreError::Timeout`]).
     pub fn is_timeout(&self) -> bool {
         matches!(self, StoreError::Timeout { .. })
+    }
+
+    /// Whether retrying cannot help until someone changes the deployment: a missing table or
+    /// a missing IAM permission. The recorder drops such a batch at once instead of retrying.
+    pub fn needs_operator(&self) -> bool {
+        matches!(
+            self,
+            StoreError::TableMissing { .. } | StoreError::AccessDenied { .. }
+        )
+    }
+
+    /// The table the failure concerns, when there is one.
+    pub fn table(&self) -> Option<&str> {
+        match self {
+            StoreError::Dynamo { table, .. }
+            | StoreError::TableMissing { table, .. }
+            | StoreError::AccessDenied { table, .. }
+            | StoreError::Corrupt { table, .. } => Some(table),
+            _ => None,
+        }
     }
 }
 
