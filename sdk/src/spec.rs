@@ -39,6 +39,9 @@ pub struct ProviderSpec {
     /// may point at, such as fal's `https://queue.fal.run`. A URL on one of them is re-rooted
     /// onto the configured base URL; a URL on any other origin is refused.
     pub allowed_origins: &'static [&'static str],
+    /// Limits of one key declared in the spec (`limits`), enforced locally; unset ones are
+    /// learned from the provider's answers.
+    pub key_limits: KeyLimits,
     /// The endpoints of this provider.
     pub endpoints: &'static [EndpointSpec],
 }
@@ -125,6 +128,9 @@ pub struct RetryPolicy {
     pub max_cooldown_ms: u64,
     /// Cool-down after a 429 whose hint is zero, in the past or unreadable.
     pub min_cooldown_ms: u64,
+    /// Most calls waiting for a key at once; a call arriving at a full queue fails at once
+    /// with `RateLimited`.
+    pub max_queue: u32,
     /// HTTP statuses retried with backoff (429 and 503 always are).
     pub retry_statuses: &'static [u16],
     /// Whether request timeouts are retried.
@@ -151,6 +157,17 @@ impl RetryPolicy {
     pub fn retry_delay(&self, hint: Option<Duration>) -> Option<Duration> {
         hint.map(|hint| hint.min(Duration::from_millis(self.max_cooldown_ms)))
     }
+}
+
+/// Limits of one key, as declared in the spec. `None`: not declared (learned instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyLimits {
+    /// Requests per minute one key may make.
+    pub requests_per_minute: Option<u32>,
+    /// Requests one key may start at once above its steady rate.
+    pub burst: Option<u32>,
+    /// Requests one key may have in flight at once.
+    pub concurrent: Option<u32>,
 }
 
 /// Most bytes read from a response body. Reading stops at the limit: a success body that is

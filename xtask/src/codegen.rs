@@ -1691,6 +1691,18 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
     };
     let max_cooldown = or_default(&r.max_cooldown_ms, spec::DEFAULT_MAX_COOLDOWN_MS);
     let min_cooldown = or_default(&r.min_cooldown_ms, spec::DEFAULT_MIN_COOLDOWN_MS);
+    let max_queue = u64_lit(r.max_queue.as_ref().map_or(spec::DEFAULT_MAX_QUEUE, |v| v.value).into());
+    let opt_u32 = |v: Option<&crate::spec::Spanned<u32>>| match v {
+        Some(v) => {
+            let v = u64_lit(v.value.into());
+            quote!(Some(#v))
+        }
+        None => quote!(None),
+    };
+    let limits = provider.limits.as_ref();
+    let rpm = opt_u32(limits.and_then(|l| l.requests_per_minute.as_ref()));
+    let burst = opt_u32(limits.and_then(|l| l.burst.as_ref()));
+    let concurrent = opt_u32(limits.and_then(|l| l.concurrent.as_ref()));
     let statuses = r.retry_statuses.value.iter().map(|s| u64_lit((*s).into()));
     let b = &policy.body_limits;
     let json_bytes = or_default(&b.json_bytes, spec::DEFAULT_JSON_BODY_BYTES);
@@ -1771,6 +1783,7 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
                 max_wait_ms: #max_wait,
                 max_cooldown_ms: #max_cooldown,
                 min_cooldown_ms: #min_cooldown,
+                max_queue: #max_queue,
                 retry_statuses: &[#(#statuses),*],
                 retry_timeouts: #retry_timeouts,
             },
@@ -1801,6 +1814,11 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
                 error_bytes: #error_bytes,
             },
             allowed_origins: #origins,
+            key_limits: KeyLimits {
+                requests_per_minute: #rpm,
+                burst: #burst,
+                concurrent: #concurrent,
+            },
             endpoints: &[#(#endpoints),*],
         };
     }
@@ -1872,6 +1890,7 @@ fn provider_module(spec: &Spec, id: &str, provider: &Provider) -> TokenStream {
             "BodyLimits",
             "ErrorRules",
             "HealthRules",
+            "KeyLimits",
             "KeySource",
             "ProviderSpec",
             "RetryPolicy",

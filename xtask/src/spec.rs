@@ -268,6 +268,9 @@ policy_block! {
             /// Cool-down in milliseconds after a 429 whose hint is zero, in the past or
             /// unreadable (default 1000).
             min_cooldown_ms: u64,
+            /// Most calls of one provider waiting for a key at once; a call arriving at a full
+            /// queue fails at once with `RateLimited` (default 256).
+            max_queue: u32,
         }
     }
 }
@@ -276,6 +279,8 @@ policy_block! {
 pub const DEFAULT_MAX_COOLDOWN_MS: u64 = 600_000;
 /// Default of `retry.min_cooldown_ms`: one second.
 pub const DEFAULT_MIN_COOLDOWN_MS: u64 = 1000;
+/// Default of `retry.max_queue`.
+pub const DEFAULT_MAX_QUEUE: u32 = 256;
 
 policy_block! {
     /// Most bytes read from a provider's response bodies. Every field is optional.
@@ -439,6 +444,11 @@ pub struct Provider {
     /// configured base URL. A URL on any other origin is refused. Default: none.
     #[serde(default)]
     pub allowed_origins: Vec<Spanned<String>>,
+    /// Limits of one key, when the provider publishes them (OpenAI requests per minute per
+    /// tier, ElevenLabs and fal concurrency per account): enforced locally, so known limits
+    /// cost no 429. Optional; unset limits are learned from the provider's answers.
+    #[serde(default)]
+    pub limits: Option<KeyLimits>,
     /// Endpoints by id (a lowercase Rust identifier: the client method name).
     pub endpoints: Map<Endpoint>,
 }
@@ -454,6 +464,22 @@ impl Provider {
             body_limits: defaults.body_limits().merged(self.body_limits.as_ref()),
         }
     }
+}
+
+/// Limits of one key. Every field is optional.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyLimits {
+    /// Requests per minute one key may make.
+    #[serde(default)]
+    pub requests_per_minute: Option<Spanned<u32>>,
+    /// Requests one key may start at once, above its steady rate (default: one second's worth
+    /// of `requests_per_minute`, at least 1).
+    #[serde(default)]
+    pub burst: Option<Spanned<u32>>,
+    /// Requests one key may have in flight at once.
+    #[serde(default)]
+    pub concurrent: Option<Spanned<u32>>,
 }
 
 /// The auth kinds the runtime implements.

@@ -278,6 +278,9 @@ impl Checker {
             .max_cooldown_ms
             .as_ref()
             .map_or(crate::spec::DEFAULT_MAX_COOLDOWN_MS, |m| m.value);
+        if let Some(q) = r.max_queue.as_ref().filter(|q| q.value == 0) {
+            self.err(q.loc, "max_queue must be greater than 0");
+        }
         if let Some(m) = r.max_cooldown_ms.as_ref().filter(|m| m.value == 0) {
             self.err(m.loc, "max_cooldown_ms must be greater than 0");
         }
@@ -466,6 +469,20 @@ impl Checker {
             self.pointer(p);
         }
         self.policy(&provider.merged_policy(defaults));
+        if let Some(limits) = &provider.limits {
+            for (name, limit) in [
+                ("requests_per_minute", &limits.requests_per_minute),
+                ("burst", &limits.burst),
+                ("concurrent", &limits.concurrent),
+            ] {
+                if let Some(limit) = limit.as_ref().filter(|l| l.value == 0) {
+                    self.err(limit.loc, format!("{name} must be greater than 0"));
+                }
+            }
+            if let (Some(burst), None) = (&limits.burst, &limits.requests_per_minute) {
+                self.err(burst.loc, "burst needs requests_per_minute");
+            }
+        }
         for origin in &provider.allowed_origins {
             if let Some(problem) = origin_problem(&origin.value) {
                 self.err(origin.loc, problem);

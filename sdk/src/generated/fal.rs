@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::ProviderClient;
 use crate::spec::{
-    AlertThresholds, AuthScheme, BodyLimits, ErrorRules, HealthRules, KeySource,
-    ProviderSpec, RetryPolicy, Timeouts,
+    AlertThresholds, AuthScheme, BodyLimits, ErrorRules, HealthRules, KeyLimits,
+    KeySource, ProviderSpec, RetryPolicy, Timeouts,
 };
 use crate::{Endpoint, Job, Validate, ValidationError};
 
@@ -38,6 +38,7 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
         max_wait_ms: 2000,
         max_cooldown_ms: 600000,
         min_cooldown_ms: 1000,
+        max_queue: 256,
         retry_statuses: &[500, 502, 503, 504],
         retry_timeouts: true,
     },
@@ -68,6 +69,11 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
         error_bytes: 65536,
     },
     allowed_origins: &["https://queue.fal.run"],
+    key_limits: KeyLimits {
+        requests_per_minute: None,
+        burst: None,
+        concurrent: None,
+    },
     endpoints: &[
         <FluxProRequest as Endpoint>::SPEC,
         <StableAudioRequest as Endpoint>::SPEC,
