@@ -4,19 +4,26 @@
 //!
 //! 1. The request is validated; an invalid request fails with [`Error::Invalid`] before any
 //!    network call.
-//! 2. A key is taken from the provider's [`KeyPool`] (fewest calls in flight, round-robin on
-//!    ties) and presented as the spec's [`AuthScheme`](crate::spec::AuthScheme) says.
+//! 2. A key is taken from the provider's [`KeyPool`] through its admission queue
+//!    ([`crate::admission`]): the key with the fewest calls in flight among those that are
+//!    not cooling down, under their concurrency limit and with a pacing token
+//!    ([`crate::pace`]: declared `limits`, or learned from the provider's `x-ratelimit-*`
+//!    headers and 429s). When none is free the call queues in arrival order and is handed the
+//!    next free key, one waiter at a time; a call whose expected wait exceeds what it may wait
+//!    (`retry.max_wait_ms`, its deadline) or that finds the queue full (`retry.max_queue`)
+//!    fails at once with [`Error::RateLimited`] ("rate limited, no alternate keys"), counted
+//!    by [`ProviderClient::shed_calls`] and not recorded as a provider failure. The key is
+//!    presented as the spec's [`AuthScheme`](crate::spec::AuthScheme) says.
 //! 3. The response is classified by [`classify`](crate::classify::classify) from the spec's
 //!    error rules and envelope, and acted on:
 //!    - **Rate limited** (HTTP 429 or a `rate_limited` code): the key cools down for the
 //!      provider's reset hint (`retry-after-ms`, `retry-after`, `x-ratelimit-reset-*`) or
 //!      `retry.default_cooldown_ms`, held between `retry.min_cooldown_ms` (a hint of zero, in
-//!      the past or unreadable) and `retry.max_cooldown_ms` ([`RetryPolicy::cooldown`]), and the
-//!      call moves on at once to another key. Rate limits never use up `retry.max_attempts`
-//!      (that budget is for transient failures). When no other key has room, the call backs off
-//!      (full jitter, growing with each such 429) and waits for the earliest key; backoffs and
-//!      waits share one budget of `retry.max_wait_ms` per call. Past it, or past the deadline,
-//!      the call fails fast with [`Error::RateLimited`].
+//!      the past or unreadable) and `retry.max_cooldown_ms` (`RetryPolicy::cooldown`); its
+//!      pace learns from it; the call goes back to the front of the admission queue and gets
+//!      the next free key (another key at once, or this one when it is back), within the same
+//!      wait budget. Rate limits never use up `retry.max_attempts` (that budget is for
+//!      transient failures).
 //!    - **Quarantine** (HTTP 401/403 or a `quarantine` code such as OpenAI's
 //!      `insufficient_quota`, which comes with HTTP 429): the key is set aside until the pool is
 //!      reloaded and the call moves on to another key. No key left: [`Error::KeysExhausted`].
@@ -69,6 +76,7 @@
 //! attempts of the request itself, not the polls of a job.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -80,13 +88,14 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use url::Origin;
 
+use crate::admission::{Admission, Refusal};
 use crate::auth;
 use crate::classify::{Failure, MESSAGE_LIMIT, Outcome, classify_with, shorten};
 use crate::endpoint::{Endpoint, ResponseBody, ValidationError};
 use crate::error::{Error, Result};
-use crate::keys::{KeyLease, KeyPool, Unavailable};
+use crate::keys::{KeyLease, KeyPool};
 use crate::retry::backoff_delay;
-use crate::spec::{EndpointSpec, JobFlow, JobSpec, ProviderSpec, ResponseSpec, RetryPolicy};
+use crate::spec::{EndpointSpec, JobFlow, JobSpec, ProviderSpec, ResponseSpec};
 use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 
 /// Characters percent-encoded in a path parameter: everything but RFC 3986 unreserved ones.
@@ -112,6 +121,10 @@ struct ClientInner {
     /// Why this provider cannot be called (an unusable base URL), if so: every call fails
     /// with this [`Error::Config`] message before any network call, other providers unaffected.
     unusable: Option<String>,
+    /// Calls waiting for a key, in arrival order.
+    admission: Admission,
+    /// Calls shed by admission before any attempt (see [`ProviderClient::shed_calls`]).
+    shed: AtomicU64,
     http: reqwest::Client,
     telemetry: Arc<dyn Telemetry>,
 }
@@ -157,6 +170,8 @@ impl ProviderClient {
                 base_url,
                 allowed_origins,
                 unusable: None,
+                admission: Admission::new(spec.retry.max_queue as usize),
+                shed: AtomicU64::new(0),
                 http,
                 telemetry,
             }),
@@ -182,10 +197,24 @@ impl ProviderClient {
                 base_url,
                 allowed_origins: Vec::new(),
                 unusable: Some(reason),
+                admission: Admission::new(1),
+                shed: AtomicU64::new(0),
                 http,
                 telemetry,
             }),
         }
+    }
+
+    /// Calls refused by admission before any attempt (queue full, or an expected wait longer
+    /// than the call may wait): they failed fast with [`Error::RateLimited`], never reached
+    /// the provider, and are not health failures.
+    pub fn shed_calls(&self) -> u64 {
+        self.inner.shed.load(Ordering::Relaxed)
+    }
+
+    /// Calls waiting for a key right now.
+    pub fn waiting_calls(&self) -> usize {
+        self.inner.admission.waiting()
     }
 
     /// Why this client cannot send anything (its configuration is broken), if so.
@@ -211,6 +240,16 @@ impl ProviderClient {
     /// Validates and sends `request`, returning its output (see the module docs for keys,
     /// retries and jobs).
     pub async fn call<E: Endpoint>(&self, request: E) -> Result<E::Output> {
+        self.call_with(request, &CallOptions::default()).await
+    }
+
+    /// [`call`](Self::call) with this call's own budgets (a deadline, a longest wait for a
+    /// key, attempts) instead of the spec's, e.g. a Lambda's remaining time as the deadline.
+    pub async fn call_with<E: Endpoint>(
+        &self,
+        request: E,
+        options: &CallOptions,
+    ) -> Result<E::Output> {
         let endpoint = &E::SPEC;
         if let Some(reason) = &self.inner.unusable {
             return Err(Error::Config(reason.clone()));
@@ -228,7 +267,7 @@ impl ProviderClient {
             provider = endpoint.provider,
             endpoint = endpoint.id
         );
-        let mut call = Call::new(self.inner.spec, endpoint);
+        let mut call = Call::new(self.inner.spec, endpoint, options);
         let result = self.run(&request, &mut call).instrument(span).await;
         self.finish(&call, result.as_ref().err());
         result
@@ -298,11 +337,10 @@ impl ProviderClient {
                 class = error.class(), %error, "call failed"
             ),
         }
-        let reached_provider = call.attempts > 0
-            || matches!(
-                error,
-                Some(Error::RateLimited { .. } | Error::KeysExhausted { .. })
-            );
+        // A call shed by admission (`RateLimited` before any attempt) never reached the
+        // provider: counted (`shed_calls`) and logged, not a provider failure.
+        let reached_provider =
+            call.attempts > 0 || matches!(error, Some(Error::KeysExhausted { .. }));
         if reached_provider {
             self.inner.telemetry.record_call(CallMetric {
                 health_id: call.endpoint.health_id,
@@ -357,6 +395,13 @@ impl ProviderClient {
                     .map(|v| shorten(v, 200));
                 call.status = Some(status);
                 let success = (200..300).contains(&status);
+                match budget(&headers) {
+                    Some((limit, remaining, reset)) => {
+                        lease.observe_budget(limit, remaining, reset)
+                    }
+                    None if success => lease.observe_success(),
+                    None => {}
+                }
                 // Once a 2xx's headers are here the provider has acted: whatever happens to the
                 // body (a cap, a timeout, a reset), it is never replayed.
                 let cap = if success {
@@ -419,40 +464,12 @@ impl ProviderClient {
         let policy = &spec.retry;
         let pool = &self.inner.pool;
         let (provider, endpoint) = (spec.id, call.endpoint.id);
-        let max_attempts = policy.max_attempts.max(1);
+        let max_attempts = call.max_attempts;
         let mut counted = 0_u32;
-        let mut free_rotations = 0_usize;
-        let mut limited = 0_u32;
+        let mut retrying = false;
         let mut last = String::from("no attempt made");
         loop {
-            let lease = match pool.select() {
-                Ok(lease) => lease,
-                Err(Unavailable::CoolingDown { until }) => {
-                    let wait = until.saturating_duration_since(Instant::now());
-                    if call.may_wait(wait, policy) && until < call.deadline {
-                        tracing::info!(
-                            provider,
-                            endpoint,
-                            wait_ms = millis(wait),
-                            "rate limited on every key, waiting for the earliest to cool down"
-                        );
-                        call.rate_waited += wait;
-                        tokio::time::sleep_until(until).await;
-                        continue;
-                    }
-                    tracing::warn!(
-                        provider,
-                        endpoint,
-                        retry_after_ms = millis(wait),
-                        "rate limited, no alternate keys"
-                    );
-                    return Err(Error::RateLimited {
-                        provider,
-                        retry_after: wait,
-                    });
-                }
-                Err(other) => return Err(pool.unavailable_error(other)),
-            };
+            let lease = self.admit(call, retrying).await?;
             let now = Instant::now();
             if now >= call.deadline {
                 return Err(self.exhausted(call, format!("{last} (deadline reached)")));
@@ -476,38 +493,27 @@ impl ProviderClient {
                 Step::RateLimited { failure, cooldown } => {
                     let cooldown = policy.cooldown(cooldown);
                     lease.cool_down(Instant::now() + cooldown);
+                    lease.observe_rate_limited(cooldown);
                     let rotated = pool.has_available();
                     self.rate_limited(call, &lease, cooldown, rotated);
-                    if rotated {
-                        tracing::info!(
-                            provider,
-                            endpoint,
-                            key = lease.fingerprint(),
-                            status = failure.status,
-                            cooldown_ms = millis(cooldown),
+                    tracing::info!(
+                        provider,
+                        endpoint,
+                        key = lease.fingerprint(),
+                        status = failure.status,
+                        cooldown_ms = millis(cooldown),
+                        "{}",
+                        if rotated {
                             "rate limited key, rotated to another key"
-                        );
-                    }
+                        } else {
+                            "rate limited key, waiting for the next free key"
+                        }
+                    );
+                    // Back to the front of the queue: the next free key (this one after its
+                    // cool-down, or another) is handed over by admission, paced, within the
+                    // call's wait budget. Rate limits never use up attempts.
                     last = failure.to_string();
-                    if rotated && free_rotations < pool.len() {
-                        free_rotations += 1;
-                        continue;
-                    }
-                    // No other key had room (or every key was already tried): back off with
-                    // full jitter before asking again, so a provider that keeps answering 429
-                    // with a short or no hint is not hammered. Backoffs and waits for a cooling
-                    // key share one budget, `max_wait_ms` per call, and never pass the deadline.
-                    limited += 1;
-                    let delay = backoff_delay(policy, limited - 1, &mut rand::rng());
-                    if !call.may_wait(delay, policy) || Instant::now() + delay >= call.deadline {
-                        tracing::warn!(provider, endpoint, "rate limited, no alternate keys");
-                        return Err(Error::RateLimited {
-                            provider,
-                            retry_after: cooldown,
-                        });
-                    }
-                    call.rate_waited += delay;
-                    tokio::time::sleep(delay).await;
+                    retrying = true;
                     continue;
                 }
                 Step::Quarantine(failure) => {
@@ -521,6 +527,7 @@ impl ProviderClient {
                         "key rejected and quarantined, rotating"
                     );
                     last = failure.to_string();
+                    retrying = true;
                     continue;
                 }
                 Step::Retry {
@@ -546,6 +553,41 @@ impl ProviderClient {
                 "transient failure, backing off"
             );
             tokio::time::sleep(delay).await;
+            retrying = true;
+        }
+    }
+
+    /// A key for the next attempt of `call`, through the provider's admission queue: waits (in
+    /// arrival order, `retry` first) within what is left of the call's `max_wait` and its
+    /// deadline, or fails fast with [`Error::RateLimited`] when that cannot be met.
+    async fn admit(&self, call: &mut Call, retry: bool) -> Result<KeyLease> {
+        let pool = &self.inner.pool;
+        let (provider, endpoint) = (call.provider.id, call.endpoint.id);
+        let started = Instant::now();
+        let left = call.max_wait.saturating_sub(call.rate_waited);
+        let until = (started + left).min(call.deadline);
+        let result = self.inner.admission.acquire(pool, until, retry).await;
+        call.rate_waited += started.elapsed();
+        match result {
+            Ok(lease) => Ok(lease),
+            Err(Refusal::Unavailable(unavailable)) => Err(pool.unavailable_error(unavailable)),
+            Err(Refusal::Shed { expected, reason }) => {
+                if call.attempts == 0 {
+                    self.inner.shed.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(
+                    provider,
+                    endpoint,
+                    retry_after_ms = millis(expected),
+                    waiting = self.inner.admission.waiting(),
+                    reason = ?reason,
+                    "rate limited, no alternate keys"
+                );
+                Err(Error::RateLimited {
+                    provider,
+                    retry_after: expected,
+                })
+            }
         }
     }
 
@@ -827,6 +869,45 @@ impl ProviderClient {
     }
 }
 
+/// One call's own budgets, overriding the spec's retry policy for that call only (see
+/// [`ProviderClient::call_with`]). Every field left `None` keeps the spec's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// The whole call's budget, waits and retries included (`retry.deadline_ms`). A Lambda
+    /// passes its remaining time. A call that cannot get a key within it fails at once.
+    pub deadline: Option<Duration>,
+    /// Longest total wait for a key (`retry.max_wait_ms`).
+    pub max_wait: Option<Duration>,
+    /// Attempts for transient failures (`retry.max_attempts`).
+    pub max_attempts: Option<u32>,
+}
+
+impl CallOptions {
+    /// The spec's budgets.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With this deadline for the whole call.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// With this longest wait for a key.
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = Some(max_wait);
+        self
+    }
+
+    /// With this many attempts for transient failures (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
+}
+
 /// Bookkeeping of one call, for logs and telemetry.
 struct Call {
     provider: &'static ProviderSpec,
@@ -836,27 +917,38 @@ struct Call {
     attempts: u32,
     status: Option<u16>,
     key: Option<String>,
-    /// Time spent waiting for rate-limited keys (backoff after a 429, waits for a cooling key).
+    /// Time spent waiting for a key (in the admission queue).
     rate_waited: Duration,
+    /// Longest total wait for a key.
+    max_wait: Duration,
+    /// Attempts for transient failures.
+    max_attempts: u32,
 }
 
 impl Call {
-    /// Whether waiting `wait` more for rate-limited keys stays within `max_wait_ms`.
-    fn may_wait(&self, wait: Duration, policy: &RetryPolicy) -> bool {
-        self.rate_waited + wait <= Duration::from_millis(policy.max_wait_ms)
-    }
-
-    fn new(provider: &'static ProviderSpec, endpoint: &'static EndpointSpec) -> Self {
+    fn new(
+        provider: &'static ProviderSpec,
+        endpoint: &'static EndpointSpec,
+        options: &CallOptions,
+    ) -> Self {
         let started = Instant::now();
+        let retry = &provider.retry;
         Self {
             provider,
             endpoint,
             started,
-            deadline: started + Duration::from_millis(provider.retry.deadline_ms),
+            deadline: started
+                + options
+                    .deadline
+                    .unwrap_or(Duration::from_millis(retry.deadline_ms)),
             attempts: 0,
             status: None,
             key: None,
             rate_waited: Duration::ZERO,
+            max_wait: options
+                .max_wait
+                .unwrap_or(Duration::from_millis(retry.max_wait_ms)),
+            max_attempts: options.max_attempts.unwrap_or(retry.max_attempts).max(1),
         }
     }
 }
@@ -1014,6 +1106,17 @@ fn json_text(value: &Value) -> String {
     value
         .as_str()
         .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// The provider's request budget from OpenAI-style headers: `x-ratelimit-limit-requests`,
+/// `x-ratelimit-remaining-requests` and `x-ratelimit-reset-requests` (a Go duration), all three
+/// present and readable.
+fn budget(headers: &http::HeaderMap) -> Option<(u32, u32, Duration)> {
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    let limit = text("x-ratelimit-limit-requests")?.parse().ok()?;
+    let remaining = text("x-ratelimit-remaining-requests")?.parse().ok()?;
+    let reset = crate::classify::parse_reset_duration(text("x-ratelimit-reset-requests")?)?;
+    Some((limit, remaining, reset))
 }
 
 /// An exchange that failed before any answer arrived.

@@ -16,17 +16,19 @@
 //! header. Logs, errors, metrics and `Debug` output name a key by its [`fingerprint`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::auth::CachedToken;
 use crate::error::{Error, Result};
-use crate::spec::{AuthScheme, KeySource, ProviderSpec};
+use crate::pace::{Pace, PaceSnapshot};
+use crate::spec::{AuthScheme, KeyLimits, KeySource, ProviderSpec};
 
 /// A short, stable, non-reversible name for a key: `k_` followed by the first 8 hex digits of
 /// the key's SHA-256. Safe to log; works for keys of any length, including empty ones.
@@ -209,6 +211,13 @@ pub enum Unavailable {
         /// When the earliest key is back.
         until: Instant,
     },
+    /// Every usable key is held back by its pace or at its concurrency limit: none refused a
+    /// call, the SDK holds back so they will not. `until` is when the earliest pacing token
+    /// is ready (`None` when only concurrency limits hold: a call finishing frees a key).
+    Paced {
+        /// When the earliest paced key has a token.
+        until: Option<Instant>,
+    },
     /// Every key is quarantined.
     Quarantined {
         /// The quarantine reason of one of the keys.
@@ -225,17 +234,46 @@ pub(crate) struct KeySlot {
     in_flight: AtomicU32,
     /// Auth material derived from the key (a signed JWT), cached by `auth`.
     pub(crate) token: ArcSwapOption<CachedToken>,
+    /// Local pacing (see [`crate::pace`]); only locked when `paced` is set.
+    pace: Mutex<Pace>,
+    /// Whether `pace` limits this key (declared or learned), so unpaced keys cost no lock.
+    paced: AtomicBool,
 }
 
 impl KeySlot {
-    fn new(key: ApiKey) -> Self {
+    fn new(key: ApiKey, limits: &KeyLimits) -> Self {
+        let pace = Pace::new(limits, Instant::now());
         Self {
             key,
             cool_until: AtomicU64::new(0),
             quarantine: OnceLock::new(),
             in_flight: AtomicU32::new(0),
             token: ArcSwapOption::empty(),
+            paced: AtomicBool::new(pace.is_paced()),
+            pace: Mutex::new(pace),
         }
+    }
+
+    fn pace(&self) -> std::sync::MutexGuard<'_, Pace> {
+        self.pace
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When this key's pacing gives its next token (`now` for an unpaced key).
+    fn ready_at(&self, now: Instant) -> Instant {
+        if self.paced.load(Ordering::Acquire) {
+            self.pace().ready_at(now)
+        } else {
+            now
+        }
+    }
+
+    /// Updates the pace with `update` and marks the key paced if it now is.
+    fn update_pace(&self, update: impl FnOnce(&mut Pace)) {
+        let mut pace = self.pace();
+        update(&mut pace);
+        self.paced.store(pace.is_paced(), Ordering::Release);
     }
 }
 
@@ -253,6 +291,10 @@ struct PoolInner {
     epoch: Instant,
     /// `retry.max_cooldown_ms`: no cool-down lasts longer.
     max_cooldown: Duration,
+    /// The spec's declared limits of one key.
+    limits: KeyLimits,
+    /// Woken whenever a lease is released (a concurrency-limited key may be free).
+    released: Notify,
     slots: ArcSwap<Vec<Arc<KeySlot>>>,
     rejected: ArcSwap<Vec<KeyRejection>>,
     cursor: AtomicUsize,
@@ -347,7 +389,7 @@ impl KeyPool {
     }
 
     fn build(spec: &ProviderSpec, keys: Vec<String>, origin: Origin) -> Result<Self> {
-        let (slots, rejected) = make_slots(spec.id, &spec.keys, spec.auth, keys);
+        let (slots, rejected) = make_slots(spec.id, &spec.keys, spec.auth, &spec.key_limits, keys);
         let min = usize::try_from(spec.keys.recommended_min).unwrap_or(usize::MAX);
         if !slots.is_empty() && slots.len() < min {
             tracing::warn!(
@@ -365,6 +407,8 @@ impl KeyPool {
                 origin,
                 epoch: Instant::now(),
                 max_cooldown: Duration::from_millis(spec.retry.max_cooldown_ms),
+                limits: spec.key_limits,
+                released: Notify::new(),
                 slots: ArcSwap::from_pointee(slots),
                 rejected: ArcSwap::from_pointee(rejected),
                 cursor: AtomicUsize::new(0),
@@ -406,17 +450,51 @@ impl KeyPool {
 
     /// Picks a key for one call: among the available keys, the one with the fewest calls in
     /// flight, scanning from a start index that advances on every call (round-robin on ties).
-    /// O(keys), lock-free. The key counts as in flight until the lease is dropped.
+    /// A key is available when it is not quarantined, not cooling down, under its declared
+    /// concurrency limit and has a pacing token (see [`crate::pace`]; taking the key takes the
+    /// token). O(keys); lock-free for keys that are not paced. The key counts as in flight
+    /// until the lease is dropped.
     pub fn select(&self) -> std::result::Result<KeyLease, Unavailable> {
+        // A paced key may lose its token to a concurrent caller between the scan and the take;
+        // scan again then (bounded: each retry means another caller got a key).
+        for _ in 0..8 {
+            match self.scan() {
+                Scan::Found(slot) => {
+                    if slot.paced.load(Ordering::Acquire) && !slot.pace().try_take(Instant::now()) {
+                        continue;
+                    }
+                    return Ok(KeyLease::new(self.inner.clone(), slot));
+                }
+                Scan::None(unavailable) => return Err(unavailable),
+            }
+        }
+        // Lost every race: tokens are being taken right now; look again at once.
+        Err(Unavailable::Paced {
+            until: Some(Instant::now()),
+        })
+    }
+
+    /// Whether [`select`](Self::select) could give a key now, without taking one.
+    pub(crate) fn select_peek(&self) -> std::result::Result<(), Unavailable> {
+        match self.scan() {
+            Scan::Found(_) => Ok(()),
+            Scan::None(unavailable) => Err(unavailable),
+        }
+    }
+
+    fn scan(&self) -> Scan {
         let slots = self.inner.slots.load();
         let n = slots.len();
         if n == 0 {
-            return Err(Unavailable::NoKeys);
+            return Scan::None(Unavailable::NoKeys);
         }
         let start = self.inner.cursor.fetch_add(1, Ordering::Relaxed) % n;
-        let now = self.inner.nanos(Instant::now());
+        let now_instant = Instant::now();
+        let now = self.inner.nanos(now_instant);
+        let concurrent = self.inner.limits.concurrent;
         let mut best: Option<(&Arc<KeySlot>, u32)> = None;
         let mut earliest: Option<u64> = None;
+        let mut paced: Option<Option<Instant>> = None;
         let mut reason: Option<&str> = None;
         for offset in 0..n {
             let slot = &slots[(start + offset) % n];
@@ -430,6 +508,16 @@ impl KeyPool {
                 continue;
             }
             let in_flight = slot.in_flight.load(Ordering::Relaxed);
+            if concurrent.is_some_and(|c| in_flight >= c) {
+                paced.get_or_insert(None);
+                continue;
+            }
+            let ready = slot.ready_at(now_instant);
+            if ready > now_instant {
+                let soonest = paced.flatten().map_or(ready, |p| p.min(ready));
+                paced = Some(Some(soonest));
+                continue;
+            }
             if best.is_none_or(|(_, b)| in_flight < b) {
                 best = Some((slot, in_flight));
                 if in_flight == 0 {
@@ -437,15 +525,38 @@ impl KeyPool {
                 }
             }
         }
-        match (best, earliest) {
-            (Some((slot, _)), _) => Ok(KeyLease::new(self.inner.clone(), slot.clone())),
-            (None, Some(until)) => Err(Unavailable::CoolingDown {
+        Scan::None(match (best, paced, earliest) {
+            (Some((slot, _)), _, _) => return Scan::Found(slot.clone()),
+            (None, Some(until), cooling) => Unavailable::Paced {
+                // A cooling key may come back before the next pacing token.
+                until: match (until, cooling.map(|c| self.inner.instant(c))) {
+                    (Some(p), Some(c)) => Some(p.min(c)),
+                    (p, c) => p.or(c),
+                },
+            },
+            (None, None, Some(until)) => Unavailable::CoolingDown {
                 until: self.inner.instant(until),
-            }),
-            (None, None) => Err(Unavailable::Quarantined {
+            },
+            (None, None, None) => Unavailable::Quarantined {
                 reason: reason.unwrap_or("quarantined").to_owned(),
-            }),
-        }
+            },
+        })
+    }
+
+    /// Resolves when a lease of this pool is released (a key at its concurrency limit may be
+    /// free again). Only wakes futures that are already waiting.
+    pub(crate) fn released(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.released.notified()
+    }
+
+    /// The pace of every key, by fingerprint (for sharing and display).
+    pub fn paces(&self) -> Vec<(String, PaceSnapshot)> {
+        self.inner
+            .slots
+            .load()
+            .iter()
+            .map(|s| (s.key.fingerprint.clone(), s.pace().snapshot()))
+            .collect()
     }
 
     /// Whether some key could be selected right now.
@@ -465,6 +576,12 @@ impl KeyPool {
             Unavailable::CoolingDown { until } => Error::RateLimited {
                 provider: self.inner.provider,
                 retry_after: until.saturating_duration_since(Instant::now()),
+            },
+            Unavailable::Paced { until } => Error::RateLimited {
+                provider: self.inner.provider,
+                retry_after: until.map_or(Duration::ZERO, |u| {
+                    u.saturating_duration_since(Instant::now())
+                }),
             },
             Unavailable::Quarantined { reason } => Error::KeysExhausted {
                 provider: self.inner.provider,
@@ -563,6 +680,7 @@ impl KeyPool {
             self.inner.provider,
             &self.inner.source,
             self.inner.auth,
+            &self.inner.limits,
             keys,
         );
         for slot in &slots {
@@ -574,6 +692,8 @@ impl KeyPool {
                     previous.cool_until.load(Ordering::Acquire),
                     Ordering::Release,
                 );
+                let pace = *previous.pace();
+                slot.update_pace(|p| *p = pace);
             }
         }
         self.inner.slots.store(Arc::new(slots));
@@ -604,6 +724,7 @@ fn make_slots(
     provider: &str,
     source: &KeySource,
     auth: AuthScheme,
+    limits: &KeyLimits,
     keys: Vec<String>,
 ) -> (Vec<Arc<KeySlot>>, Vec<KeyRejection>) {
     let mut slots = Vec::with_capacity(keys.len());
@@ -611,7 +732,7 @@ fn make_slots(
     for secret in keys {
         let key = ApiKey::new(secret);
         match crate::auth::unusable(auth, &key) {
-            None => slots.push(Arc::new(KeySlot::new(key))),
+            None => slots.push(Arc::new(KeySlot::new(key, limits))),
             Some(reason) => {
                 tracing::warn!(
                     provider,
@@ -680,12 +801,43 @@ impl KeyLease {
     pub fn quarantine(&self, reason: &str) -> bool {
         self.pool.quarantine(&self.slot, reason)
     }
+
+    /// The provider's request budget for this key, from its `x-ratelimit-*` headers: `limit`
+    /// requests, `remaining` left, full again in `reset` (see [`crate::pace`]).
+    pub fn observe_budget(&self, limit: u32, remaining: u32, reset: Duration) {
+        let reset = reset.min(self.pool.max_cooldown);
+        self.slot
+            .update_pace(|p| p.observe_budget(limit, remaining, reset, Instant::now()));
+    }
+
+    /// A 429 whose next token is `hint` away: the key's pace learns from it.
+    pub fn observe_rate_limited(&self, hint: Duration) {
+        let hint = hint.min(self.pool.max_cooldown);
+        self.slot
+            .update_pace(|p| p.observe_rate_limited(hint, Instant::now()));
+    }
+
+    /// A success without budget headers: a learned pace recovers a little.
+    pub fn observe_success(&self) {
+        if self.slot.paced.load(Ordering::Acquire) {
+            self.slot.update_pace(Pace::observe_success);
+        }
+    }
 }
 
 impl Drop for KeyLease {
     fn drop(&mut self) {
         self.slot.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if self.pool.limits.concurrent.is_some() {
+            self.pool.released.notify_waiters();
+        }
     }
+}
+
+/// What one scan of the pool found.
+enum Scan {
+    Found(Arc<KeySlot>),
+    None(Unavailable),
 }
 
 impl fmt::Debug for KeyLease {

@@ -11,6 +11,7 @@
 
 extern crate self as media_sdk;
 
+pub mod admission;
 pub mod auth;
 pub mod classify;
 #[cfg(feature = "cli")]
@@ -22,6 +23,7 @@ pub mod generated;
 pub mod health;
 pub mod keys;
 pub mod media;
+pub mod pace;
 pub mod retry;
 pub mod sdk;
 #[cfg(feature = "sim")]

@@ -148,7 +148,9 @@ impl RetryPolicy {
         match hint {
             None => Duration::from_millis(self.default_cooldown_ms).min(max),
             Some(Duration::ZERO) => Duration::from_millis(self.min_cooldown_ms).min(max),
-            Some(hint) => hint.min(max),
+            // A positive hint is kept (a sub-millisecond one rounded up to 1 ms, so a key is
+            // never asked again in the same instant), at most the ceiling.
+            Some(hint) => hint.max(Duration::from_millis(1)).min(max),
         }
     }
 

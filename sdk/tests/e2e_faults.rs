@@ -122,7 +122,7 @@ fn openai_cases() -> Vec<Case> {
             first_key: FirstKey::Available,
             rate_limit_events: 3,
             metric: (true, Some(200), 4),
-            logged: &["waiting for the earliest to cool down"],
+            logged: &["waiting for the next free key"],
         },
         Case {
             proves: "500, 502 and 503 are retried with backoff until success, keys not blamed",
@@ -389,9 +389,10 @@ async fn fal_retry_after_in_seconds_sets_the_cool_down() {
 }
 
 #[tokio::test]
-async fn openai_request_budgets_spread_then_run_out_with_rate_limit_headers() {
-    // One request per key, never refilled: the 429s carry `x-ratelimit-*`, `retry-after` and
-    // `retry-after-ms` (60 s), as OpenAI's do.
+async fn openai_request_budgets_are_learned_from_headers_so_no_429_is_drawn() {
+    // One request per key, never refilled. Every answer carries OpenAI's `x-ratelimit-*`
+    // budget (limit 1, remaining 0, reset 60 s): the SDK paces each key from it, so the fourth
+    // call is shed at once, before any request, instead of drawing three 429s.
     let (logs, _guard) = capture_logs();
     let env = Env::with(&[], |b| b.rate_limit("openai", RateLimit::fixed(1))).await;
     for i in 0..3 {
@@ -424,23 +425,25 @@ async fn openai_request_budgets_spread_then_run_out_with_rate_limit_headers() {
             .to_string()
             .contains("rate limited, no alternate keys")
     );
-    let log = env.log("openai");
-    assert_eq!(log.len(), 6, "three successes, then each key refused once");
-    assert!(log[3..].iter().all(|r| r.status == Some(429)));
-    for key in OPENAI_KEYS {
-        let left = cooling_for(&state_of(&env, "openai", &fp(key))).unwrap();
-        assert!(left > Duration::from_secs(55), "{left:?}");
-    }
-    let events = env.telemetry.rate_limits();
-    assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|e| e.cooldown == Duration::from_secs(60)));
     assert_eq!(
-        events.iter().map(|e| e.rotated).collect::<Vec<_>>(),
-        [true, true, false]
+        env.log("openai").len(),
+        3,
+        "no request for the shed call, no 429"
     );
-    let calls = env.telemetry.calls();
-    assert_eq!(calls.len(), 4);
-    assert_eq!(calls[3].error_class, Some("rate_limited"));
+    let client = env.sdk.provider("openai").unwrap();
+    assert_eq!(client.shed_calls(), 1);
+    for (key, pace) in client.pool().paces() {
+        let rate = pace.rate_per_sec.expect("paced from the headers");
+        assert!((rate - 1.0 / 60.0).abs() < 1e-3, "{key}: {rate}");
+        assert_eq!(pace.burst, 1);
+    }
+    assert!(env.telemetry.rate_limits().is_empty());
+    assert_eq!(
+        env.telemetry.calls().len(),
+        3,
+        "a shed call is not a provider failure"
+    );
+    assert!(logs.text().contains("rate limited, no alternate keys"));
     assert_no_secrets(&logs.text(), "budgets");
 }
 

@@ -177,13 +177,9 @@ async fn every_key_cooling_down_beyond_max_wait_fails_fast_without_a_request() {
     );
     assert_eq!(Instant::now(), now, "did not wait");
     assert!(logs.text().contains("rate limited, no alternate keys"));
-    let calls = telemetry.calls.lock().unwrap();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(
-        (calls[0].success, calls[0].error_class, calls[0].attempts),
-        (false, Some("rate_limited"), 0)
-    );
-    assert_eq!(calls[0].health_id, "openai-tts");
+    // Shed before any attempt: counted, logged, not a provider failure in health.
+    assert!(telemetry.calls.lock().unwrap().is_empty());
+    assert_eq!(client.shed_calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]

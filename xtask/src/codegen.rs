@@ -1614,10 +1614,24 @@ fn client_items(id: &str, client: &str, provider: &Provider, uses: &mut Uses) ->
             "{what}\n\n`{} {}` (health id `{}`); returns {returns}.",
             endpoint.method.value, endpoint.path.value, endpoint.health_id.value
         ));
+        let with = format_ident!("{}_with", method);
+        let with_docs = doc(&format!(
+            "[`{method}`](Self::{method}) with this call's own budgets (deadline, longest wait \
+             for a key, attempts) instead of the spec's."
+        ));
         quote! {
             #docs
             pub async fn #method(&self, request: #request) -> crate::Result<#output> {
                 self.client.call(request).await
+            }
+
+            #with_docs
+            pub async fn #with(
+                &self,
+                request: #request,
+                options: &crate::client::CallOptions,
+            ) -> crate::Result<#output> {
+                self.client.call_with(request, options).await
             }
         }
     });
@@ -1691,7 +1705,12 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
     };
     let max_cooldown = or_default(&r.max_cooldown_ms, spec::DEFAULT_MAX_COOLDOWN_MS);
     let min_cooldown = or_default(&r.min_cooldown_ms, spec::DEFAULT_MIN_COOLDOWN_MS);
-    let max_queue = u64_lit(r.max_queue.as_ref().map_or(spec::DEFAULT_MAX_QUEUE, |v| v.value).into());
+    let max_queue = u64_lit(
+        r.max_queue
+            .as_ref()
+            .map_or(spec::DEFAULT_MAX_QUEUE, |v| v.value)
+            .into(),
+    );
     let opt_u32 = |v: Option<&crate::spec::Spanned<u32>>| match v {
         Some(v) => {
             let v = u64_lit(v.value.into());

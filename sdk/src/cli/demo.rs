@@ -823,17 +823,29 @@ pub async fn run_sim(
     }
     let sim = builder.start().await?;
 
-    // Two exact events on top of the random ones: OpenAI's last key runs out of quota (the SDK
-    // quarantines it and moves on) and ElevenLabs is busy once (backoff, same key).
+    // Exact events on top of the random ones: OpenAI's last key runs out of quota (the SDK
+    // quarantines it and moves on), ElevenLabs is busy once (backoff, same key), and each
+    // provider's first key is rate limited once, as if another tenant had spent its budget
+    // (the SDK cools it down and rotates; its own pacing keeps it from drawing other 429s).
     for pool in keys {
+        let mut script = Vec::new();
+        if let Some(first) = pool.keys.first() {
+            script.push(
+                Scripted::RateLimited {
+                    retry_after: Some(Duration::from_millis(1500)),
+                }
+                .for_key(first),
+            );
+        }
         if quarantined(pool) > 0
             && let Some(last) = pool.keys.last()
         {
-            sim.script(pool.provider, vec![Scripted::QuotaExhausted.for_key(last)]);
+            script.push(Scripted::QuotaExhausted.for_key(last));
         }
         if pool.provider == "elevenlabs" {
-            sim.script("elevenlabs", vec![Scripted::Busy]);
+            script.push(Scripted::Busy);
         }
+        sim.script(pool.provider, script);
     }
 
     // The Sdk records health to `store` with its own recorder (the one writer of the store);

@@ -107,6 +107,15 @@ impl<'a> ElevenLabs<'a> {
     ) -> crate::Result<Audio> {
         self.client.call(request).await
     }
+
+    /// [`text_to_speech`](Self::text_to_speech) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
+    pub async fn text_to_speech_with(
+        &self,
+        request: ElevenTtsRequest,
+        options: &crate::client::CallOptions,
+    ) -> crate::Result<Audio> {
+        self.client.call_with(request, options).await
+    }
 }
 
 /// Request of [`ElevenLabs::text_to_speech`]: `POST /v1/text-to-speech/{voice_id}`.

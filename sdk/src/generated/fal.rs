@@ -109,6 +109,15 @@ impl<'a> Fal<'a> {
         self.client.call(request).await
     }
 
+    /// [`flux_pro`](Self::flux_pro) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
+    pub async fn flux_pro_with(
+        &self,
+        request: FluxProRequest,
+        options: &crate::client::CallOptions,
+    ) -> crate::Result<Job<FluxProOutput>> {
+        self.client.call_with(request, options).await
+    }
+
     /// Stable Audio text-to-audio, through fal's queue.
     ///
     /// `POST /fal-ai/stable-audio` (health id `fal-stable-audio`); returns the finished job: submits it, polls until it completes and fetches the result.
@@ -117,6 +126,15 @@ impl<'a> Fal<'a> {
         request: StableAudioRequest,
     ) -> crate::Result<Job<StableAudioOutput>> {
         self.client.call(request).await
+    }
+
+    /// [`stable_audio`](Self::stable_audio) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
+    pub async fn stable_audio_with(
+        &self,
+        request: StableAudioRequest,
+        options: &crate::client::CallOptions,
+    ) -> crate::Result<Job<StableAudioOutput>> {
+        self.client.call_with(request, options).await
     }
 }
 

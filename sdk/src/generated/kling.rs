@@ -112,6 +112,15 @@ impl<'a> Kling<'a> {
     ) -> crate::Result<Job<VideoTaskResult>> {
         self.client.call(request).await
     }
+
+    /// [`text_to_video`](Self::text_to_video) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
+    pub async fn text_to_video_with(
+        &self,
+        request: TextToVideoRequest,
+        options: &crate::client::CallOptions,
+    ) -> crate::Result<Job<VideoTaskResult>> {
+        self.client.call_with(request, options).await
+    }
 }
 
 /// Request of [`Kling::text_to_video`]: `POST /v1/videos/text2video`.

@@ -108,11 +108,29 @@ impl<'a> OpenAi<'a> {
         self.client.call(request).await
     }
 
+    /// [`speech`](Self::speech) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
+    pub async fn speech_with(
+        &self,
+        request: SpeechRequest,
+        options: &crate::client::CallOptions,
+    ) -> crate::Result<Audio> {
+        self.client.call_with(request, options).await
+    }
+
     /// Creates images from a prompt (DALL-E and GPT image models).
     ///
     /// `POST /v1/images/generations` (health id `openai-image`); returns the decoded response.
     pub async fn images(&self, request: ImageRequest) -> crate::Result<ImagesResponse> {
         self.client.call(request).await
+    }
+
+    /// [`images`](Self::images) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
+    pub async fn images_with(
+        &self,
+        request: ImageRequest,
+        options: &crate::client::CallOptions,
+    ) -> crate::Result<ImagesResponse> {
+        self.client.call_with(request, options).await
     }
 }
 
