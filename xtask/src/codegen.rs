@@ -1691,7 +1691,12 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
     };
     let max_cooldown = or_default(&r.max_cooldown_ms, spec::DEFAULT_MAX_COOLDOWN_MS);
     let min_cooldown = or_default(&r.min_cooldown_ms, spec::DEFAULT_MIN_COOLDOWN_MS);
-    let max_queue = u64_lit(r.max_queue.as_ref().map_or(spec::DEFAULT_MAX_QUEUE, |v| v.value).into());
+    let max_queue = u64_lit(
+        r.max_queue
+            .as_ref()
+            .map_or(spec::DEFAULT_MAX_QUEUE, |v| v.value)
+            .into(),
+    );
     let opt_u32 = |v: Option<&crate::spec::Spanned<u32>>| match v {
         Some(v) => {
             let v = u64_lit(v.value.into());
