@@ -133,10 +133,10 @@ fn build_runtime_bench(root: &Path) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Runtime figures (overhead, goodput, health).
+// Runtime figures (overhead, overload, fleet, health).
 
 fn run_runtime_bench(root: &Path, quick: bool) -> Result<Value> {
-    eprintln!("bench: runtime figures (overhead, goodput, health writes)");
+    eprintln!("bench: runtime figures (overhead, overload, fleet, health writes)");
     let mut command = cargo();
     command
         .current_dir(root)
@@ -355,7 +355,8 @@ fn num(value: &Value, pointer: &str) -> Result<f64> {
 /// The headline figures, under the names `--json` promises.
 fn summarize(runtime: &Value, key_pool: &Value, codegen: &Value) -> Result<Value> {
     let o = "/overhead";
-    let g = "/goodput";
+    let l = "/overload";
+    let f = "/fleet";
     let h = "/health";
     Ok(json!({
         "overhead_median_ratio": num(runtime, &format!("{o}/median_ratio"))?,
@@ -366,12 +367,17 @@ fn summarize(runtime: &Value, key_pool: &Value, codegen: &Value) -> Result<Value
         "sdk_p99_us": num(runtime, &format!("{o}/sdk_p99_us"))?,
         "bare_median_us": num(runtime, &format!("{o}/bare_median_us"))?,
         "bare_p99_us": num(runtime, &format!("{o}/bare_p99_us"))?,
-        "goodput_fraction": num(runtime, &format!("{g}/sdk/goodput_fraction"))?,
-        "caller_errors": num(runtime, &format!("{g}/sdk/caller_errors"))?,
-        "naive_goodput_fraction": num(runtime, &format!("{g}/naive/goodput_fraction"))?,
-        "naive_caller_errors": num(runtime, &format!("{g}/naive/caller_errors"))?,
-        "single_key_goodput_fraction": num(runtime, &format!("{g}/single_key/goodput_fraction"))?,
-        "single_key_caller_errors": num(runtime, &format!("{g}/single_key/caller_errors"))?,
+        "under_capacity_errors": num(runtime, &format!("{l}/under_capacity/failures"))?,
+        "overload_requests_per_success": num(runtime, &format!("{l}/overload/requests_per_success"))?,
+        "overload_goodput_fraction": num(runtime, &format!("{l}/overload/goodput_fraction"))?,
+        "overload_success_p99_ms": num(runtime, &format!("{l}/overload/success_p99_ms"))?,
+        "overload_failure_p99_ms": num(runtime, &format!("{l}/overload/failure_p99_ms"))?,
+        "overload_max_wait_ms": num(runtime, &format!("{l}/max_wait_ms"))?,
+        "naive_requests_per_success": num(runtime, &format!("{l}/naive/requests_per_success"))?,
+        "naive_goodput_fraction": num(runtime, &format!("{l}/naive/goodput_fraction"))?,
+        "naive_caller_errors": num(runtime, &format!("{l}/naive/failures"))?,
+        "fleet_requests_per_success": num(runtime, &format!("{f}/table/requests_per_success"))?,
+        "fleet_requests_per_success_no_table": num(runtime, &format!("{f}/no_table/requests_per_success"))?,
         "key_pool_ops_per_sec_1_thread": num(key_pool, "/one_thread/ops_per_sec")?,
         "key_pool_ops_per_sec_2_threads": num(key_pool, "/two_threads/ops_per_sec")?,
         "ddb_requests_per_1000": num(runtime, &format!("{h}/ddb_requests_per_1000"))?,
@@ -390,16 +396,25 @@ fn verdict(ok: bool) -> &'static str {
 fn rows(r: &Value) -> Result<Vec<[String; 4]>> {
     let ratio = num(r, "/overhead_median_ratio")?;
     let added = num(r, "/overhead_median_us")?;
-    let goodput = num(r, "/goodput_fraction")?;
-    let errors = num(r, "/caller_errors")?;
     let ddb = num(r, "/ddb_requests_per_1000")?;
     let rss = num(r, "/outage_rss_growth_bytes")?;
     let bound = num(r, "/outage_queue_bound_bytes")?;
     let rt = "/runtime";
-    let g = |p: &str| num(r, &format!("{rt}/goodput/{p}"));
+    let l = |p: &str| num(r, &format!("{rt}/overload/{p}"));
+    let f = |p: &str| num(r, &format!("{rt}/fleet/{p}"));
     let pct = |f: f64| format!("{:.1}%", f * 100.0);
     let mib = |b: f64| format!("{:.2} MiB", b / (1024.0 * 1024.0));
     let outage = num(r, &format!("{rt}/health/outage_seconds"))?;
+    let c = l("capacity_per_sec")?;
+    let window = l("window_seconds")?;
+    let max_wait = num(r, "/overload_max_wait_ms")?;
+    let under_errors = num(r, "/under_capacity_errors")?;
+    let over_rps = num(r, "/overload_requests_per_success")?;
+    let over_goodput = num(r, "/overload_goodput_fraction")?;
+    let success_p99 = num(r, "/overload_success_p99_ms")?;
+    let failure_p99 = num(r, "/overload_failure_p99_ms")?;
+    let successes = l("overload/successes")?;
+    let fleet_rps = num(r, "/fleet_requests_per_success")?;
     Ok(vec![
         [
             "Overhead: median, SDK vs bare reqwest".into(),
@@ -430,24 +445,62 @@ fn rows(r: &Value) -> Result<Vec<[String; 4]>> {
         ],
         [
             format!(
-                "Goodput, SDK ({} keys × {}/s, offered {}/s, {} s)",
-                g("keys")?,
-                g("per_key_rate")?,
-                g("offered_rate")?,
-                g("seconds")?
+                "Under capacity: caller errors ({} keys × {}/s, C = {c}/s; 0.75 C offered, {window} s)",
+                l("keys")?,
+                l("per_key_rate")?
             ),
             format!(
-                "{} of capacity, {errors} caller errors, {} still waiting at the end",
-                pct(goodput),
-                g("sdk/pending_at_end")?
+                "{under_errors} of {} calls ({} 429s seen by the simulator)",
+                l("under_capacity/offered")?,
+                l("under_capacity/sim_rate_limited")?
             ),
-            "≥ 95%, 0 errors".into(),
-            verdict(goodput >= 0.95 && errors == 0.0).into(),
+            "0".into(),
+            verdict(under_errors == 0.0).into(),
         ],
         [
-            "Goodput, naive rotation (bare reqwest)".into(),
+            format!("Overload: requests per success (1.5 C offered, {window} s)"),
             format!(
-                "{} of capacity, {} caller errors",
+                "{over_rps:.2} ({} requests, {successes} successes, {} 429s)",
+                l("overload/sim_requests")?,
+                l("overload/sim_rate_limited")?
+            ),
+            "≤ 1.10".into(),
+            verdict(over_rps <= 1.10).into(),
+        ],
+        [
+            "Overload: goodput".into(),
+            format!(
+                "{} of C × window ({} successes within the window)",
+                pct(over_goodput),
+                l("overload/successes_in_window")?
+            ),
+            "≥ 95%".into(),
+            verdict(over_goodput >= 0.95).into(),
+        ],
+        [
+            "Overload: p99 latency of a success".into(),
+            format!(
+                "{success_p99:.0} ms (median {} ms)",
+                l("overload/success_p50_ms")?
+            ),
+            format!("≤ max_wait_ms + 500 = {:.0} ms", max_wait + 500.0),
+            verdict(successes > 0.0 && success_p99 <= max_wait + 500.0).into(),
+        ],
+        [
+            "Overload: p99 time to fail (shed)".into(),
+            format!(
+                "{failure_p99:.0} ms ({} failures, {} unfinished at the cap)",
+                l("overload/failures")?,
+                l("overload/unfinished")?
+            ),
+            format!("≤ max_wait_ms = {max_wait:.0} ms"),
+            verdict(failure_p99 <= max_wait).into(),
+        ],
+        [
+            "Overload: naive rotation (bare reqwest), same arrivals".into(),
+            format!(
+                "{:.2} requests per success, {} goodput, {} caller errors",
+                num(r, "/naive_requests_per_success")?,
                 pct(num(r, "/naive_goodput_fraction")?),
                 num(r, "/naive_caller_errors")?
             ),
@@ -455,23 +508,27 @@ fn rows(r: &Value) -> Result<Vec<[String; 4]>> {
             "-".into(),
         ],
         [
-            "Goodput, SDK with a single key".into(),
             format!(
-                "{} of the 3-key capacity, {} caller errors",
-                pct(num(r, "/single_key_goodput_fraction")?),
-                num(r, "/single_key_caller_errors")?
+                "Fleet: requests per success, {} processes, one DynamoDB table (1.5 C together)",
+                f("processes")?
             ),
-            "(baseline)".into(),
-            "-".into(),
+            format!(
+                "{fleet_rps:.2} ({} requests, {} successes)",
+                f("table/sim_requests")?,
+                f("table/successes")?
+            ),
+            "≤ 1.25".into(),
+            verdict(fleet_rps <= 1.25).into(),
         ],
         [
-            "Goodput, SDK, 1-token buckets".into(),
+            "Fleet: requests per success, no table".into(),
             format!(
-                "{} of capacity, {} caller errors",
-                pct(g("sdk_bucket_1/goodput_fraction")?),
-                g("sdk_bucket_1/caller_errors")?
+                "{:.2} ({} requests, {} successes)",
+                num(r, "/fleet_requests_per_success_no_table")?,
+                f("no_table/sim_requests")?,
+                f("no_table/successes")?
             ),
-            "(harshest case)".into(),
+            "(baseline)".into(),
             "-".into(),
         ],
         [
@@ -603,7 +660,7 @@ fn render_doc(r: &Value) -> Result<String> {
 
 const METHOD: &str = "## How each figure is measured
 
-Run `cargo xtask bench` (about 3 minutes after the release build) or `cargo xtask bench --quick`
+Run `cargo xtask bench` (about 5 minutes after the release build) or `cargo xtask bench --quick`
 (under two minutes); `--json` prints one JSON object instead of the table. The machine is usually
 shared, so absolute times move between runs; the side-by-side comparisons are what the targets
 are about.
@@ -618,25 +675,42 @@ are about.
    A third variant, the SDK without telemetry, runs in the same rotation to show the
    recorder's share. No `tracing` subscriber is installed (as in a service that logs at `info` without this
    crate's target, events are filtered at their call sites).
-2. **Goodput under rate limits**. The simulator limits each of 3 keys with a token bucket
-   (capacity 5, refill 20/s); callers offer 1.5 × 3 × 20 = 90 calls/s, open loop (a new task
-   per tick whatever earlier calls are doing), for 10 s (4 s quick). Goodput is the successes
-   that finished within the run divided by what the simulator admits over it
-   (keys × (bucket + rate × seconds)); calls still waiting at the end are reported, not counted
-   as errors. Three schemes: **the SDK** with the OpenAI spec copied (`Box::leak` of a
-   modified `ProviderSpec`, since specs are `&'static`) with `max_wait_ms` and `deadline_ms`
-   ten times the run and `max_attempts` 1000, so a caller queued behind a saturated pool waits
-   for the next token instead of failing fast (the shipped spec waits at most 2 s and counts a
-   429 with no other key free as an attempt); **naive rotation** over bare `reqwest`: one
-   current key, on a 429 mark it exhausted and move to the next, and when all are marked, fail
-   the call and clear the marks; **a single key** through the SDK (same patient spec), as a
-   fraction of the 3-key capacity. The SDK is run once more with 1-token buckets, where any
-   delay between a refill and the next request (timer granularity, wake-ups) is capacity lost.
-3. **Key pool** (`cargo bench -p media-sdk --bench key_pool`, criterion). `KeyPool::select`
+2. **Overload** (issue \"Overload without retry storms\"). Every run uses the OpenAI spec as
+   shipped (`openai::PROVIDER` generated from `providers.yaml`: retry policy, `max_wait_ms`,
+   no declared key limits), a fresh simulator whose 3 keys each have a token bucket of
+   capacity 5 refilled at 20/s, so the capacity is C = 60 calls/s, and open-loop Poisson
+   arrivals (exponential gaps from a seeded generator: a new task at each arrival whatever
+   earlier calls are doing). A run offers for its window (20 s, 5 s quick), stops offering at
+   the window's end, then waits for the calls in flight at most twice the success target
+   (2 × (`max_wait_ms` + 500 ms)); calls still running then are cancelled and counted as
+   failures, with their time from arrival to that cap. Latencies run from the scheduled
+   arrival. Requests and 429s are the simulator's own count (its request log).
+   - **Under capacity**: 0.75 × C = 45 calls/s. Figure: caller errors (failed or unfinished
+     calls). Target 0.
+   - **Overload**: 1.5 × C = 90 calls/s. **Requests per success**: the requests the simulator
+     saw (429s included) divided by the calls that succeeded, drain included; target ≤ 1.10
+     (few requests wasted on 429s: no retry storm). **Goodput**: successes that finished
+     within the window divided by C × window; target ≥ 95% (shedding must not leave keys
+     idle; the buckets' initial burst lets it exceed 100% slightly on short windows).
+     **p99 latency of a success**; target ≤ `max_wait_ms` + 500 ms (a call admitted waits no
+     longer than the spec allows, plus the request). **p99 time to fail**: how long a caller
+     the SDK sheds waits for its error; target ≤ `max_wait_ms` (fail fast rather than late).
+   - **Naive rotation** over bare `reqwest`, same arrivals as the overload run: one current
+     key, on a 429 mark it exhausted and move to the next, and when all are marked, fail the
+     call and clear the marks. A baseline, no target.
+3. **Fleet**. The same 3 keys and buckets, shared by 4 processes (`media-sdk-bench` runs
+   itself as `fleet-worker` children, each with its own `Sdk` built like a service's, the
+   health store from the environment) offering 1.5 × C together (22.5 calls/s each, Poisson,
+   seeds of their own), started together after each reports ready, with the same window and
+   drain cap. With **one DynamoDB table** (moto; `CONFIG_TABLE` and
+   `AWS_ENDPOINT_URL_DYNAMODB` set for the children, so the SDK shares key cool-downs through
+   it) the requests the simulator saw divided by the successes of all processes has the
+   target ≤ 1.25; **without the table** (each process alone) it is reported as the baseline.
+4. **Key pool** (`cargo bench -p media-sdk --bench key_pool`, criterion). `KeyPool::select`
    plus dropping the lease, on one thread, and on two threads sharing one pool (time per
    operation of the pair). The path takes no lock: an `ArcSwap` load of the slot list and
    atomics (cursor, cool-down, in-flight count).
-4. **Health writes**. `media-sdk-bench` starts `moto_server` (`MOTO_SERVER`, else
+5. **Health writes**. `media-sdk-bench` starts `moto_server` (`MOTO_SERVER`, else
    `.venv/bin/moto_server`; `cargo xtask bench` creates the venv when missing), makes 1,000
    SDK calls (8 concurrent callers) against the simulator with a `HealthRecorder` on a
    `DynamoStore` as telemetry, flushes, and counts the recorder's `store_requests`
@@ -648,7 +722,7 @@ are about.
    capacity times one queued item, estimated from above as a `HealthItem` plus its strings (the queue holds the smaller `CallMetric`; items are built by the background task).
    RSS is process-wide: memory freed by the earlier figures is reused first, so the growth can
    read 0 (the peak is in the raw results).
-5. **Codegen**. The `xtask codegen` binary is run on `providers.yaml` and on a spec with every
+6. **Codegen**. The `xtask codegen` binary is run on `providers.yaml` and on a spec with every
    provider of `providers.yaml` plus one with 200 copies of OpenAI's `speech` endpoint (renamed
    ids and types), writing into a temporary directory; the median wall time of several runs.
 ";
@@ -656,6 +730,90 @@ are about.
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run's output with the fields the summary and the table read (values made up).
+    fn sample_run(overload_rps: f64, fleet_rps: f64) -> Value {
+        let run = |rps: f64, failures: u64| {
+            json!({
+                "offered": 1800, "successes": 1200, "successes_in_window": 1150,
+                "failures": failures, "unfinished": 3, "sim_requests": 1320,
+                "sim_rate_limited": 120, "requests_per_success": rps,
+                "goodput_fraction": 0.96, "success_p50_ms": 400, "success_p99_ms": 2300,
+                "failure_p50_ms": 900, "failure_p99_ms": 1900,
+            })
+        };
+        let runtime = json!({
+            "overhead": {
+                "median_ratio": 1.02, "median_added_us": 2.0, "paired_median_added_us": 2.0,
+                "sdk_no_telemetry_median_us": 100.0, "sdk_median_us": 101.0,
+                "sdk_p99_us": 300.0, "bare_median_us": 99.0, "bare_p99_us": 250.0,
+            },
+            "overload": {
+                "keys": 3, "per_key_rate": 20.0, "capacity_per_sec": 60.0,
+                "window_seconds": 20.0, "max_wait_ms": 2000,
+                "under_capacity": run(1.0, 0),
+                "overload": run(overload_rps, 600),
+                "naive": run(3.0, 600),
+            },
+            "fleet": {
+                "processes": 4, "table": run(fleet_rps, 600), "no_table": run(4.0, 600),
+            },
+            "health": {
+                "ddb_requests_per_1000": 40.0, "outage_rss_growth_bytes": 0,
+                "queue_bound_bytes": 3_440_000, "outage_seconds": 60,
+                "outage_metrics_per_sec": 2000, "outage_dropped_full": 10,
+            },
+        });
+        let key_pool = json!({
+            "one_thread": { "ns_per_op": 75.0, "ops_per_sec": 13e6 },
+            "two_threads": { "ns_per_op": 140.0, "ops_per_sec": 7e6 },
+        });
+        let codegen = json!({
+            "providers_yaml": { "median_ms": 50.0 }, "providers_yaml_endpoints": 6,
+            "large": { "median_ms": 1100.0 }, "large_endpoints": 206,
+        });
+        let mut flat = summarize(&runtime, &key_pool, &codegen)
+            .expect("summarized")
+            .as_object()
+            .cloned()
+            .expect("an object");
+        flat.insert("runtime".into(), runtime);
+        flat.insert("key_pool".into(), key_pool);
+        flat.insert("codegen".into(), codegen);
+        Value::Object(flat)
+    }
+
+    fn verdict_of(rows: &[[String; 4]], figure: &str) -> String {
+        rows.iter()
+            .find(|row| row[0].starts_with(figure))
+            .unwrap_or_else(|| panic!("no row `{figure}`"))[3]
+            .clone()
+    }
+
+    #[test]
+    fn the_overload_rows_judge_each_figure_against_its_target() {
+        let met = rows(&sample_run(1.10, 1.25)).expect("rendered");
+        for figure in [
+            "Under capacity",
+            "Overload: requests per success",
+            "Overload: goodput",
+            "Overload: p99 latency of a success",
+            "Overload: p99 time to fail",
+            "Fleet: requests per success, 4 processes",
+        ] {
+            assert_eq!(verdict_of(&met, figure), "met", "{figure}");
+        }
+        let storm = rows(&sample_run(6.9, 1.3)).expect("rendered");
+        assert_eq!(
+            verdict_of(&storm, "Overload: requests per success"),
+            "MISSED"
+        );
+        assert_eq!(
+            verdict_of(&storm, "Fleet: requests per success, 4"),
+            "MISSED"
+        );
+        assert_eq!(verdict_of(&storm, "Fleet: requests per success, no"), "-");
+    }
 
     #[test]
     fn the_large_spec_is_valid_and_has_every_copy() {

@@ -37,7 +37,7 @@ enum Command {
     /// The DynamoDB health table: `create`, `check` or `cloudformation` [--table NAME].
     #[command(disable_help_flag = true)]
     Table(PassThrough),
-    /// Measure overhead, goodput, key pool, health writes and codegen; write docs/BENCHMARKS.md.
+    /// Measure overhead, overload, fleet, key pool, health writes and codegen; write docs/BENCHMARKS.md.
     Bench(BenchArgs),
 }
 

@@ -3,12 +3,14 @@
 //! the key-pool (criterion) and codegen figures and writes the document.
 //!
 //! ```text
-//! media-sdk-bench [--quick] [--only overhead,goodput,health]
+//! media-sdk-bench [--quick] [--only overhead,overload,fleet,health]
 //! ```
 //!
-//! Prints one JSON object on stdout; progress goes to stderr.
+//! Prints one JSON object on stdout; progress goes to stderr. The fleet figure runs this same
+//! binary as worker processes (`media-sdk-bench fleet-worker`, an internal subcommand that
+//! reads its plan on stdin).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -23,9 +25,12 @@ use media_sdk::health::{
     DynamoStore, HealthItem, HealthRecorder, MemoryStore, MetricItem, RecorderConfig,
 };
 use media_sdk::sdk::Sdk;
-use media_sdk::sim::{RateLimit, Simulator};
+use media_sdk::sim::{RateLimit, SimStats, Simulator};
 use media_sdk::spec::ProviderSpec;
 use media_sdk::telemetry::CallMetric;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -44,6 +49,9 @@ impl Mode {
 const USER_AGENT: &str = concat!("media-sdk/", env!("CARGO_PKG_VERSION"));
 
 fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(FLEET_WORKER) {
+        return fleet_worker();
+    }
     let mut quick = false;
     let mut only: Option<Vec<String>> = None;
     let mut args = std::env::args().skip(1);
@@ -67,8 +75,11 @@ fn main() -> Result<()> {
         if wants("overhead") {
             out.insert("overhead".into(), overhead(mode).await?);
         }
-        if wants("goodput") {
-            out.insert("goodput".into(), goodput(mode).await?);
+        if wants("overload") {
+            out.insert("overload".into(), overload(mode).await?);
+        }
+        if wants("fleet") {
+            out.insert("fleet".into(), fleet(mode).await?);
         }
         if wants("health") {
             out.insert("health".into(), health(mode).await?);
@@ -210,146 +221,239 @@ async fn overhead(mode: Mode) -> Result<Value> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Goodput under per-key rate limits.
+// 2. Overload: the shipped retry policy under per-key token buckets, with Poisson arrivals.
 
-/// The OpenAI spec with a retry policy that waits for the next token instead of failing:
-/// `max_wait_ms` and `deadline_ms` longer than the whole run, so a caller queued behind a
-/// saturated pool waits for the earliest key to refill, and `max_attempts` high enough that
-/// losing the race for a fresh token to another waiting caller does not fail the call.
-/// `ProviderSpec` is `'static` (generated statics), hence the leak: one small struct per run.
-fn patient_spec(run: Duration) -> &'static ProviderSpec {
-    let mut spec = openai::PROVIDER;
-    let long = u64::try_from(run.as_millis()).unwrap_or(u64::MAX) * 10;
-    spec.retry.max_wait_ms = long;
-    spec.retry.deadline_ms = long;
-    spec.retry.max_attempts = 1_000;
-    Box::leak(Box::new(spec))
+/// Keys in the simulator's pool.
+const OVERLOAD_KEYS: usize = 3;
+/// Each key's token bucket: capacity, and tokens per second.
+const BUCKET_CAPACITY: u32 = 5;
+const BUCKET_REFILL_PER_SEC: f64 = 20.0;
+/// Processes of the fleet figure.
+const FLEET_PROCESSES: usize = 4;
+
+/// The simulator's steady capacity C: what the keys' buckets admit per second.
+fn capacity_per_sec() -> f64 {
+    OVERLOAD_KEYS as f64 * BUCKET_REFILL_PER_SEC
 }
 
-#[derive(Debug, Default)]
+fn overload_keys() -> Vec<String> {
+    (0..OVERLOAD_KEYS)
+        .map(|i| format!("sk-bench-overload-{i:04}"))
+        .collect()
+}
+
+async fn rate_limited_simulator(keys: &[String]) -> Result<Simulator> {
+    Ok(Simulator::builder()
+        .provider(&openai::PROVIDER, openai::sim_routes())
+        .keys("openai", keys.to_vec())
+        .rate_limit(
+            "openai",
+            RateLimit::new(BUCKET_CAPACITY, BUCKET_REFILL_PER_SEC),
+        )
+        .start()
+        .await?)
+}
+
+/// Arrival times of a Poisson process of `rate` calls per second over `window`, as offsets
+/// from the start: exponential gaps drawn from a generator seeded with `seed`, so the same
+/// seed gives the same schedule.
+fn poisson_arrivals(rate: f64, window: Duration, seed: u64) -> Vec<Duration> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let end = window.as_secs_f64();
+    let mut at = 0.0_f64;
+    let mut arrivals = Vec::with_capacity((rate * end * 1.2) as usize + 16);
+    loop {
+        // `random` is in [0, 1), so `1 - u` is in (0, 1] and its logarithm finite.
+        let u: f64 = rng.random();
+        at += -(1.0 - u).ln() / rate;
+        if at >= end {
+            return arrivals;
+        }
+        arrivals.push(Duration::from_secs_f64(at));
+    }
+}
+
+/// The outcomes of one open-loop run, as the callers saw them. Serialized so the fleet's
+/// worker processes can hand theirs to the parent.
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct LoadResult {
     offered: u64,
-    ok: u64,
-    errors: u64,
-    pending: u64,
-    error_kinds: HashMap<String, u64>,
-    latencies_ms: Vec<u64>,
+    successes: u64,
+    /// Successes that finished before the end of the offering window.
+    successes_in_window: u64,
+    /// Failed calls, unfinished ones included.
+    failures: u64,
+    /// Calls still running when the drain cap ran out (cancelled, counted as failures).
+    unfinished: u64,
+    error_kinds: BTreeMap<String, u64>,
+    success_ms: Vec<u64>,
+    /// Time to fail; for an unfinished call, its time until the cap.
+    failure_ms: Vec<u64>,
 }
 
 impl LoadResult {
-    fn to_json(&self, capacity: f64, secs: f64) -> Value {
-        let mut lat = self.latencies_ms.clone();
-        lat.sort_unstable();
+    fn merge(&mut self, other: LoadResult) {
+        self.offered += other.offered;
+        self.successes += other.successes;
+        self.successes_in_window += other.successes_in_window;
+        self.failures += other.failures;
+        self.unfinished += other.unfinished;
+        for (kind, n) in other.error_kinds {
+            *self.error_kinds.entry(kind).or_default() += n;
+        }
+        self.success_ms.extend(other.success_ms);
+        self.failure_ms.extend(other.failure_ms);
+    }
+
+    /// The caller's figures plus, from the simulator's log, the requests it saw for them.
+    fn to_json(&self, sim: &SimStats, window: Duration) -> Value {
+        let seen = sim.provider("openai");
+        let mut ok_ms = self.success_ms.clone();
+        let mut failed_ms = self.failure_ms.clone();
+        ok_ms.sort_unstable();
+        failed_ms.sort_unstable();
         json!({
             "offered": self.offered,
-            "successes": self.ok,
-            "caller_errors": self.errors,
-            "pending_at_end": self.pending,
-            "successes_per_sec": self.ok as f64 / secs,
-            "goodput_fraction": self.ok as f64 / capacity,
+            "successes": self.successes,
+            "successes_in_window": self.successes_in_window,
+            "failures": self.failures,
+            "unfinished": self.unfinished,
             "error_kinds": self.error_kinds,
-            "latency_median_ms": percentile(&lat, 0.5),
-            "latency_p99_ms": percentile(&lat, 0.99),
+            "sim_requests": seen.requests,
+            "sim_ok": seen.ok,
+            "sim_rate_limited": seen.rate_limited,
+            "requests_per_success": requests_per_success(seen.requests, self.successes),
+            "goodput_fraction": self.successes_in_window as f64
+                / (capacity_per_sec() * window.as_secs_f64()),
+            "success_p50_ms": percentile(&ok_ms, 0.5),
+            "success_p99_ms": percentile(&ok_ms, 0.99),
+            "failure_p50_ms": percentile(&failed_ms, 0.5),
+            "failure_p99_ms": percentile(&failed_ms, 0.99),
         })
     }
 }
 
-/// Offers `rate` calls per second for `run` (open loop: a new task per tick, whatever the
-/// earlier calls are doing) and counts the outcomes that finished within `run`.
-async fn open_loop<F, Fut>(rate: f64, run: Duration, call: F) -> LoadResult
+/// Requests per success; with no success at all, every request was wasted: the request count
+/// itself (JSON has no infinity).
+fn requests_per_success(requests: u64, successes: u64) -> f64 {
+    requests as f64 / successes.max(1) as f64
+}
+
+/// How long a run waits for in-flight calls after it stops offering: twice the success
+/// latency target, so a call that meets its target always finishes within it.
+fn drain_cap(spec: &ProviderSpec) -> Duration {
+    2 * (Duration::from_millis(spec.retry.max_wait_ms) + Duration::from_millis(500))
+}
+
+/// Starts one call at each of `arrivals` (offsets from now; open loop: whatever earlier calls
+/// are doing), stops offering at `window`, then waits at most `drain` for the calls still in
+/// flight. Latency runs from the scheduled arrival, so a late start is charged to the call.
+/// Calls unfinished at the cap are cancelled and counted as failures, with the time from their
+/// arrival to the cap.
+async fn run_arrivals<F, Fut>(
+    arrivals: &[Duration],
+    window: Duration,
+    drain: Duration,
+    call: F,
+) -> LoadResult
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), String>> + Send + 'static,
 {
-    let mut tasks = JoinSet::new();
     let started = tokio::time::Instant::now();
-    let end = started + run;
-    let period = Duration::from_secs_f64(1.0 / rate);
-    let mut ticker = tokio::time::interval_at(started, period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut result = LoadResult::default();
+    let end = started + window;
+    let cap = end + drain;
+    let mut tasks = JoinSet::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    loop {
-        let at = ticker.tick().await;
-        if at >= end {
-            break;
-        }
-        result.offered += 1;
+    let mut scheduled = Vec::with_capacity(arrivals.len());
+    for &offset in arrivals.iter().take_while(|&&offset| offset < window) {
+        let at = started + offset;
+        tokio::time::sleep_until(at).await;
+        let id = scheduled.len();
+        scheduled.push(at);
         let fut = call();
         let tx = tx.clone();
         tasks.spawn(async move {
-            let t0 = tokio::time::Instant::now();
             let outcome = fut.await;
-            let _ = tx.send((tokio::time::Instant::now(), t0.elapsed(), outcome));
+            let _ = tx.send((id, tokio::time::Instant::now(), outcome));
         });
     }
-    tokio::time::sleep_until(end).await;
     drop(tx);
+    tokio::time::sleep_until(end).await;
+    let _ =
+        tokio::time::timeout_at(cap, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
-    while let Some((finished, took, outcome)) = rx.recv().await {
-        if finished > end {
-            result.pending += 1;
-            continue;
-        }
+
+    let mut result = LoadResult {
+        offered: scheduled.len() as u64,
+        ..LoadResult::default()
+    };
+    let mut finished = vec![false; scheduled.len()];
+    while let Ok((id, at, outcome)) = rx.try_recv() {
+        finished[id] = true;
+        let took = at.saturating_duration_since(scheduled[id]).as_millis() as u64;
         match outcome {
             Ok(()) => {
-                result.ok += 1;
-                result.latencies_ms.push(took.as_millis() as u64);
+                result.successes += 1;
+                result.successes_in_window += u64::from(at <= end);
+                result.success_ms.push(took);
             }
             Err(kind) => {
-                result.errors += 1;
+                result.failures += 1;
                 *result.error_kinds.entry(kind).or_default() += 1;
+                result.failure_ms.push(took);
             }
         }
     }
-    result.pending += result.offered - result.ok - result.errors - result.pending;
+    for (id, _) in finished.iter().enumerate().filter(|(_, done)| !**done) {
+        result.failures += 1;
+        result.unfinished += 1;
+        *result.error_kinds.entry("unfinished".into()).or_default() += 1;
+        result
+            .failure_ms
+            .push(cap.saturating_duration_since(scheduled[id]).as_millis() as u64);
+    }
     result
 }
 
-struct GoodputSetup {
-    keys: Vec<String>,
-    limit: RateLimit,
-}
-
-impl GoodputSetup {
-    async fn simulator(&self) -> Result<Simulator> {
-        Ok(Simulator::builder()
-            .provider(&openai::PROVIDER, openai::sim_routes())
-            .keys("openai", self.keys.clone())
-            .rate_limit("openai", self.limit)
-            .start()
-            .await?)
-    }
-}
-
-async fn sdk_load(
-    setup: &GoodputSetup,
-    keys: &[String],
-    rate: f64,
-    run: Duration,
-) -> Result<LoadResult> {
-    let sim = setup.simulator().await?;
-    let spec = patient_spec(run);
-    let sdk = Sdk::builder()
-        .providers(&[spec])
+/// An `Sdk` for OpenAI only, with the shipped spec (`openai::PROVIDER` as generated: no
+/// declared key limits), the given keys, pointed at `base_url`. The health store comes from
+/// the environment (`CONFIG_TABLE`, else memory), as in a service.
+fn shipped_sdk(keys: &[String], base_url: &str) -> Result<Sdk> {
+    Ok(Sdk::builder()
+        .providers(&[&openai::PROVIDER])
         .keys("openai", keys.to_vec())
-        .base_url("openai", sim.base_url("openai"))
-        .build()?;
-    let result = open_loop(rate, run, || {
-        let sdk = sdk.clone();
-        async move {
-            let client = sdk.openai().map_err(|e| e.class().to_owned())?;
-            client
-                .speech(SpeechRequest::new("goodput"))
-                .await
-                .map(drop)
-                .map_err(|e| e.class().to_owned())
-        }
+        .base_url("openai", base_url)
+        .emf(false)
+        .build()?)
+}
+
+/// One speech call, its error reduced to the error's class.
+async fn sdk_call(sdk: Sdk) -> std::result::Result<(), String> {
+    let client = sdk.openai().map_err(|e| e.class().to_owned())?;
+    client
+        .speech(SpeechRequest::new("overload"))
+        .await
+        .map(drop)
+        .map_err(|e| e.class().to_owned())
+}
+
+/// One simulator, one `Sdk` with the shipped spec, `rate` Poisson arrivals for `window`.
+async fn sdk_run(rate: f64, window: Duration, seed: u64) -> Result<Value> {
+    let keys = overload_keys();
+    let sim = rate_limited_simulator(&keys).await?;
+    let sdk = shipped_sdk(&keys, &sim.base_url("openai"))?;
+    let arrivals = poisson_arrivals(rate, window, seed);
+    let result = run_arrivals(&arrivals, window, drain_cap(&openai::PROVIDER), || {
+        sdk_call(sdk.clone())
     })
     .await;
+    let stats = sim.stats();
     sim.shutdown().await;
-    Ok(result)
+    let mut value = result.to_json(&stats, window);
+    value["offered_rate"] = json!(rate);
+    Ok(value)
 }
 
 /// The naive scheme: one current key; on a 429 mark it exhausted and move to the next; when
@@ -404,66 +508,238 @@ impl Naive {
     }
 }
 
-async fn naive_load(setup: &GoodputSetup, rate: f64, run: Duration) -> Result<LoadResult> {
-    let sim = setup.simulator().await?;
+/// The naive scheme over bare `reqwest`, same arrivals as the SDK's overload run.
+async fn naive_run(rate: f64, window: Duration, seed: u64) -> Result<Value> {
+    let keys = overload_keys();
+    let sim = rate_limited_simulator(&keys).await?;
     let naive = Arc::new(Naive {
         http: reqwest::Client::builder().user_agent(USER_AGENT).build()?,
         url: format!("{}/v1/audio/speech", sim.base_url("openai")),
-        keys: setup.keys.clone(),
+        keys: keys.clone(),
         state: Mutex::new(NaiveState {
             current: 0,
-            exhausted: vec![false; setup.keys.len()],
+            exhausted: vec![false; keys.len()],
         }),
     });
-    let body = serde_json::to_vec(&SpeechRequest::new("goodput"))?;
-    let result = open_loop(rate, run, || {
+    let body = serde_json::to_vec(&SpeechRequest::new("overload"))?;
+    let arrivals = poisson_arrivals(rate, window, seed);
+    let result = run_arrivals(&arrivals, window, drain_cap(&openai::PROVIDER), || {
         let (naive, body) = (naive.clone(), body.clone());
         async move { naive.call(body).await }
     })
     .await;
+    let stats = sim.stats();
     sim.shutdown().await;
-    Ok(result)
+    let mut value = result.to_json(&stats, window);
+    value["offered_rate"] = json!(rate);
+    Ok(value)
 }
 
-async fn goodput(mode: Mode) -> Result<Value> {
-    let k = 3_usize;
-    let r = 20.0_f64;
-    let bucket = 5_u32;
-    let overload = 1.5_f64;
-    let run = Duration::from_secs(mode.pick(4, 10));
-    let setup = GoodputSetup {
-        keys: (0..k).map(|i| format!("sk-bench-goodput-{i:04}")).collect(),
-        limit: RateLimit::new(bucket, r),
-    };
-    let rate = overload * k as f64 * r;
-    let secs = run.as_secs_f64();
-    // The most the simulator admits over the run: every key's full bucket plus its refill.
-    let capacity = k as f64 * (f64::from(bucket) + r * secs);
+async fn overload(mode: Mode) -> Result<Value> {
+    let c = capacity_per_sec();
+    let window = Duration::from_secs(mode.pick(5, 20));
+    let under_rate = 0.75 * c;
+    let over_rate = 1.5 * c;
     progress(&format!(
-        "goodput: {k} keys x {r}/s, offered {rate}/s for {secs} s (SDK, naive, single key, SDK with a 1-token bucket)"
+        "overload: {OVERLOAD_KEYS} keys x bucket {BUCKET_CAPACITY} refilled {BUCKET_REFILL_PER_SEC}/s (C = {c}/s), shipped OpenAI spec, Poisson arrivals for {} s: SDK at 0.75 C, SDK at 1.5 C, naive rotation at 1.5 C",
+        window.as_secs()
     ));
-    let sdk = sdk_load(&setup, &setup.keys, rate, run).await?;
-    let naive = naive_load(&setup, rate, run).await?;
-    let single = sdk_load(&setup, &setup.keys[..1], rate, run).await?;
-    // The harshest bucket: one token, so any delay between a refill and the next request
-    // loses capacity for good (tokio timers have 1 ms granularity).
-    let strict = GoodputSetup {
-        keys: setup.keys.clone(),
-        limit: RateLimit::new(1, r),
-    };
-    let strict_capacity = k as f64 * (1.0 + r * secs);
-    let sdk_bucket_1 = sdk_load(&strict, &strict.keys, rate, run).await?;
+    let under = sdk_run(under_rate, window, 1).await?;
+    let over = sdk_run(over_rate, window, 2).await?;
+    let naive = naive_run(over_rate, window, 2).await?;
     Ok(json!({
-        "keys": k,
-        "per_key_rate": r,
-        "bucket_capacity": bucket,
+        "keys": OVERLOAD_KEYS,
+        "bucket_capacity": BUCKET_CAPACITY,
+        "per_key_rate": BUCKET_REFILL_PER_SEC,
+        "capacity_per_sec": c,
+        "window_seconds": window.as_secs_f64(),
+        "drain_cap_ms": drain_cap(&openai::PROVIDER).as_millis() as u64,
+        "max_wait_ms": openai::PROVIDER.retry.max_wait_ms,
+        "deadline_ms": openai::PROVIDER.retry.deadline_ms,
+        "under_capacity": under,
+        "overload": over,
+        "naive": naive,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A fleet: worker processes sharing the keys, with and without a shared DynamoDB table.
+
+/// The hidden subcommand a fleet worker runs (`media-sdk-bench fleet-worker ...`).
+const FLEET_WORKER: &str = "fleet-worker";
+
+/// What the parent tells a worker.
+#[derive(Debug, Serialize, Deserialize)]
+struct WorkerPlan {
+    base_url: String,
+    keys: Vec<String>,
+    rate: f64,
+    window_ms: u64,
+    seed: u64,
+}
+
+/// A fleet worker: reads its plan (one JSON line on stdin), builds its own `Sdk` (the health
+/// store from the environment: `CONFIG_TABLE` shares key cool-downs through DynamoDB), prints
+/// `ready`, waits for `go` on stdin so every worker starts together, runs its share of the
+/// load and prints its `LoadResult` as one JSON line.
+fn fleet_worker() -> Result<()> {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let plan: WorkerPlan = serde_json::from_str(&lines.next().context("no plan on stdin")??)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let sdk = shipped_sdk(&plan.keys, &plan.base_url)?;
+        let window = Duration::from_millis(plan.window_ms);
+        let arrivals = poisson_arrivals(plan.rate, window, plan.seed);
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "ready")?;
+            out.flush()?;
+        }
+        let go = lines.next().context("no go on stdin")??;
+        if go.trim() != "go" {
+            bail!("expected `go`, got `{go}`");
+        }
+        let result = run_arrivals(&arrivals, window, drain_cap(&openai::PROVIDER), || {
+            sdk_call(sdk.clone())
+        })
+        .await;
+        let _ = sdk.flush(Duration::from_secs(2)).await;
+        anyhow::Ok(result)
+    })?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+/// Where the workers' `Sdk`s keep their shared state.
+enum FleetStore<'a> {
+    /// One DynamoDB table (on moto) for every worker.
+    Table { endpoint: &'a str, table: &'a str },
+    /// Each worker's own memory: nothing shared.
+    Memory,
+}
+
+async fn fleet_run(store: FleetStore<'_>, rate: f64, window: Duration) -> Result<Value> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let keys = overload_keys();
+    let sim = rate_limited_simulator(&keys).await?;
+    let exe = std::env::current_exe().context("locate media-sdk-bench")?;
+    let mut workers = Vec::with_capacity(FLEET_PROCESSES);
+    for i in 0..FLEET_PROCESSES {
+        let mut command = tokio::process::Command::new(&exe);
+        command
+            .arg(FLEET_WORKER)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .env_remove("MEDIA_SDK_EMF");
+        match &store {
+            FleetStore::Table { endpoint, table } => {
+                command
+                    .env("CONFIG_TABLE", table)
+                    .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", "test")
+                    .env("AWS_SECRET_ACCESS_KEY", "test")
+                    .env("AWS_EC2_METADATA_DISABLED", "true")
+                    .env_remove("AWS_PROFILE")
+                    .env_remove("AWS_SESSION_TOKEN");
+            }
+            FleetStore::Memory => {
+                command.env_remove("CONFIG_TABLE");
+            }
+        }
+        let mut child = command.spawn().context("spawn a fleet worker")?;
+        let plan = WorkerPlan {
+            base_url: sim.base_url("openai"),
+            keys: keys.clone(),
+            rate: rate / FLEET_PROCESSES as f64,
+            window_ms: window.as_millis() as u64,
+            seed: 100 + i as u64,
+        };
+        let mut stdin = child.stdin.take().context("worker stdin")?;
+        stdin
+            .write_all(format!("{}\n", serde_json::to_string(&plan)?).as_bytes())
+            .await?;
+        let mut stdout = BufReader::new(child.stdout.take().context("worker stdout")?).lines();
+        workers.push((child, stdin, stdout_line_after(&mut stdout).await, stdout));
+    }
+    for (_, _, ready, _) in &workers {
+        match ready {
+            Ok(line) if line == "ready" => {}
+            Ok(line) => bail!("fleet worker said `{line}` instead of `ready`"),
+            Err(e) => bail!("fleet worker did not get ready: {e}"),
+        }
+    }
+    for (_, stdin, _, _) in &mut workers {
+        stdin.write_all(b"go\n").await?;
+        stdin.flush().await?;
+    }
+    let mut total = LoadResult::default();
+    let limit = window + drain_cap(&openai::PROVIDER) + Duration::from_secs(30);
+    for (mut child, _stdin, _, mut stdout) in workers {
+        let line = tokio::time::timeout(limit, stdout.next_line())
+            .await
+            .context("a fleet worker did not report in time")??
+            .context("a fleet worker exited without a result")?;
+        total.merge(serde_json::from_str(&line).context("a fleet worker's result")?);
+        let status = child.wait().await?;
+        if !status.success() {
+            bail!("a fleet worker failed: {status}");
+        }
+    }
+    let stats = sim.stats();
+    sim.shutdown().await;
+    let mut value = total.to_json(&stats, window);
+    value["offered_rate"] = json!(rate);
+    value["processes"] = json!(FLEET_PROCESSES);
+    Ok(value)
+}
+
+/// The first line a worker prints (`ready`), or why there is none.
+async fn stdout_line_after(
+    stdout: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> Result<String> {
+    let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+        .await
+        .context("no answer within 30 s")??;
+    line.context("exited before getting ready")
+}
+
+async fn fleet(mode: Mode) -> Result<Value> {
+    let c = capacity_per_sec();
+    let window = Duration::from_secs(mode.pick(5, 20));
+    let rate = 1.5 * c;
+    progress(&format!(
+        "fleet: {FLEET_PROCESSES} processes offering {rate}/s together for {} s, with one DynamoDB table (moto) and without",
+        window.as_secs()
+    ));
+    let moto = Moto::start()?;
+    let endpoint = moto.endpoint();
+    let table = "bench-fleet";
+    dynamo_store(&endpoint, table).await?;
+    let shared = fleet_run(
+        FleetStore::Table {
+            endpoint: &endpoint,
+            table,
+        },
+        rate,
+        window,
+    )
+    .await?;
+    drop(moto);
+    let alone = fleet_run(FleetStore::Memory, rate, window).await?;
+    Ok(json!({
+        "processes": FLEET_PROCESSES,
         "offered_rate": rate,
-        "seconds": secs,
-        "capacity_requests": capacity,
-        "sdk": sdk.to_json(capacity, secs),
-        "naive": naive.to_json(capacity, secs),
-        "single_key": single.to_json(capacity, secs),
-        "sdk_bucket_1": sdk_bucket_1.to_json(strict_capacity, secs),
+        "capacity_per_sec": c,
+        "window_seconds": window.as_secs_f64(),
+        "table": shared,
+        "no_table": alone,
     }))
 }
 
@@ -702,4 +978,80 @@ async fn health(mode: Mode) -> Result<Value> {
         "queued_item_bytes": item_bytes,
         "queue_bound_bytes": bound,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_picks_the_nearest_rank_and_reads_zero_when_empty() {
+        let sorted: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&sorted, 0.5), 51);
+        assert_eq!(percentile(&sorted, 0.99), 99);
+        assert_eq!(percentile(&sorted, 1.0), 100);
+        assert_eq!(percentile(&[7], 0.99), 7);
+        assert_eq!(percentile(&[], 0.99), 0);
+    }
+
+    #[test]
+    fn poisson_arrivals_are_seeded_ordered_within_the_window_and_near_the_rate() {
+        let window = Duration::from_secs(100);
+        let arrivals = poisson_arrivals(50.0, window, 7);
+        assert_eq!(arrivals, poisson_arrivals(50.0, window, 7), "same seed");
+        assert_ne!(arrivals, poisson_arrivals(50.0, window, 8), "other seed");
+        assert!(arrivals.windows(2).all(|w| w[0] <= w[1]));
+        assert!(arrivals.iter().all(|&a| a < window));
+        // 5,000 expected; the standard deviation is sqrt(5,000) ≈ 71.
+        assert!(
+            (4_700..=5_300).contains(&arrivals.len()),
+            "{}",
+            arrivals.len()
+        );
+        // Exponential gaps: about e^-1 of them exceed the mean gap (20 ms).
+        let gaps = arrivals.windows(2).map(|w| w[1] - w[0]);
+        let long = gaps.filter(|&g| g > Duration::from_millis(20)).count();
+        let share = long as f64 / arrivals.len() as f64;
+        assert!((0.33..=0.41).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn requests_per_success_never_divides_by_zero() {
+        assert_eq!(requests_per_success(110, 100), 1.1);
+        assert_eq!(requests_per_success(40, 0), 40.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unfinished_call_fails_at_the_cap_with_its_time_since_arrival() {
+        let arrivals = [
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+        ];
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let result = run_arrivals(
+            &arrivals,
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+            || {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 => Ok(()),
+                        _ => std::future::pending().await,
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(
+            result.offered, 2,
+            "the arrival after the window is not offered"
+        );
+        assert_eq!((result.successes, result.successes_in_window), (1, 1));
+        assert_eq!((result.failures, result.unfinished), (1, 1));
+        // Arrived at 1 s, cap at 2 s + 5 s.
+        assert_eq!(result.failure_ms, [6_000]);
+        assert_eq!(result.error_kinds.get("unfinished"), Some(&1));
+    }
 }
