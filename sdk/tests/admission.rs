@@ -265,8 +265,7 @@ async fn drive(
     for task in tasks {
         task.await.unwrap();
     }
-    let counts = *counts.lock().unwrap();
-    counts
+    *counts.lock().unwrap()
 }
 
 #[tokio::test(start_paused = true)]
