@@ -100,6 +100,21 @@ fn spec_of(case: &Case) -> String {
 
 const CASES: &[Case] = &[
     Case {
+        proves: "declared key limits are positive; a burst needs a rate; the queue bound is positive",
+        edits: &[
+            (
+                "    base_url_env: ACME_BASE_URL\n",
+                "    base_url_env: ACME_BASE_URL\n    limits: { burst: 5, concurrent: 0 }\n    retry: { max_queue: 0 }\n",
+            ),
+        ],
+        append: "",
+        expected: &[
+            "t.yaml:24:22: burst needs requests_per_minute",
+            "t.yaml:24:37: concurrent must be greater than 0",
+            "t.yaml:25:25: max_queue must be greater than 0",
+        ],
+    },
+    Case {
         proves: "health ids become constants: they start with a letter and map to distinct names",
         edits: &[
             ("health_id: acme-speak", "health_id: 9-speak"),
@@ -195,7 +210,7 @@ const CASES: &[Case] = &[
         edits: &[("    name: Acme\n", "    name: Acme\n    colour: red\n")],
         append: "",
         expected: &[
-            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, allowed_origins, endpoints",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, allowed_origins, limits, endpoints",
         ],
     },
     Case {
@@ -243,7 +258,7 @@ const CASES: &[Case] = &[
         append: "",
         expected: &[
             "t.yaml:14:18: defaults.health.window_secs: expected an unsigned integer, found -60",
-            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, allowed_origins, endpoints",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, allowed_origins, limits, endpoints",
         ],
     },
     Case {
