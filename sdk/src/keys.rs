@@ -295,6 +295,8 @@ struct PoolInner {
     limits: KeyLimits,
     /// Woken whenever a lease is released (a concurrency-limited key may be free).
     released: Notify,
+    /// This process's share of every key (`f64` bits): 1 / the processes sharing the keys.
+    share: AtomicU64,
     slots: ArcSwap<Vec<Arc<KeySlot>>>,
     rejected: ArcSwap<Vec<KeyRejection>>,
     cursor: AtomicUsize,
@@ -409,6 +411,7 @@ impl KeyPool {
                 max_cooldown: Duration::from_millis(spec.retry.max_cooldown_ms),
                 limits: spec.key_limits,
                 released: Notify::new(),
+                share: AtomicU64::new(1.0_f64.to_bits()),
                 slots: ArcSwap::from_pointee(slots),
                 rejected: ArcSwap::from_pointee(rejected),
                 cursor: AtomicUsize::new(0),
@@ -547,6 +550,21 @@ impl KeyPool {
     /// free again). Only wakes futures that are already waiting.
     pub(crate) fn released(&self) -> tokio::sync::futures::Notified<'_> {
         self.inner.released.notified()
+    }
+
+    /// Sets this process's share of every key: `1 / processes` when the keys are shared by
+    /// that many processes (learned through the health store, see `Sdk::sync_cooldowns`), 1
+    /// when alone. Every key's pace (declared or learned) is slowed to the share.
+    pub fn set_share(&self, share: f64) {
+        self.inner.share.store(share.to_bits(), Ordering::Relaxed);
+        for slot in self.inner.slots.load().iter() {
+            slot.update_pace(|p| p.set_share(share));
+        }
+    }
+
+    /// This process's share of the keys (see [`set_share`](Self::set_share)).
+    pub fn share(&self) -> f64 {
+        f64::from_bits(self.inner.share.load(Ordering::Relaxed))
     }
 
     /// The pace of every key, by fingerprint (for sharing and display).
@@ -695,6 +713,10 @@ impl KeyPool {
                 let pace = *previous.pace();
                 slot.update_pace(|p| *p = pace);
             }
+        }
+        let share = f64::from_bits(self.inner.share.load(Ordering::Relaxed));
+        for slot in &slots {
+            slot.update_pace(|p| p.set_share(share));
         }
         self.inner.slots.store(Arc::new(slots));
         self.inner.rejected.store(Arc::new(rejected));

@@ -51,10 +51,14 @@ pub enum PaceSource {
 /// The pacing state of one key (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pace {
+    /// The key's own interval (the whole key's rate, as declared or learned).
     interval: Option<Duration>,
+    /// The key's own burst.
     capacity: u32,
     full_at: Instant,
     source: PaceSource,
+    /// This process's share of the key (1 alone; 1/N when N processes share it).
+    share: f64,
 }
 
 /// A key's pace as seen from outside (for the shared state and for logs).
@@ -80,6 +84,7 @@ impl Pace {
                     capacity,
                     full_at: now,
                     source: PaceSource::Declared,
+                    share: 1.0,
                 }
             }
             _ => Self {
@@ -87,6 +92,7 @@ impl Pace {
                 capacity: 1,
                 full_at: now,
                 source: PaceSource::Unknown,
+                share: 1.0,
             },
         }
     }
@@ -96,12 +102,37 @@ impl Pace {
         self.interval.is_some()
     }
 
+    /// This process's interval: the key's, stretched by the share.
+    fn local_interval(&self) -> Option<Duration> {
+        self.interval.map(|i| {
+            if self.share < 1.0 {
+                i.div_f64(self.share.max(1e-3))
+            } else {
+                i
+            }
+        })
+    }
+
+    /// This process's burst: the key's, times the share (at least 1).
+    fn local_capacity(&self) -> u32 {
+        ((f64::from(self.capacity) * self.share.min(1.0)).floor() as u32).max(1)
+    }
+
+    /// Sets this process's share of the key: `1 / processes` sharing it (1 when alone).
+    pub fn set_share(&mut self, share: f64) {
+        self.share = if share.is_finite() {
+            share.clamp(1e-3, 1.0)
+        } else {
+            1.0
+        };
+    }
+
     /// When the next token is available (`now` if one is).
     pub fn ready_at(&self, now: Instant) -> Instant {
-        let Some(interval) = self.interval else {
+        let Some(interval) = self.local_interval() else {
             return now;
         };
-        let burst = interval * self.capacity;
+        let burst = interval * self.local_capacity();
         let needed = self.full_at.max(now) + interval;
         if needed.saturating_duration_since(now) <= burst {
             now
@@ -115,17 +146,10 @@ impl Pace {
         if self.ready_at(now) > now {
             return false;
         }
-        if let Some(interval) = self.interval {
+        if let Some(interval) = self.local_interval() {
             self.full_at = self.full_at.max(now) + interval;
         }
         true
-    }
-
-    /// Gives back a token taken for a call that was never sent.
-    pub fn give_back(&mut self, now: Instant) {
-        if let Some(interval) = self.interval {
-            self.full_at = self.full_at.checked_sub(interval).unwrap_or(now).max(now);
-        }
     }
 
     /// The provider's budget: `limit` requests, `remaining` left, full again in `reset`.
@@ -141,6 +165,8 @@ impl Pace {
             self.source = PaceSource::Headers;
         }
         if self.interval.is_some() {
+            // The provider's whole budget is shared: this process's view of it is full again
+            // when the key's is.
             self.full_at = now + reset;
         }
     }
@@ -158,9 +184,9 @@ impl Pace {
             self.capacity = 1;
             self.source = PaceSource::Learned;
         }
-        if let Some(interval) = self.interval {
+        if let Some(interval) = self.local_interval() {
             // Empty until `now + hint`: the next token is ready exactly then.
-            let burst = interval * self.capacity;
+            let burst = interval * self.local_capacity();
             self.full_at = (now + hint + burst).checked_sub(interval).unwrap_or(now);
         }
     }
@@ -174,27 +200,15 @@ impl Pace {
         }
     }
 
-    /// This pace, for sharing and display.
+    /// This process's pace (its share of the key), for display and load estimates.
     pub fn snapshot(&self) -> PaceSnapshot {
         PaceSnapshot {
-            rate_per_sec: self.interval.map(|i| 1.0 / i.as_secs_f64().max(1e-9)),
-            burst: self.capacity,
+            rate_per_sec: self
+                .local_interval()
+                .map(|i| 1.0 / i.as_secs_f64().max(1e-9)),
+            burst: self.local_capacity(),
             source: self.source,
         }
-    }
-
-    /// Slows this pace to a `share` (0 < share <= 1) of its rate, for a key shared with other
-    /// processes; declared and learned alike. `share` of 1 changes nothing.
-    pub fn scaled(&self, share: f64) -> Pace {
-        let mut out = *self;
-        if let Some(interval) = self.interval
-            && share > 0.0
-            && share < 1.0
-        {
-            out.interval = Some(interval.div_f64(share));
-            out.capacity = ((f64::from(self.capacity) * share).floor() as u32).max(1);
-        }
-        out
     }
 }
 
@@ -274,9 +288,15 @@ mod tests {
             burst: Some(8),
             concurrent: None,
         };
-        let pace = Pace::new(&limits, t0).scaled(0.25);
+        let mut pace = Pace::new(&limits, t0);
+        pace.set_share(0.25);
         let snap = pace.snapshot();
         assert!((snap.rate_per_sec.unwrap() - 5.0).abs() < 1e-6);
         assert_eq!(snap.burst, 2);
+        assert!(pace.try_take(t0) && pace.try_take(t0));
+        assert!(!pace.try_take(t0));
+        assert_eq!(pace.ready_at(t0), t0 + ms(200));
+        pace.set_share(1.0);
+        assert!((pace.snapshot().rate_per_sec.unwrap() - 20.0).abs() < 1e-6);
     }
 }

@@ -172,17 +172,83 @@ impl Sdk {
 
     /// Reads every provider's shared key cool-downs from the store now and applies them to the
     /// key pools. Returns how many cool-downs were applied to a key of this `Sdk`.
+    ///
+    /// The same read counts the processes sharing the keys (each announces itself there every
+    /// few seconds), and every key's pace is set to this process's share of it
+    /// ([`KeyPool::set_share`]), so N processes together pace a key at its rate, not N times it.
     pub async fn sync_cooldowns(&self) -> Result<usize, StoreError> {
-        sync_pools(&self.inner.monitor, &self.inner.telemetry.pools).await
+        let telemetry = &self.inner.telemetry;
+        sync_pools(&self.inner.monitor, &telemetry.pools, &telemetry.member).await
     }
 }
 
-/// Applies every active shared cool-down to the matching key of `pools`.
-async fn sync_pools(monitor: &HealthMonitor, pools: &[KeyPool]) -> Result<usize, StoreError> {
+/// Sort-key prefix of a process's heartbeat in a provider's cool-down partition.
+pub const MEMBER_PREFIX: &str = "member#";
+/// How often a process renews its heartbeat.
+const MEMBER_HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long a heartbeat counts: a process gone for this long no longer takes a share.
+const MEMBER_TTL: Duration = Duration::from_secs(15);
+
+/// This process as a member of the fleet sharing the keys through the health store.
+struct Member {
+    /// `member#<random>`: stored like a cool-down of a key nobody has.
+    id: String,
+    last_heartbeat: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Member {
+    fn new() -> Self {
+        Self {
+            id: format!("{MEMBER_PREFIX}{:016x}", rand::random::<u64>()),
+            last_heartbeat: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether a heartbeat is due now (and marks it sent).
+    fn due(&self) -> bool {
+        let mut last = self
+            .last_heartbeat
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < MEMBER_HEARTBEAT) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
+/// Announces `member` (when due), then applies every active shared cool-down to the matching
+/// key of `pools` and sets each pool's share to one over the processes announced for its
+/// provider. The heartbeat is stored in the cool-down partition itself, so counting the fleet
+/// costs no read beyond the cool-down sync.
+async fn sync_pools(
+    monitor: &HealthMonitor,
+    pools: &[KeyPool],
+    member: &Member,
+) -> Result<usize, StoreError> {
+    if member.due() {
+        // A store that cannot take the heartbeat cannot be read either: fail at once (one
+        // time limit, not two).
+        let until = SystemTime::now() + MEMBER_TTL;
+        for pool in pools {
+            monitor
+                .publish_cooldown(pool.provider(), &member.id, until)
+                .await?;
+        }
+    }
     let mut applied = 0;
     for pool in pools {
+        let mut members = 0_usize;
+        let mut seen_self = false;
         monitor
             .sync_cooldowns(pool.provider(), |fingerprint, until| {
+                if fingerprint.starts_with(MEMBER_PREFIX) {
+                    members += 1;
+                    seen_self |= fingerprint == member.id;
+                    return;
+                }
                 // Convert the wall-clock end into the pool's monotonic clock.
                 let Ok(remaining) = until.duration_since(SystemTime::now()) else {
                     return;
@@ -198,6 +264,16 @@ async fn sync_pools(monitor: &HealthMonitor, pools: &[KeyPool]) -> Result<usize,
                 }
             })
             .await?;
+        let processes = members + usize::from(!seen_self);
+        let share = 1.0 / processes as f64;
+        if (pool.share() - share).abs() > f64::EPSILON {
+            tracing::info!(
+                provider = pool.provider(),
+                processes,
+                "key pool shared with other processes; pacing to this process's share"
+            );
+            pool.set_share(share);
+        }
     }
     Ok(applied)
 }
@@ -211,6 +287,7 @@ struct SdkTelemetry {
     recorder_config: RecorderConfig,
     sync_interval: Option<Duration>,
     pools: Vec<KeyPool>,
+    member: Arc<Member>,
     alive: Weak<()>,
     extra: Fanout,
     dropped_no_runtime: AtomicU64,
@@ -239,6 +316,7 @@ impl SdkTelemetry {
             runtime.spawn(sync_loop(
                 monitor,
                 self.pools.clone(),
+                self.member.clone(),
                 interval,
                 self.alive.clone(),
             ));
@@ -273,6 +351,7 @@ impl Telemetry for SdkTelemetry {
 async fn sync_loop(
     monitor: Arc<HealthMonitor>,
     pools: Vec<KeyPool>,
+    member: Arc<Member>,
     interval: Duration,
     alive: Weak<()>,
 ) {
@@ -284,7 +363,7 @@ async fn sync_loop(
         if alive.strong_count() == 0 {
             break;
         }
-        match sync_pools(&monitor, &pools).await {
+        match sync_pools(&monitor, &pools, &member).await {
             Ok(_) => failing = false,
             Err(error) if !failing => {
                 failing = true;
@@ -514,6 +593,7 @@ impl SdkBuilder {
                 .unwrap_or_else(|| RecorderConfig::for_providers(&self.providers)),
             sync_interval: self.sync_interval,
             pools: pools.clone(),
+            member: Arc::new(Member::new()),
             alive: Arc::downgrade(&alive),
             extra,
             dropped_no_runtime: AtomicU64::new(0),

@@ -140,7 +140,14 @@ async fn a_cooldown_published_by_one_process_is_skipped_by_another() {
     let a_requests = sim.requests().len();
     assert_eq!(a_requests, 1);
 
-    let published = store.active_cooldowns("openai").await.unwrap();
+    // The partition also holds A's heartbeat (`member#...`), which is not a key's cool-down.
+    let published: Vec<_> = store
+        .active_cooldowns("openai")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(entry, _)| !entry.starts_with(media_sdk::sdk::MEMBER_PREFIX))
+        .collect();
     assert_eq!(published.len(), 1, "{published:?}");
     let (fp, until) = &published[0];
     assert_eq!(fp, &fingerprint(K1));
@@ -210,4 +217,83 @@ async fn a_cooldown_published_by_one_process_is_skipped_by_another() {
     assert_eq!(d.sync_cooldowns().await.unwrap(), 0);
     assert_eq!(key_state(&d, K1), KeyState::Available);
     drop((b, control, d));
+}
+
+/// Two `Sdk`s (two processes, in one test process) share one key through one moto table: each
+/// announces itself when it syncs, each counts two members, and each paces the key at half its
+/// declared rate, so together they stay within it and the provider refuses nothing. Without
+/// the sync (the control), each paces at the full rate and the provider refuses calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_a_key_split_its_rate() {
+    use media_sdk::client::CallOptions;
+    use media_sdk::generated::openai;
+    use media_sdk::sim::RateLimit;
+    use media_sdk::spec::{KeyLimits, ProviderSpec};
+
+    // One key, declared at the provider's real limit: 20 per second, burst 2.
+    let spec: &'static ProviderSpec = Box::leak(Box::new(ProviderSpec {
+        key_limits: KeyLimits {
+            requests_per_minute: Some(1200),
+            burst: Some(2),
+            concurrent: None,
+        },
+        ..openai::PROVIDER
+    }));
+    for shared in [true, false] {
+        let sim = sim_builder()
+            .keys("openai", [K1])
+            .rate_limit("openai", RateLimit::new(2, 20.0))
+            .start()
+            .await
+            .unwrap();
+        let server = moto::shared();
+        let table = moto::unique_table("fleet");
+        let store = DynamoStore::new(moto::client(&server.endpoint()), table);
+        store.create_table_if_missing().await.unwrap();
+        let store: Arc<dyn HealthStore> = Arc::new(store);
+        let build = || {
+            Sdk::builder()
+                .providers(&[spec])
+                .keys("openai", [K1])
+                .base_url("openai", sim.base_url("openai"))
+                .health_store(store.clone())
+                .cooldown_sync_interval(None)
+                .build()
+                .unwrap()
+        };
+        let (a, b) = (build(), build());
+        if shared {
+            for sdk in [&a, &b, &a] {
+                sdk.sync_cooldowns().await.unwrap();
+            }
+            for sdk in [&a, &b] {
+                assert_eq!(sdk.provider("openai").unwrap().pool().share(), 0.5);
+            }
+        }
+        let options = CallOptions::new().max_wait(Duration::from_secs(10));
+        let mut tasks = Vec::new();
+        for sdk in [a.clone(), b.clone()] {
+            for i in 0..10 {
+                let sdk = sdk.clone();
+                tasks.push(tokio::spawn(async move {
+                    sdk.openai()
+                        .unwrap()
+                        .speech_with(SpeechRequest::new(format!("fleet {i}")), &options)
+                        .await
+                }));
+            }
+        }
+        for task in tasks {
+            task.await.unwrap().expect("every call succeeds");
+        }
+        let refused = sim.stats().provider("openai").rate_limited;
+        if shared {
+            assert_eq!(refused, 0, "together within the key's rate");
+        } else {
+            assert!(
+                refused > 0,
+                "control: each alone at the full rate draws 429s"
+            );
+        }
+    }
 }

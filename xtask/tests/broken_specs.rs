@@ -101,12 +101,10 @@ fn spec_of(case: &Case) -> String {
 const CASES: &[Case] = &[
     Case {
         proves: "declared key limits are positive; a burst needs a rate; the queue bound is positive",
-        edits: &[
-            (
-                "    base_url_env: ACME_BASE_URL\n",
-                "    base_url_env: ACME_BASE_URL\n    limits: { burst: 5, concurrent: 0 }\n    retry: { max_queue: 0 }\n",
-            ),
-        ],
+        edits: &[(
+            "    base_url_env: ACME_BASE_URL\n",
+            "    base_url_env: ACME_BASE_URL\n    limits: { burst: 5, concurrent: 0 }\n    retry: { max_queue: 0 }\n",
+        )],
         append: "",
         expected: &[
             "t.yaml:24:22: burst needs requests_per_minute",

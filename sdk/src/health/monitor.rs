@@ -229,6 +229,18 @@ impl HealthMonitor {
         Ok(active.len())
     }
 
+    /// Writes `until` for `entry` in `provider`'s cool-down partition (a key's cool-down, or a
+    /// process's heartbeat), bounded like every store call.
+    pub async fn publish_cooldown(
+        &self,
+        provider: &str,
+        entry: &str,
+        until: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let write = self.store.publish_cooldown(provider, entry, until);
+        bounded("publish_cooldown", self.store_timeout, write).await
+    }
+
     async fn ranked(&self, candidates: &[&str]) -> Vec<(String, ProviderStatus)> {
         let mut rows: Vec<(usize, String, Option<HealthReport>)> = Vec::new();
         for (index, id) in candidates.iter().enumerate() {
