@@ -61,6 +61,16 @@ impl Provider {
     }
 }
 
+/// A caller waiting (until `until`) for a key of `pool`, in a task of its own.
+fn waiter(
+    pool: &KeyPool,
+    admission: &Arc<Admission>,
+    until: Instant,
+) -> tokio::task::JoinHandle<Result<(), Refusal>> {
+    let (pool, admission) = (pool.clone(), admission.clone());
+    tokio::spawn(async move { admission.acquire(&pool, until, false).await.map(drop) })
+}
+
 #[tokio::test(start_paused = true)]
 async fn waiters_are_served_one_at_a_time_in_arrival_order_at_the_keys_pace() {
     // One key declared at 10 per second, burst 1; ten callers arrive together.
@@ -131,13 +141,7 @@ async fn the_queue_is_bounded_and_callers_ahead_count() {
     let start = Instant::now();
     let mut waiting = Vec::new();
     for _ in 0..3 {
-        let (pool, admission) = (pool.clone(), admission.clone());
-        waiting.push(tokio::spawn(async move {
-            admission
-                .acquire(&pool, start + Duration::from_secs(60), false)
-                .await
-                .map(drop)
-        }));
+        waiting.push(waiter(&pool, &admission, start + Duration::from_secs(60)));
         tokio::task::yield_now().await;
     }
     assert_eq!(admission.waiting(), 3);
@@ -175,25 +179,9 @@ async fn a_waiter_that_goes_away_hands_the_head_on() {
     let _first = pool.select().unwrap();
     let admission = Arc::new(Admission::new(8));
     let start = Instant::now();
-    let head = {
-        let (pool, admission) = (pool.clone(), admission.clone());
-        tokio::spawn(async move {
-            admission
-                .acquire(&pool, start + Duration::from_secs(60), false)
-                .await
-                .map(drop)
-        })
-    };
+    let head = { waiter(&pool, &admission, start + Duration::from_secs(60)) };
     tokio::task::yield_now().await;
-    let next = {
-        let (pool, admission) = (pool.clone(), admission.clone());
-        tokio::spawn(async move {
-            admission
-                .acquire(&pool, start + Duration::from_secs(60), false)
-                .await
-                .map(drop)
-        })
-    };
+    let next = { waiter(&pool, &admission, start + Duration::from_secs(60)) };
     tokio::task::yield_now().await;
     assert_eq!(admission.waiting(), 2);
     head.abort();

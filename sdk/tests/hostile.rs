@@ -212,14 +212,7 @@ async fn a_foreign_response_url_in_the_status_answer_is_refused() {
         let far = &far_in_answer;
         let me = seen.header("host").unwrap_or_default();
         match seen.method.as_str() {
-            "POST" => Answer::json(
-                200,
-                serde_json::json!({
-                    "request_id": "req-1",
-                    "status_url": format!("http://{me}/fal-ai/flux-pro/requests/req-1/status"),
-                })
-                .to_string(),
-            ),
+            "POST" => fal_submit(me),
             _ => Answer::json(
                 200,
                 serde_json::json!({
@@ -390,20 +383,26 @@ async fn oversized_success_bodies_fail_with_the_cap_and_are_not_retried() {
     assert_eq!(server.seen().len(), 1);
 }
 
+/// fal's answer to a queue submission made to the server at `me` (`host:port`): the request id
+/// and a status URL on that same server.
+fn fal_submit(me: &str) -> Answer {
+    Answer::json(
+        200,
+        serde_json::json!({
+            "request_id": "req-1",
+            "status_url": format!("http://{me}/fal-ai/flux-pro/requests/req-1/status"),
+        })
+        .to_string(),
+    )
+}
+
 /// A fal queue server whose submit answer points at its own status URL, and whose status
 /// poll answers with an endless JSON body made of `chunk` repeated.
 async fn fal_with_endless_status(chunk: Vec<u8>) -> Hostile {
     Hostile::start(move |_, seen| {
         let me = seen.header("host").unwrap_or_default();
         match seen.method.as_str() {
-            "POST" => Answer::json(
-                200,
-                serde_json::json!({
-                    "request_id": "req-1",
-                    "status_url": format!("http://{me}/fal-ai/flux-pro/requests/req-1/status"),
-                })
-                .to_string(),
-            ),
+            "POST" => fal_submit(me),
             _ => Answer::Endless {
                 status: 200,
                 content_length: None,
