@@ -297,16 +297,25 @@ impl DynamoStore {
         })
     }
 
-    /// Enables TTL on `ttl` unless TTL is already on (for any attribute: a table has one, and
-    /// [`check_table`](Self::check_table) reports the wrong one). Returns whether it enabled it.
-    async fn enable_ttl(&self) -> Result<bool, StoreError> {
-        let described = self
-            .client
+    /// The table's TTL settings.
+    async fn describe_ttl(
+        &self,
+    ) -> Result<
+        aws_sdk_dynamodb::operation::describe_time_to_live::DescribeTimeToLiveOutput,
+        StoreError,
+    > {
+        self.client
             .describe_time_to_live()
             .table_name(&self.table)
             .send()
             .await
-            .map_err(|e| self.error("DescribeTimeToLive", e))?;
+            .map_err(|e| self.error("DescribeTimeToLive", e))
+    }
+
+    /// Enables TTL on `ttl` unless TTL is already on (for any attribute: a table has one, and
+    /// [`check_table`](Self::check_table) reports the wrong one). Returns whether it enabled it.
+    async fn enable_ttl(&self) -> Result<bool, StoreError> {
+        let described = self.describe_ttl().await?;
         let status = described
             .time_to_live_description()
             .and_then(|d| d.time_to_live_status());
@@ -406,13 +415,7 @@ impl DynamoStore {
         let key_finding = key_schema_finding(&self.table, &keys);
         let keys_ok = key_finding.is_ok();
         check.findings.push(key_finding);
-        let ttl = self
-            .client
-            .describe_time_to_live()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map_err(|e| self.error("DescribeTimeToLive", e))?;
+        let ttl = self.describe_ttl().await?;
         let ttl = ttl.time_to_live_description();
         check.findings.push(ttl_finding(
             &self.table,
