@@ -21,7 +21,7 @@ use media_sdk::health::MemoryStore;
 use media_sdk::keys::{KeyPool, KeyState, fingerprint};
 use media_sdk::sdk::Sdk;
 use media_sdk::spec::ProviderSpec;
-use media_sdk::{Endpoint, Error};
+use media_sdk::{Audio, Endpoint, Error};
 
 #[path = "support/logs.rs"]
 mod logs;
@@ -85,6 +85,15 @@ fn sdk(spec: &'static ProviderSpec, keys: &[&str], base: &str) -> Sdk {
 
 fn speech() -> SpeechRequest {
     SpeechRequest::new("hello")
+}
+
+/// One OpenAI speech call through a fresh `Sdk` (the suite's two OpenAI keys) sent to `server`.
+async fn speak(spec: &'static ProviderSpec, server: &Hostile) -> media_sdk::Result<Audio> {
+    sdk(spec, &OPENAI_KEYS, &server.url())
+        .provider("openai")
+        .unwrap()
+        .call(speech())
+        .await
 }
 
 fn flux() -> FluxProRequest {
@@ -347,13 +356,7 @@ async fn oversized_success_bodies_fail_with_the_cap_and_are_not_retried() {
     ];
     for (name, answer, limit) in cases {
         let server = first_then_audio(answer).await;
-        let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
-        let error = sdk
-            .provider("openai")
-            .unwrap()
-            .call(speech())
-            .await
-            .unwrap_err();
+        let error = speak(spec, &server).await.unwrap_err();
         assert!(
             matches!(error, Error::BodyTooLarge { limit: l, .. } if l == limit),
             "{name}: {error:?}"
@@ -471,13 +474,7 @@ async fn a_failure_after_a_2xx_arrived_is_never_replayed() {
     let (logs, _guard) = capture_logs();
     for (name, answer) in cases {
         let server = first_then_audio(answer).await;
-        let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
-        let error = sdk
-            .provider("openai")
-            .unwrap()
-            .call(speech())
-            .await
-            .unwrap_err();
+        let error = speak(spec, &server).await.unwrap_err();
         assert!(
             matches!(&error, Error::Transport { message, .. } if message.contains("after the provider answered HTTP 200")),
             "{name}: {error:?}"
@@ -494,12 +491,7 @@ async fn a_failure_after_a_2xx_arrived_is_never_replayed() {
         }
     })
     .await;
-    let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
-    sdk.provider("openai")
-        .unwrap()
-        .call(speech())
-        .await
-        .unwrap();
+    speak(spec, &server).await.unwrap();
     assert_eq!(server.seen().len(), 2);
     assert_clean(&logs.text(), "logs");
 }
@@ -521,13 +513,7 @@ async fn huge_error_bodies_and_messages_are_cut_in_errors_and_logs() {
 
     // 5 MB of error message on every attempt of a retried 500.
     let server = Hostile::start(move |_, _| Answer::json(500, huge_message.clone())).await;
-    let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
-    let error = sdk
-        .provider("openai")
-        .unwrap()
-        .call(speech())
-        .await
-        .unwrap_err();
+    let error = speak(spec, &server).await.unwrap_err();
     assert!(matches!(error, Error::RetriesExhausted { .. }), "{error:?}");
     assert_eq!(server.seen().len() as u32, spec.retry.max_attempts);
     assert!(
@@ -538,13 +524,7 @@ async fn huge_error_bodies_and_messages_are_cut_in_errors_and_logs() {
 
     // A long message inside the error cap: kept to a sane length too.
     let server = Hostile::start(move |_, _| Answer::json(400, message_in_cap.clone())).await;
-    let sdk = sdk_with(spec, &server);
-    let error = sdk
-        .provider("openai")
-        .unwrap()
-        .call(speech())
-        .await
-        .unwrap_err();
+    let error = speak(spec, &server).await.unwrap_err();
     let Error::Api { message, .. } = &error else {
         panic!("{error:?}")
     };
@@ -557,10 +537,6 @@ async fn huge_error_bodies_and_messages_are_cut_in_errors_and_logs() {
 
     let logged = logs.text();
     assert!(logged.len() < 32 << 10, "{} bytes of logs", logged.len());
-}
-
-fn sdk_with(spec: &'static ProviderSpec, server: &Hostile) -> Sdk {
-    sdk(spec, &OPENAI_KEYS, &server.url())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -635,14 +611,8 @@ async fn a_zero_hint_on_every_key_fails_fast_without_hammering() {
     for hint in ["0", "Wed, 21 Oct 2015 07:28:00 GMT", "abc"] {
         let server =
             Hostile::start(move |_, _| Answer::rate_limited(&[("retry-after", hint)])).await;
-        let sdk = sdk(spec, &OPENAI_KEYS, &server.url());
         let started = Instant::now();
-        let error = sdk
-            .provider("openai")
-            .unwrap()
-            .call(speech())
-            .await
-            .unwrap_err();
+        let error = speak(spec, &server).await.unwrap_err();
         let took = started.elapsed();
         assert!(
             matches!(error, Error::RateLimited { .. }),
