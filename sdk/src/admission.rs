@@ -239,13 +239,11 @@ impl Drop for Place<'_> {
 /// key (`first`), plus `ahead` keys at the pool's paced rate (when it has one).
 fn expected_wait(pool: &KeyPool, first: Instant, ahead: usize, now: Instant) -> Duration {
     let first = first.saturating_duration_since(now);
-    let rate: f64 = pool
-        .paces()
-        .iter()
-        .filter_map(|(_, pace)| pace.rate_per_sec)
-        .sum();
-    if ahead == 0 || rate <= 0.0 {
+    if ahead == 0 {
         return first;
     }
-    first + Duration::from_secs_f64(ahead as f64 / rate)
+    match pool.paced_rate() {
+        rate if rate > 0.0 => first + Duration::from_secs_f64(ahead as f64 / rate),
+        _ => first,
+    }
 }

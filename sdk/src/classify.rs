@@ -266,16 +266,10 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             Err(_) => Duration::ZERO,
         });
     }
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
     let resets: Vec<(Duration, bool)> = ["requests", "tokens"]
         .iter()
         .filter_map(|kind| {
-            let reset = parse_reset_duration(text(&format!("x-ratelimit-reset-{kind}"))?)?;
+            let reset = parse_reset_duration(&text(&format!("x-ratelimit-reset-{kind}"))?)?;
             let exhausted = text(&format!("x-ratelimit-remaining-{kind}"))
                 .and_then(|r| r.parse::<f64>().ok())
                 .is_none_or(|remaining| remaining <= 0.0);

@@ -567,6 +567,18 @@ impl KeyPool {
         f64::from_bits(self.inner.share.load(Ordering::Relaxed))
     }
 
+    /// Calls per second the paced keys of this pool take together (unpaced keys add nothing),
+    /// for admission's wait estimates. Allocates nothing.
+    pub(crate) fn paced_rate(&self) -> f64 {
+        self.inner
+            .slots
+            .load()
+            .iter()
+            .filter(|s| s.paced.load(Ordering::Acquire))
+            .filter_map(|s| s.pace().snapshot().rate_per_sec)
+            .sum()
+    }
+
     /// The pace of every key, by fingerprint (for sharing and display).
     pub fn paces(&self) -> Vec<(String, PaceSnapshot)> {
         self.inner
