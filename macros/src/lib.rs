@@ -52,10 +52,6 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
 
             const SPEC: ::media_sdk::spec::EndpointSpec = #spec_expr;
 
-            fn validate(&self) -> ::core::result::Result<(), ::media_sdk::endpoint::ValidationError> {
-                <Self as ::media_sdk::Validate>::validate(self)
-            }
-
             fn path_params(&self) -> ::std::vec::Vec<(&'static str, ::std::string::String)> {
                 #path_params
             }
@@ -65,8 +61,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
 
             fn decode(
-                body: ::media_sdk::endpoint::ResponseBody,
-            ) -> ::core::result::Result<Self::Output, ::media_sdk::endpoint::DecodeError> {
+                body: ::media_sdk::ResponseBody,
+            ) -> ::core::result::Result<Self::Output, ::media_sdk::DecodeError> {
                 #decode
             }
         }
@@ -557,7 +553,7 @@ impl Spec {
             ResponseKind::Audio { content_type } => {
                 quote!(::media_sdk::Audio::from_body(body, #content_type))
             }
-            ResponseKind::Json { .. } => quote!(::media_sdk::endpoint::decode_json(&body)),
+            ResponseKind::Json { .. } => quote!(::media_sdk::__private::decode_json(&body)),
             ResponseKind::Job { .. } => quote!(::media_sdk::Job::from_body(body)),
         }
     }
@@ -738,7 +734,7 @@ fn param_pushes(params: &[Param]) -> TokenStream2 {
     let pushes = params.iter().map(|Param { field, name }| {
         quote! {
             if let ::core::option::Option::Some(value) =
-                ::media_sdk::endpoint::param_value(&self.#field)
+                ::media_sdk::__private::param_value(&self.#field)
             {
                 params.push((#name, value));
             }

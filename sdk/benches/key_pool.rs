@@ -13,8 +13,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use media_sdk::generated::openai;
 use media_sdk::keys::KeyPool;
+use media_sdk::openai;
 
 fn pool() -> KeyPool {
     KeyPool::from_keys(

@@ -112,14 +112,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         input: "A calm voice reading a bedtime story.".into(),
         model: Some("omni-moderation-latest".into()),
     };
-    Endpoint::validate(&request)?;
+    Validate::validate(&request)?;
     println!("moderation body: {}", serde_json::to_string(&request)?);
 
     let empty = ModerationRequest {
         input: "  ".into(),
         model: None,
     };
-    match Endpoint::validate(&empty) {
+    match Validate::validate(&empty) {
         Err(error) => println!("rejected before any network call: {error}"),
         Ok(()) => return Err("an empty input must not validate".into()),
     }

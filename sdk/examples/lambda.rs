@@ -25,11 +25,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use media_sdk::generated;
+use media_sdk::Sdk;
 use media_sdk::health::table::RUNTIME_ACTIONS;
 use media_sdk::media::MediaError;
-use media_sdk::sdk::Sdk;
-use media_sdk::sim::{JobPace, Simulator};
+use media_sdk_sim::{JobPace, Simulator};
 use serde_json::{Value, json};
 
 /// Created once per execution environment (cold start), reused by every invocation.
@@ -83,7 +82,7 @@ async fn handler(event: Value) -> Result<Value, MediaError> {
 async fn main() -> anyhow::Result<()> {
     // Local stand-in for the providers: point the environment-driven Sdk at the simulator.
     let mut sim = Simulator::builder().job_pace("fal", JobPace::immediate());
-    for (spec, routes) in generated::sim_routes() {
+    for (spec, routes) in media_sdk_sim::providers::all() {
         sim = sim.provider(spec, routes);
     }
     let sim = sim.start().await?;

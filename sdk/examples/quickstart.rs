@@ -9,16 +9,15 @@
 
 use std::time::Duration;
 
-use media_sdk::generated;
+use media_sdk::Sdk;
 use media_sdk::health::render_table;
-use media_sdk::sdk::Sdk;
-use media_sdk::sim::{JobPace, Simulator};
+use media_sdk_sim::{JobPace, Simulator};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // 1. A local simulator of every provider in providers.yaml.
     let mut sim = Simulator::builder().job_pace("fal", JobPace::immediate());
-    for (spec, routes) in generated::sim_routes() {
+    for (spec, routes) in media_sdk_sim::providers::all() {
         sim = sim.provider(spec, routes);
     }
     let sim = sim.start().await?;

@@ -27,7 +27,7 @@ use crate::keys::{KeyLease, KeyPool, Unavailable};
 
 /// Why [`Admission::acquire`] gave no key.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The pool has no key, or every key is quarantined: waiting cannot help.
     Unavailable(Unavailable),
     /// Refused without waiting (or after waiting all it could): the queue was full or the
@@ -42,7 +42,7 @@ pub enum Refusal {
 
 /// Why a call was shed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShedReason {
+pub(crate) enum ShedReason {
     /// `retry.max_queue` callers were already waiting.
     QueueFull,
     /// The expected wait exceeds the call's remaining `max_wait` or its deadline.
@@ -53,7 +53,7 @@ pub enum ShedReason {
 
 /// The waiting queue of one provider.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     queue: Mutex<Queue>,
     max_queue: usize,
 }
@@ -81,7 +81,7 @@ impl Queue {
 
 impl Admission {
     /// A queue holding at most `max_queue` waiting callers.
-    pub fn new(max_queue: usize) -> Self {
+    pub(crate) fn new(max_queue: usize) -> Self {
         Self {
             queue: Mutex::new(Queue::default()),
             max_queue: max_queue.max(1),
@@ -93,13 +93,13 @@ impl Admission {
     }
 
     /// Callers waiting now.
-    pub fn waiting(&self) -> usize {
+    pub(crate) fn waiting(&self) -> usize {
         self.lock().waiters.len()
     }
 
     /// A key from `pool` for one call that may wait until `until` (the smaller of its remaining
     /// `max_wait` and its deadline). `retry`: the call is back after a 429 and goes first.
-    pub async fn acquire(
+    pub(crate) async fn acquire(
         &self,
         pool: &KeyPool,
         until: Instant,
@@ -247,3 +247,7 @@ fn expected_wait(pool: &KeyPool, first: Instant, ahead: usize, now: Instant) -> 
         _ => first,
     }
 }
+
+/// Admission as a component on tokio's paused clock, against a token-bucket provider.
+#[cfg(test)]
+mod queue_cases;

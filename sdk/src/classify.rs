@@ -28,7 +28,7 @@ use crate::spec::{Envelope, ErrorRules, ProviderSpec};
 
 /// A provider error, as read from one response.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// HTTP status.
     pub status: u16,
     /// The provider's error code, if the body has one.
@@ -50,7 +50,7 @@ impl std::fmt::Display for Failure {
 /// What the runtime does with one response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A successful response; the payload (envelope removed).
     Success(Bytes),
     /// The key is rate limited: cool it down (for `cooldown` when the response says) and rotate.
@@ -81,7 +81,8 @@ pub enum Outcome {
 }
 
 /// Classifies one response of `spec`'s provider. `now` dates `Retry-After` HTTP dates.
-pub fn classify(
+#[cfg(test)]
+pub(crate) fn classify(
     spec: &ProviderSpec,
     status: u16,
     headers: &HeaderMap,
@@ -93,7 +94,7 @@ pub fn classify(
 
 /// [`classify`], passing the provider's message through `redact` before it is cut to
 /// [`MESSAGE_LIMIT`] (so a secret straddling the cut is still recognised whole).
-pub fn classify_with(
+pub(crate) fn classify_with(
     spec: &ProviderSpec,
     status: u16,
     headers: &HeaderMap,
@@ -188,7 +189,7 @@ fn code_string(value: &Value) -> Option<String> {
 
 /// Longest provider message kept (in characters) in an error, a log line or a metric, whether
 /// it came from a JSON field or from a body that is not structured.
-pub const MESSAGE_LIMIT: usize = 300;
+pub(crate) const MESSAGE_LIMIT: usize = 300;
 
 /// `text` cut to at most `max` characters, with `…` appended when it was cut.
 pub(crate) fn shorten(text: &str, max: usize) -> String {
@@ -243,7 +244,7 @@ fn message(
 /// `NaN`) or a date in the past; an absurd value (`1e400`, a date in 9999) is held at
 /// [`MAX_HINT`]. Callers cap it further with
 /// [`RetryPolicy::cooldown`](crate::spec::RetryPolicy::cooldown).
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = |name: &str| {
         headers
             .get(name)
@@ -281,7 +282,7 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 }
 
 /// The longest hint [`retry_after`] returns (about 31 years); the retry policy caps far lower.
-pub const MAX_HINT: Duration = Duration::from_secs(1_000_000_000);
+pub(crate) const MAX_HINT: Duration = Duration::from_secs(1_000_000_000);
 
 /// A hint in seconds: zero for NaN, zero or negative values; at most [`MAX_HINT`].
 fn hint_from_secs(secs: f64) -> Duration {
@@ -300,7 +301,7 @@ fn duration_from_secs(secs: f64) -> Option<Duration> {
 
 /// Parses a Go-style duration as OpenAI sends in `x-ratelimit-reset-*`: `1s`, `6m0s`, `20ms`,
 /// `1m30.5s`, `1h2m`, `500us`; a bare number is seconds. `None` when malformed.
-pub fn parse_reset_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_reset_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<f64>() {
         return duration_from_secs(secs);
@@ -388,3 +389,7 @@ mod tests {
         }
     }
 }
+
+/// Classification of every provider's real error answers.
+#[cfg(test)]
+mod provider_cases;

@@ -12,16 +12,14 @@ use crate::spec::EndpointSpec;
 /// A request that can be sent to a provider endpoint.
 ///
 /// Implemented by `#[derive(Endpoint)]`; see [`macro@crate::Endpoint`] for the attributes. The serialized
-/// form of the value (with path and query fields skipped) is the JSON body.
-pub trait Endpoint: Serialize + Send + Sync {
+/// form of the value (with path and query fields skipped) is the JSON body. Its limits are
+/// checked through its [`Validate`] impl before any network call.
+pub trait Endpoint: Validate + Serialize + Send + Sync {
     /// What a successful call returns: [`Audio`], a JSON document type, or [`Job<T>`].
     type Output: Send + 'static;
 
     /// The endpoint's static description.
     const SPEC: EndpointSpec;
-
-    /// Checks the request's limits. Called before any network call.
-    fn validate(&self) -> Result<(), ValidationError>;
 
     /// Values of the path parameters, by name (unencoded).
     fn path_params(&self) -> Vec<(&'static str, String)>;
@@ -75,6 +73,13 @@ pub struct ResponseBody {
     pub content_type: Option<String>,
     /// For jobs, the provider's job id.
     pub job_id: Option<String>,
+}
+
+impl ResponseBody {
+    /// Decodes the body as JSON into `T` (what [`Endpoint::decode`] of a JSON endpoint does).
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        decode_json(self)
+    }
 }
 
 /// Binary audio returned by a text-to-speech endpoint.

@@ -454,8 +454,8 @@ impl KeyPool {
     /// Picks a key for one call: among the available keys, the one with the fewest calls in
     /// flight, scanning from a start index that advances on every call (round-robin on ties).
     /// A key is available when it is not quarantined, not cooling down, under its declared
-    /// concurrency limit and has a pacing token (see [`crate::pace`]; taking the key takes the
-    /// token). O(keys); lock-free for keys that are not paced. The key counts as in flight
+    /// concurrency limit and has a pacing token (declared `limits`, the provider's
+    /// `x-ratelimit-*` budget, or learned from 429s; taking the key takes the token). O(keys); lock-free for keys that are not paced. The key counts as in flight
     /// until the lease is dropped.
     pub fn select(&self) -> std::result::Result<KeyLease, Unavailable> {
         // A paced key may lose its token to a concurrent caller between the scan and the take;
@@ -837,7 +837,8 @@ impl KeyLease {
     }
 
     /// The provider's request budget for this key, from its `x-ratelimit-*` headers: `limit`
-    /// requests, `remaining` left, full again in `reset` (see [`crate::pace`]).
+    /// requests, `remaining` left, full again in `reset`; calls are paced to
+    /// spend it evenly.
     pub fn observe_budget(&self, limit: u32, remaining: u32, reset: Duration) {
         let reset = reset.min(self.pool.max_cooldown);
         self.slot

@@ -4,34 +4,41 @@
 //! images), fal.ai (Flux Pro, Stable Audio), Kling AI (video) and ElevenLabs (text to speech).
 //!
 //! `providers.yaml` at the repository root describes every provider; `cargo xtask codegen`
-//! turns it into the typed clients in [`generated`]. Every call made through them draws a key
+//! turns it into the typed clients, one module per provider ([`openai`], [`fal`], [`kling`],
+//! [`elevenlabs`]) with its client ([`OpenAi`], ...) reached from [`Sdk`]. Every call made through them draws a key
 //! from the provider's pool, rotates to another key on HTTP 429, backs off on transient
 //! failures, and records a health metric without slowing the request.
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 extern crate self as media_sdk;
 
-pub mod admission;
-pub mod auth;
-pub mod classify;
-#[cfg(feature = "cli")]
-pub mod cli;
-pub mod client;
-pub mod endpoint;
-pub mod error;
-pub mod generated;
+mod admission;
+mod auth;
+mod classify;
+mod client;
+mod endpoint;
+mod error;
+mod generated;
 pub mod health;
 pub mod keys;
 pub mod media;
-pub mod pace;
-pub mod retry;
-pub mod sdk;
-#[cfg(feature = "sim")]
-pub mod sim;
+mod pace;
+mod retry;
+mod sdk;
 pub mod spec;
 pub mod telemetry;
 
-pub use endpoint::{Audio, Endpoint, Job, Validate, ValidationError};
+pub use client::{CallOptions, ProviderClient, resolve_provider_url};
+pub use endpoint::{Audio, DecodeError, Endpoint, Job, ResponseBody, Validate, ValidationError};
 pub use error::{Error, Result};
+pub use generated::*;
 #[doc = include_str!("derive_endpoint.md")]
 pub use media_sdk_macros::Endpoint;
+pub use sdk::{DEFAULT_COOLDOWN_SYNC_INTERVAL, EMF_ENV, MEMBER_PREFIX, Sdk, SdkBuilder};
+
+/// Support for `#[derive(Endpoint)]`'s expansion. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::endpoint::{decode_json, param_value};
+}

@@ -2,7 +2,7 @@
 //! fallback, and images by model name.
 //!
 //! ```no_run
-//! # async fn demo(sdk: &media_sdk::sdk::Sdk) -> Result<(), media_sdk::media::MediaError> {
+//! # async fn demo(sdk: &media_sdk::Sdk) -> Result<(), media_sdk::media::MediaError> {
 //! let audio = sdk.media().tts("Hello there", "alloy", 1.0).await?;
 //! let image = sdk.media().image("A lighthouse at dawn", "dall-e-3", Some("1792x1024"), Some("hd")).await?;
 //! assert_eq!(image.credits_used, 20);

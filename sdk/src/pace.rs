@@ -50,7 +50,7 @@ pub enum PaceSource {
 
 /// The pacing state of one key (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Pace {
+pub(crate) struct Pace {
     /// The key's own interval (the whole key's rate, as declared or learned).
     interval: Option<Duration>,
     /// The key's own burst.
@@ -74,7 +74,7 @@ pub struct PaceSnapshot {
 
 impl Pace {
     /// The pace of a key under `limits` (unpaced when none is declared).
-    pub fn new(limits: &KeyLimits, now: Instant) -> Self {
+    pub(crate) fn new(limits: &KeyLimits, now: Instant) -> Self {
         match limits.requests_per_minute {
             Some(rpm) if rpm > 0 => {
                 let interval = Duration::from_secs(60) / rpm;
@@ -98,7 +98,7 @@ impl Pace {
     }
 
     /// Whether the key is paced at all.
-    pub fn is_paced(&self) -> bool {
+    pub(crate) fn is_paced(&self) -> bool {
         self.interval.is_some()
     }
 
@@ -119,7 +119,7 @@ impl Pace {
     }
 
     /// Sets this process's share of the key: `1 / processes` sharing it (1 when alone).
-    pub fn set_share(&mut self, share: f64) {
+    pub(crate) fn set_share(&mut self, share: f64) {
         self.share = if share.is_finite() {
             share.clamp(1e-3, 1.0)
         } else {
@@ -128,7 +128,7 @@ impl Pace {
     }
 
     /// When the next token is available (`now` if one is).
-    pub fn ready_at(&self, now: Instant) -> Instant {
+    pub(crate) fn ready_at(&self, now: Instant) -> Instant {
         let Some(interval) = self.local_interval() else {
             return now;
         };
@@ -142,7 +142,7 @@ impl Pace {
     }
 
     /// Takes a token if one is available at `now`.
-    pub fn try_take(&mut self, now: Instant) -> bool {
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
         if self.ready_at(now) > now {
             return false;
         }
@@ -153,7 +153,13 @@ impl Pace {
     }
 
     /// The provider's budget: `limit` requests, `remaining` left, full again in `reset`.
-    pub fn observe_budget(&mut self, limit: u32, remaining: u32, reset: Duration, now: Instant) {
+    pub(crate) fn observe_budget(
+        &mut self,
+        limit: u32,
+        remaining: u32,
+        reset: Duration,
+        now: Instant,
+    ) {
         if self.source == PaceSource::Declared || limit == 0 {
             return;
         }
@@ -172,7 +178,7 @@ impl Pace {
     }
 
     /// A 429 whose next token is `hint` away (already capped by the retry policy).
-    pub fn observe_rate_limited(&mut self, hint: Duration, now: Instant) {
+    pub(crate) fn observe_rate_limited(&mut self, hint: Duration, now: Instant) {
         if self.source != PaceSource::Declared && self.source != PaceSource::Headers {
             let learned = match self.interval {
                 None => hint,
@@ -192,7 +198,7 @@ impl Pace {
     }
 
     /// A successful answer without budget headers: a learned pace recovers a little.
-    pub fn observe_success(&mut self) {
+    pub(crate) fn observe_success(&mut self) {
         if self.source == PaceSource::Learned
             && let Some(interval) = self.interval
         {
@@ -201,7 +207,7 @@ impl Pace {
     }
 
     /// This process's pace (its share of the key), for display and load estimates.
-    pub fn snapshot(&self) -> PaceSnapshot {
+    pub(crate) fn snapshot(&self) -> PaceSnapshot {
         PaceSnapshot {
             rate_per_sec: self
                 .local_interval()

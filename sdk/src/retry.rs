@@ -11,7 +11,7 @@ use rand::Rng;
 use crate::spec::RetryPolicy;
 
 /// The upper bound of the delay before retry `retry` (0-based): `min(max_delay, base * 2^retry)`.
-pub fn backoff_cap(policy: &RetryPolicy, retry: u32) -> Duration {
+pub(crate) fn backoff_cap(policy: &RetryPolicy, retry: u32) -> Duration {
     let factor = 1_u64.checked_shl(retry.min(63)).unwrap_or(u64::MAX);
     let cap = policy
         .base_delay_ms
@@ -22,7 +22,15 @@ pub fn backoff_cap(policy: &RetryPolicy, retry: u32) -> Duration {
 
 /// A delay before retry `retry` (0-based), drawn uniformly from `0..=backoff_cap(retry)` in
 /// milliseconds.
-pub fn backoff_delay<R: Rng + ?Sized>(policy: &RetryPolicy, retry: u32, rng: &mut R) -> Duration {
+pub(crate) fn backoff_delay<R: Rng + ?Sized>(
+    policy: &RetryPolicy,
+    retry: u32,
+    rng: &mut R,
+) -> Duration {
     let cap = u64::try_from(backoff_cap(policy, retry).as_millis()).unwrap_or(u64::MAX);
     Duration::from_millis(rng.random_range(0..=cap))
 }
+
+/// Backoff caps and full jitter.
+#[cfg(test)]
+mod policy_cases;

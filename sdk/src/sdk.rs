@@ -4,8 +4,8 @@
 //! ```no_run
 //! # async fn demo() -> media_sdk::Result<()> {
 //! use std::time::Duration;
-//! use media_sdk::sdk::Sdk;
-//! use media_sdk::generated::openai::SpeechRequest;
+//! use media_sdk::Sdk;
+//! use media_sdk::openai::SpeechRequest;
 //!
 //! // Keys, base URLs and the health store all come from the environment.
 //! let sdk = Sdk::from_env()?;
@@ -732,7 +732,7 @@ mod deferred {
 
         async fn get(&self) -> &DynamoStore {
             self.store
-                .get_or_init(|| DynamoStore::load(self.table.clone(), self.timeouts))
+                .get_or_init(|| DynamoStore::from_env_with(self.table.clone(), self.timeouts))
                 .await
         }
     }

@@ -138,8 +138,8 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The cool-down a 429 imposes on its key: the provider's `hint` (see
-    /// [`classify::retry_after`](crate::classify::retry_after)) capped at
+    /// The cool-down a 429 imposes on its key: the provider's `hint` (`retry-after-ms`,
+    /// `retry-after` seconds or date, or an `x-ratelimit-reset-*` duration) capped at
     /// [`max_cooldown_ms`](Self::max_cooldown_ms); a zero hint (zero, in the past or unreadable)
     /// gives [`min_cooldown_ms`](Self::min_cooldown_ms); no hint gives
     /// [`default_cooldown_ms`](Self::default_cooldown_ms) (also capped).

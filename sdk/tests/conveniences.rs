@@ -2,9 +2,9 @@
 //! as constants instead of strings typed by hand.
 
 use media_sdk::Audio;
-use media_sdk::generated::{PROVIDERS, health_ids, provider_ids};
+use media_sdk::Sdk;
 use media_sdk::health::MemoryStore;
-use media_sdk::sdk::Sdk;
+use media_sdk::{PROVIDERS, health_ids, provider_ids};
 
 #[tokio::test]
 async fn audio_saves_to_a_file_with_its_usual_extension() {

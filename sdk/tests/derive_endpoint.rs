@@ -2,9 +2,9 @@
 //! parameters, the JSON body, decoding for each response kind, and validation.
 
 use bytes::Bytes;
-use media_sdk::endpoint::{DecodeError, ResponseBody};
 use media_sdk::spec::{EndpointSpec, JobFlow, JobSpec, Method, ResponseSpec};
 use media_sdk::{Audio, Endpoint, Job, Validate, ValidationError};
+use media_sdk::{DecodeError, ResponseBody};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -371,19 +371,22 @@ fn job_decode_keeps_the_job_id() {
 }
 
 #[test]
-fn validate_delegates_to_the_validate_impl() {
-    assert_eq!(Endpoint::validate(&tts()), Ok(()));
+fn endpoints_are_validated_through_their_validate_impl() {
+    fn check<E: Endpoint>(request: &E) -> Result<(), ValidationError> {
+        request.validate()
+    }
+    assert_eq!(check(&tts()), Ok(()));
     let empty = TtsRequest {
         text: String::new(),
         ..tts()
     };
     assert_eq!(
-        Endpoint::validate(&empty),
+        check(&empty),
         Err(ValidationError::new("text", "must not be empty"))
     );
     let video = VideoRequest {
         prompt: "a cat".into(),
         duration: "5".into(),
     };
-    assert_eq!(Endpoint::validate(&video), Ok(()));
+    assert_eq!(check(&video), Ok(()));
 }

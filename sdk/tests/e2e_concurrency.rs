@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use e2e_support::{ELEVEN_KEYS, Env, OPENAI_KEYS, fast, fp};
 use futures::StreamExt;
-use media_sdk::generated::elevenlabs::{self, ElevenTtsRequest};
-use media_sdk::generated::fal::FluxProRequest;
-use media_sdk::generated::openai::{self, SpeechRequest};
-use media_sdk::sim::{Faults, Scripted};
+use media_sdk::elevenlabs::{self, ElevenTtsRequest};
+use media_sdk::fal::FluxProRequest;
+use media_sdk::openai::{self, SpeechRequest};
+use media_sdk_sim::{Faults, Scripted};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -12,13 +12,13 @@ use e2e_support::{
     ELEVEN_KEYS, Env, FAL_KEYS, KLING_KEYS, OPENAI_KEYS, QuickJob, assert_no_secrets, capture_logs,
     fast, fp, tuned,
 };
-use media_sdk::generated::elevenlabs::{self, ElevenTtsRequest};
-use media_sdk::generated::fal::FluxProRequest;
-use media_sdk::generated::kling::{self, TextToVideoRequest};
-use media_sdk::generated::openai::{self, SpeechRequest};
+use media_sdk::elevenlabs::{self, ElevenTtsRequest};
+use media_sdk::fal::FluxProRequest;
 use media_sdk::keys::{KeySnapshot, KeyState};
-use media_sdk::sim::{JobPace, Outcome, RateLimit, Scripted};
+use media_sdk::kling::{self, TextToVideoRequest};
+use media_sdk::openai::{self, SpeechRequest};
 use media_sdk::{Audio, Error, Result};
+use media_sdk_sim::{JobPace, Outcome, RateLimit, Scripted};
 
 /// The pool state of `provider`'s key with fingerprint `fingerprint`.
 fn state_of(env: &Env, provider: &str, fingerprint: &str) -> KeyState {

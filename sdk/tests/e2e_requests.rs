@@ -7,17 +7,15 @@ mod e2e_support;
 
 use e2e_support::{ELEVEN_KEYS, Env, FAL_KEYS, KLING_KEYS, OPENAI_KEYS, fp};
 use media_sdk::Error;
-use media_sdk::generated::elevenlabs::{ElevenModel, ElevenOutputFormat, ElevenTtsRequest};
-use media_sdk::generated::fal::{FalImageSize, FluxProRequest, StableAudioRequest};
-use media_sdk::generated::kling::{
-    AspectRatio, KlingMode, KlingModel, TextToVideoRequest, VideoDuration,
-};
-use media_sdk::generated::openai::{
+use media_sdk::Sdk;
+use media_sdk::elevenlabs::{ElevenModel, ElevenOutputFormat, ElevenTtsRequest};
+use media_sdk::fal::{FalImageSize, FluxProRequest, StableAudioRequest};
+use media_sdk::kling::{AspectRatio, KlingMode, KlingModel, TextToVideoRequest, VideoDuration};
+use media_sdk::openai::{
     ImageModel, ImageQuality, ImageRequest, ImageSize, ImageStyle, SpeechFormat, SpeechModel,
     SpeechRequest, Voice,
 };
-use media_sdk::sdk::Sdk;
-use media_sdk::sim::{Operation, Outcome, RequestRecord};
+use media_sdk_sim::{Operation, Outcome, RequestRecord};
 use serde_json::json;
 
 fn header<'a>(record: &'a RequestRecord, name: &str) -> Option<&'a str> {
@@ -365,7 +363,7 @@ async fn kling_tokens_signed_with_the_wrong_secret_are_refused() {
     let env = Env::start().await;
     // The right access key with a wrong secret: the signature does not verify.
     let sdk = Sdk::builder()
-        .providers(media_sdk::generated::PROVIDERS)
+        .providers(media_sdk::PROVIDERS)
         .keys("kling", ["ak-e2e-access-one:not-the-secret"])
         .base_url("kling", env.sim.base_url("kling"))
         .build()

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use media_sdk::Endpoint;
-use media_sdk::generated::openai::{self, ImageRequest, SpeechRequest};
 use media_sdk::health::{
     Alert, AlertKind, Clock, EmfTelemetry, Fanout, HealthError, HealthItem, HealthMonitor,
     HealthRecorder, HealthReport, HealthStore, MemoryStore, MetricItem, ProviderStatus,
     RecorderConfig, alarms, alerts, check_provider_health, render_table,
 };
+use media_sdk::openai::{self, ImageRequest, SpeechRequest};
 use media_sdk::spec::{AlertThresholds, EndpointSpec, HealthRules, ProviderSpec};
 use media_sdk::telemetry::Telemetry;
 

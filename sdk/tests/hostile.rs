@@ -13,15 +13,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hostile_support::{Answer, Hostile};
-use media_sdk::generated::elevenlabs::{self, ElevenTtsRequest};
-use media_sdk::generated::fal::{self, FLUX_PRO_EXAMPLE, FluxProRequest};
-use media_sdk::generated::kling::{self, TextToVideoRequest};
-use media_sdk::generated::openai::{self, ImageRequest, SpeechRequest};
+use media_sdk::Sdk;
+use media_sdk::elevenlabs::{self, ElevenTtsRequest};
+use media_sdk::fal::{self, FluxProRequest};
 use media_sdk::health::MemoryStore;
 use media_sdk::keys::{KeyPool, KeyState, fingerprint};
-use media_sdk::sdk::Sdk;
+use media_sdk::kling::{self, TextToVideoRequest};
+use media_sdk::openai::{self, ImageRequest, SpeechRequest};
 use media_sdk::spec::ProviderSpec;
 use media_sdk::{Audio, Endpoint, Error};
+use media_sdk_sim::providers::fal::FLUX_PRO_EXAMPLE;
 
 #[path = "support/logs.rs"]
 mod logs;

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use media_sdk::generated::openai::SpeechRequest;
 use media_sdk::health::{
     DynamoStore, DynamoTimeouts, HealthError, HealthMonitor, HealthRecorder, RecorderConfig,
     StoreError,
 };
+use media_sdk::openai::SpeechRequest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use media_sdk::Error;
-use media_sdk::generated::openai::SpeechRequest;
+use media_sdk::Sdk;
 use media_sdk::health::{DynamoStore, HealthStore, ManualClock};
 use media_sdk::keys::{KeyState, fingerprint};
-use media_sdk::sdk::Sdk;
-use media_sdk::sim::{Scripted, Simulator};
+use media_sdk::openai::SpeechRequest;
+use media_sdk_sim::{Scripted, Simulator};
 
 use integ::{calls, sim_builder, sim_fingerprint};
 
@@ -89,9 +89,9 @@ async fn run_peer(sim: &Simulator, endpoint: &str, table: &str) {
     }
 }
 
-fn b_builder(sim: &Simulator, store: Arc<dyn HealthStore>) -> media_sdk::sdk::SdkBuilder {
+fn b_builder(sim: &Simulator, store: Arc<dyn HealthStore>) -> media_sdk::SdkBuilder {
     Sdk::builder()
-        .providers(&[&media_sdk::generated::openai::PROVIDER])
+        .providers(&[&media_sdk::openai::PROVIDER])
         .keys("openai", [K1, K2])
         .base_url("openai", sim.base_url("openai"))
         .health_store(store)
@@ -146,7 +146,7 @@ async fn a_cooldown_published_by_one_process_is_skipped_by_another() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|(entry, _)| !entry.starts_with(media_sdk::sdk::MEMBER_PREFIX))
+        .filter(|(entry, _)| !entry.starts_with(media_sdk::MEMBER_PREFIX))
         .collect();
     assert_eq!(published.len(), 1, "{published:?}");
     let (fp, until) = &published[0];
@@ -225,10 +225,10 @@ async fn a_cooldown_published_by_one_process_is_skipped_by_another() {
 /// the sync (the control), each paces at the full rate and the provider refuses calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_a_key_split_its_rate() {
-    use media_sdk::client::CallOptions;
-    use media_sdk::generated::openai;
-    use media_sdk::sim::RateLimit;
+    use media_sdk::CallOptions;
+    use media_sdk::openai;
     use media_sdk::spec::{KeyLimits, ProviderSpec};
+    use media_sdk_sim::RateLimit;
 
     // One key, declared at the provider's real limit: 20 per second, burst 2.
     let spec: &'static ProviderSpec = Box::leak(Box::new(ProviderSpec {

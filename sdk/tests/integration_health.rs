@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use media_sdk::generated::elevenlabs::ElevenTtsRequest;
-use media_sdk::generated::openai::SpeechRequest;
+use media_sdk::elevenlabs::ElevenTtsRequest;
 use media_sdk::health::{DynamoStore, ProviderStatus, RecorderConfig};
 use media_sdk::keys::fingerprint;
-use media_sdk::sim::Faults;
+use media_sdk::openai::SpeechRequest;
+use media_sdk_sim::Faults;
 
 use integ::{ELEVEN_KEYS, FAL_KEYS, KLING_KEYS, OPENAI_KEYS, sdk_builder_with_store, sim_builder};
 use moto::{Item, n, s};

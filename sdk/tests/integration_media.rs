@@ -9,7 +9,7 @@ use std::time::Duration;
 use media_sdk::Error;
 use media_sdk::health::ProviderStatus;
 use media_sdk::media::{ImageResult, MediaConfig, MediaError, TtsProvider};
-use media_sdk::sim::Outcome;
+use media_sdk_sim::Outcome;
 use serde_json::json;
 
 use integ::{ELEVEN_KEYS, OPENAI_KEYS, calls, sdk_builder, sim_builder};

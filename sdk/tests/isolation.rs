@@ -6,11 +6,11 @@
 mod integ;
 
 use media_sdk::Error;
-use media_sdk::generated::fal::{self, FluxProRequest};
-use media_sdk::generated::kling::TextToVideoRequest;
-use media_sdk::generated::openai::SpeechRequest;
+use media_sdk::Sdk;
+use media_sdk::fal::{self, FluxProRequest};
 use media_sdk::keys::fingerprint;
-use media_sdk::sdk::Sdk;
+use media_sdk::kling::TextToVideoRequest;
+use media_sdk::openai::SpeechRequest;
 
 #[tokio::test]
 async fn a_broken_provider_fails_only_its_own_calls() {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use media_sdk::Error;
-use media_sdk::generated::openai::SpeechRequest;
-use media_sdk::sdk::Sdk;
+use media_sdk::Sdk;
+use media_sdk::openai::SpeechRequest;
 use media_sdk::spec::{ProviderSpec, RetryPolicy};
 use runtime_common::{OPENAI, RETRY, Recorded, capture_logs, closed_port_url};
 use tokio::time::Instant;
@@ -268,7 +268,7 @@ async fn connection_failures_are_retried_up_to_max_attempts() {
 fn sdk_is_a_cheap_shared_handle() {
     fn shareable<T: Send + Sync + Clone + 'static>() {}
     shareable::<Sdk>();
-    shareable::<media_sdk::client::ProviderClient>();
+    shareable::<media_sdk::ProviderClient>();
     shareable::<media_sdk::keys::KeyPool>();
 
     let sdk = Sdk::builder()

@@ -4,8 +4,8 @@
 mod runtime_common;
 
 use media_sdk::Error;
+use media_sdk::Sdk;
 use media_sdk::keys::{KeyPool, KeyState, fingerprint};
-use media_sdk::sdk::Sdk;
 use media_sdk::spec::{KeySource, ProviderSpec};
 use runtime_common::OPENAI;
 

@@ -2,7 +2,7 @@
 //! table (or one JSON object with `--json`) and rewrites the document with the machine it ran on.
 //!
 //! xtask does not depend on `media-sdk` (codegen must build even when the generated code does
-//! not); the runtime figures come from `cargo run --release -p media-sdk --features bench --bin
+//! not); the runtime figures come from `cargo run --release -p media-sdk-cli --bin
 //! media-sdk-bench`, the key-pool figures from `cargo bench -p media-sdk --bench key_pool`
 //! (criterion's `estimates.json`), and the codegen figures from running this very binary's
 //! `codegen` command on `providers.yaml` and on a generated 200-endpoint spec.
@@ -114,13 +114,11 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn runtime_bench_args() -> [&'static str; 7] {
+fn runtime_bench_args() -> [&'static str; 5] {
     [
         "--release",
         "-p",
-        "media-sdk",
-        "--features",
-        "bench",
+        "media-sdk-cli",
         "--bin",
         "media-sdk-bench",
     ]

@@ -1,8 +1,8 @@
 //! `cargo xtask demo | health | alarms | table`: thin fronts over the `media-sdk` binary.
 //!
-//! xtask does not depend on media-sdk (codegen must build even when the generated code does
+//! xtask does not depend on media-sdk or media-sdk-cli (codegen must build even when the generated code does
 //! not), so these verbs build the binary with visible progress ([`xtask::build`]), then run
-//! `cargo run -p media-sdk --features cli --bin media-sdk -- <verb> <args>` in the debug
+//! `cargo run -p media-sdk-cli --bin media-sdk -- <verb> <args>` in the debug
 //! profile, passing arguments through and returning its exit status.
 
 use std::ffi::OsString;
@@ -15,9 +15,7 @@ pub fn cargo_args(verb: &str, args: &[String]) -> Vec<OsString> {
         "run",
         "--quiet",
         "--package",
-        "media-sdk",
-        "--features",
-        "cli",
+        "media-sdk-cli",
         "--bin",
         "media-sdk",
         "--",
@@ -33,16 +31,8 @@ pub fn cargo_args(verb: &str, args: &[String]) -> Vec<OsString> {
 /// Runs `media-sdk <verb> <args>` from the workspace `root` through cargo and returns its exit
 /// status (1 when it was killed by a signal, 2 when cargo could not be started).
 pub fn delegate(root: &Path, verb: &str, args: &[String]) -> ExitCode {
-    let build = [
-        "build",
-        "--package",
-        "media-sdk",
-        "--features",
-        "cli",
-        "--bin",
-        "media-sdk",
-    ];
-    if let Err(error) = xtask::build::cargo_build(root, "media-sdk (cli)", &build) {
+    let build = ["build", "--package", "media-sdk-cli", "--bin", "media-sdk"];
+    if let Err(error) = xtask::build::cargo_build(root, "media-sdk (media-sdk-cli)", &build) {
         eprintln!("{error:#}");
         return ExitCode::FAILURE;
     }
@@ -77,9 +67,7 @@ mod tests {
                 "run",
                 "--quiet",
                 "--package",
-                "media-sdk",
-                "--features",
-                "cli",
+                "media-sdk-cli",
                 "--bin",
                 "media-sdk",
                 "--",

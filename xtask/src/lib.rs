@@ -48,6 +48,8 @@ pub struct CodegenPaths {
     pub spec: PathBuf,
     /// The generated module directory, e.g. `<root>/sdk/src/generated`.
     pub out: PathBuf,
+    /// The simulator's generated routes, e.g. `<root>/sim/src/providers.rs`.
+    pub sim: PathBuf,
     /// The JSON Schema file, e.g. `<root>/docs/providers.schema.json`.
     pub schema: PathBuf,
 }
@@ -59,6 +61,7 @@ impl CodegenPaths {
             root: root.to_owned(),
             spec: root.join("providers.yaml"),
             out: root.join("sdk/src/generated"),
+            sim: root.join("sim/src/providers.rs"),
             schema: root.join("docs/providers.schema.json"),
         }
     }
@@ -78,6 +81,8 @@ impl CodegenPaths {
 pub struct Rendered {
     /// The generated module's files (`<provider>.rs` in spec order, then `mod.rs`).
     pub files: Vec<GeneratedFile>,
+    /// The simulator's routes and examples (`providers.rs`).
+    pub sim: GeneratedFile,
     /// The JSON Schema of the spec format.
     pub schema: String,
 }
@@ -108,8 +113,10 @@ pub fn render_bytes(spec_name: &str, bytes: &[u8]) -> Result<Rendered, Error> {
 pub fn render(spec_name: &str, text: &str) -> Result<Rendered, Error> {
     let spec = load_spec(spec_name, text)?;
     let files = codegen::render(&spec, spec_name)?;
+    let sim = codegen::render_sim(&spec, spec_name)?;
     Ok(Rendered {
         files,
+        sim,
         schema: schema::schema_json(),
     })
 }
@@ -124,6 +131,10 @@ pub fn targets(paths: &CodegenPaths, rendered: Rendered) -> Vec<Target> {
             content: f.content,
         })
         .collect();
+    targets.push(Target {
+        path: paths.sim.clone(),
+        content: rendered.sim.content,
+    });
     targets.push(Target {
         path: paths.schema.clone(),
         content: rendered.schema,

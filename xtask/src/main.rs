@@ -69,6 +69,9 @@ struct CodegenArgs {
     /// The generated module directory, relative to the workspace root.
     #[arg(long, value_name = "DIR", default_value = "sdk/src/generated")]
     out: PathBuf,
+    /// The simulator's generated routes, relative to the workspace root.
+    #[arg(long, value_name = "FILE", default_value = "sim/src/providers.rs")]
+    sim: PathBuf,
     /// The JSON Schema output, relative to the workspace root.
     #[arg(
         long,
@@ -120,6 +123,7 @@ fn codegen(args: CodegenArgs) -> ExitCode {
     let paths = xtask::CodegenPaths {
         spec: root.join(&args.spec),
         out: root.join(&args.out),
+        sim: root.join(&args.sim),
         schema: root.join(&args.schema),
         root,
     };

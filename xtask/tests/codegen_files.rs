@@ -161,6 +161,8 @@ fn cli_check_fails_naming_each_file_and_the_fix() {
             .arg(&paths.spec)
             .arg("--out")
             .arg(&paths.out)
+            .arg("--sim")
+            .arg(&paths.sim)
             .arg("--schema")
             .arg(&paths.schema);
         cmd.output().expect("run xtask")
@@ -174,6 +176,7 @@ fn cli_check_fails_naming_each_file_and_the_fix() {
         format!("missing: {}", paths.schema.display()),
         format!("missing: {}", paths.out.join("mod.rs").display()),
         format!("missing: {}", paths.out.join("store.rs").display()),
+        format!("missing: {}", paths.sim.display()),
         "generated files are out of date: run `cargo xtask codegen`".to_owned(),
     ];
     assert_eq!(lines, expected, "{stderr}");
@@ -202,6 +205,8 @@ fn cli_reports_spec_errors_as_file_line_column_lines() {
         .arg(&paths.spec)
         .arg("--out")
         .arg(&paths.out)
+        .arg("--sim")
+        .arg(&paths.sim)
         .arg("--schema")
         .arg(&paths.schema)
         .output()

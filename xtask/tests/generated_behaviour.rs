@@ -4,8 +4,8 @@
 
 use media_sdk::Endpoint;
 use media_sdk::Validate;
-use media_sdk::generated::{PROVIDERS, elevenlabs, fal, kling, openai};
 use media_sdk::spec::{AuthScheme, JobFlow, ResponseSpec};
+use media_sdk::{PROVIDERS, elevenlabs, fal, kling, openai};
 use serde_json::json;
 
 use elevenlabs::{ElevenOutputFormat, ElevenTtsRequest, VoiceSettings};
@@ -249,16 +249,18 @@ fn path_and_query_fields_stay_out_of_the_body() {
 
 #[test]
 fn examples_decode_into_their_output_types() {
+    use media_sdk_sim::providers;
     let images: openai::ImagesResponse =
-        serde_json::from_str(openai::IMAGES_EXAMPLE).expect("images");
+        serde_json::from_str(providers::openai::IMAGES_EXAMPLE).expect("images");
     assert_eq!(images.created, 1713833628);
-    let flux: fal::FluxProOutput = serde_json::from_str(fal::FLUX_PRO_EXAMPLE).expect("flux");
+    let flux: fal::FluxProOutput =
+        serde_json::from_str(providers::fal::FLUX_PRO_EXAMPLE).expect("flux");
     assert_eq!(flux.images[0].width, Some(1024));
     let audio: fal::StableAudioOutput =
-        serde_json::from_str(fal::STABLE_AUDIO_EXAMPLE).expect("audio");
+        serde_json::from_str(providers::fal::STABLE_AUDIO_EXAMPLE).expect("audio");
     assert_eq!(audio.audio_file.file_name.as_deref(), Some("audio.wav"));
     let video: kling::VideoTaskResult =
-        serde_json::from_str(kling::TEXT_TO_VIDEO_EXAMPLE).expect("video");
+        serde_json::from_str(providers::kling::TEXT_TO_VIDEO_EXAMPLE).expect("video");
     assert_eq!(video.videos[0].duration.as_deref(), Some("5.1"));
     // Responses accept fields the spec does not list.
     let extra: openai::ImagesResponse =

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::ProviderClient;
+use crate::ProviderClient;
 use crate::spec::{
     AlertThresholds, AuthScheme, BodyLimits, ErrorRules, HealthRules, KeyLimits,
     KeySource, ProviderSpec, RetryPolicy, Timeouts,
@@ -81,7 +81,7 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
 
 /// Typed client for ElevenLabs (provider `elevenlabs`): one method per endpoint.
 ///
-/// Get it from [`crate::sdk::Sdk::elevenlabs`].
+/// Get it from [`crate::Sdk::elevenlabs`].
 #[derive(Debug, Clone, Copy)]
 pub struct ElevenLabs<'a> {
     client: &'a ProviderClient,
@@ -112,7 +112,7 @@ impl<'a> ElevenLabs<'a> {
     pub async fn text_to_speech_with(
         &self,
         request: ElevenTtsRequest,
-        options: &crate::client::CallOptions,
+        options: &crate::CallOptions,
     ) -> crate::Result<Audio> {
         self.client.call_with(request, options).await
     }
@@ -502,10 +502,4 @@ impl TextNormalization {
             Self::Off => "off",
         }
     }
-}
-
-/// Simulator routes for every endpoint of this provider, with their example outputs.
-#[cfg(feature = "sim")]
-pub fn sim_routes() -> Vec<crate::sim::SimRoute> {
-    Vec::from([crate::sim::SimRoute::of::<ElevenTtsRequest>(None)])
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::ProviderClient;
+use crate::ProviderClient;
 use crate::spec::{
     AlertThresholds, AuthScheme, BodyLimits, ErrorRules, HealthRules, KeyLimits,
     KeySource, ProviderSpec, RetryPolicy, Timeouts,
@@ -82,7 +82,7 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
 
 /// Typed client for fal.ai (provider `fal`): one method per endpoint.
 ///
-/// Get it from [`crate::sdk::Sdk::fal`].
+/// Get it from [`crate::Sdk::fal`].
 #[derive(Debug, Clone, Copy)]
 pub struct Fal<'a> {
     client: &'a ProviderClient,
@@ -113,7 +113,7 @@ impl<'a> Fal<'a> {
     pub async fn flux_pro_with(
         &self,
         request: FluxProRequest,
-        options: &crate::client::CallOptions,
+        options: &crate::CallOptions,
     ) -> crate::Result<Job<FluxProOutput>> {
         self.client.call_with(request, options).await
     }
@@ -132,7 +132,7 @@ impl<'a> Fal<'a> {
     pub async fn stable_audio_with(
         &self,
         request: StableAudioRequest,
-        options: &crate::client::CallOptions,
+        options: &crate::CallOptions,
     ) -> crate::Result<Job<StableAudioOutput>> {
         self.client.call_with(request, options).await
     }
@@ -446,9 +446,6 @@ pub struct FalImage {
     pub content_type: Option<String>,
 }
 
-/// An example output of [`Fal::flux_pro`] (served by the simulator).
-pub const FLUX_PRO_EXAMPLE: &str = r#"{"has_nsfw_concepts":[false],"images":[{"content_type":"image/jpeg","height":768,"url":"https://v3.fal.media/files/rabbit/flux-1.jpeg","width":1024}],"prompt":"A lighthouse at dawn","seed":42,"timings":{"inference":2.1}}"#;
-
 /// Request of [`Fal::stable_audio`]: `POST /fal-ai/stable-audio`.
 ///
 /// Stable Audio text-to-audio, through fal's queue.
@@ -548,16 +545,4 @@ pub struct FalFile {
     /// The `file_size` field.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub file_size: Option<i64>,
-}
-
-/// An example output of [`Fal::stable_audio`] (served by the simulator).
-pub const STABLE_AUDIO_EXAMPLE: &str = r#"{"audio_file":{"content_type":"audio/wav","file_name":"audio.wav","file_size":2646044,"url":"https://v3.fal.media/files/zebra/audio.wav"}}"#;
-
-/// Simulator routes for every endpoint of this provider, with their example outputs.
-#[cfg(feature = "sim")]
-pub fn sim_routes() -> Vec<crate::sim::SimRoute> {
-    Vec::from([
-        crate::sim::SimRoute::of::<FluxProRequest>(Some(FLUX_PRO_EXAMPLE)),
-        crate::sim::SimRoute::of::<StableAudioRequest>(Some(STABLE_AUDIO_EXAMPLE)),
-    ])
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::ProviderClient;
+use crate::ProviderClient;
 use crate::spec::{
     AlertThresholds, AuthScheme, Envelope, BodyLimits, ErrorRules, HealthRules,
     KeyLimits, KeySource, ProviderSpec, RetryPolicy, Timeouts,
@@ -86,7 +86,7 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
 
 /// Typed client for Kling AI (provider `kling`): one method per endpoint.
 ///
-/// Get it from [`crate::sdk::Sdk::kling`].
+/// Get it from [`crate::Sdk::kling`].
 #[derive(Debug, Clone, Copy)]
 pub struct Kling<'a> {
     client: &'a ProviderClient,
@@ -117,7 +117,7 @@ impl<'a> Kling<'a> {
     pub async fn text_to_video_with(
         &self,
         request: TextToVideoRequest,
-        options: &crate::client::CallOptions,
+        options: &crate::CallOptions,
     ) -> crate::Result<Job<VideoTaskResult>> {
         self.client.call_with(request, options).await
     }
@@ -357,15 +357,4 @@ pub struct KlingVideo {
     /// The `duration` field.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration: Option<String>,
-}
-
-/// An example output of [`Kling::text_to_video`] (served by the simulator).
-pub const TEXT_TO_VIDEO_EXAMPLE: &str = r#"{"videos":[{"duration":"5.1","id":"860533486925324353","url":"https://cdn.klingai.com/bs2/upload-kling-api/video.mp4"}]}"#;
-
-/// Simulator routes for every endpoint of this provider, with their example outputs.
-#[cfg(feature = "sim")]
-pub fn sim_routes() -> Vec<crate::sim::SimRoute> {
-    Vec::from([
-        crate::sim::SimRoute::of::<TextToVideoRequest>(Some(TEXT_TO_VIDEO_EXAMPLE)),
-    ])
 }

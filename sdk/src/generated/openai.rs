@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::ProviderClient;
+use crate::ProviderClient;
 use crate::spec::{
     AlertThresholds, AuthScheme, BodyLimits, ErrorRules, HealthRules, KeyLimits,
     KeySource, ProviderSpec, RetryPolicy, Timeouts,
@@ -84,7 +84,7 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
 
 /// Typed client for OpenAI (provider `openai`): one method per endpoint.
 ///
-/// Get it from [`crate::sdk::Sdk::openai`].
+/// Get it from [`crate::Sdk::openai`].
 #[derive(Debug, Clone, Copy)]
 pub struct OpenAi<'a> {
     client: &'a ProviderClient,
@@ -112,7 +112,7 @@ impl<'a> OpenAi<'a> {
     pub async fn speech_with(
         &self,
         request: SpeechRequest,
-        options: &crate::client::CallOptions,
+        options: &crate::CallOptions,
     ) -> crate::Result<Audio> {
         self.client.call_with(request, options).await
     }
@@ -128,7 +128,7 @@ impl<'a> OpenAi<'a> {
     pub async fn images_with(
         &self,
         request: ImageRequest,
-        options: &crate::client::CallOptions,
+        options: &crate::CallOptions,
     ) -> crate::Result<ImagesResponse> {
         self.client.call_with(request, options).await
     }
@@ -1112,16 +1112,4 @@ pub struct ImageData {
     /// The `revised_prompt` field.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub revised_prompt: Option<String>,
-}
-
-/// An example output of [`OpenAi::images`] (served by the simulator).
-pub const IMAGES_EXAMPLE: &str = r#"{"created":1713833628,"data":[{"revised_prompt":"A cat in a hat, photorealistic.","url":"https://oaidalleapiprodscus.blob.core.windows.net/private/img-1.png"}]}"#;
-
-/// Simulator routes for every endpoint of this provider, with their example outputs.
-#[cfg(feature = "sim")]
-pub fn sim_routes() -> Vec<crate::sim::SimRoute> {
-    Vec::from([
-        crate::sim::SimRoute::of::<SpeechRequest>(None),
-        crate::sim::SimRoute::of::<ImageRequest>(Some(IMAGES_EXAMPLE)),
-    ])
 }

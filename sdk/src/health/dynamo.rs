@@ -164,11 +164,11 @@ impl DynamoStore {
             tracing::warn!(%error, "using the default DynamoDB timeouts");
             DynamoTimeouts::default()
         });
-        Self::load(table.into(), timeouts).await
+        Self::from_env_with(table.into(), timeouts).await
     }
 
     /// [`from_env`](Self::from_env) with `timeouts` already chosen.
-    pub(crate) async fn load(table: String, timeouts: DynamoTimeouts) -> Self {
+    pub async fn from_env_with(table: String, timeouts: DynamoTimeouts) -> Self {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .timeout_config(timeouts.to_config())
             .load()

@@ -456,7 +456,9 @@ impl dyn HealthStore {
 async fn dynamo_from_env(table: String) -> Result<Arc<dyn HealthStore>, StoreError> {
     let timeouts = super::DynamoTimeouts::from_env()?;
     tracing::debug!(table = %table, ?timeouts, "health metrics go to DynamoDB");
-    Ok(Arc::new(super::DynamoStore::load(table, timeouts).await))
+    Ok(Arc::new(
+        super::DynamoStore::from_env_with(table, timeouts).await,
+    ))
 }
 
 #[cfg(not(feature = "dynamodb"))]

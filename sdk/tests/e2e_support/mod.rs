@@ -9,11 +9,10 @@
 use std::sync::Arc;
 
 use media_sdk::Endpoint;
-use media_sdk::endpoint::{DecodeError, ResponseBody, ValidationError};
-use media_sdk::generated;
-use media_sdk::sdk::Sdk;
-use media_sdk::sim::{JobPace, RequestRecord, SimBuilder, Simulator};
+use media_sdk::Sdk;
 use media_sdk::spec::{EndpointSpec, JobSpec, ProviderSpec, ResponseSpec, RetryPolicy, Timeouts};
+use media_sdk::{DecodeError, ResponseBody, Validate, ValidationError};
+use media_sdk_sim::{JobPace, RequestRecord, SimBuilder, Simulator};
 use serde::Serialize;
 
 #[path = "../support/logs.rs"]
@@ -128,13 +127,13 @@ impl Env {
         configure: impl FnOnce(SimBuilder) -> SimBuilder,
     ) -> Env {
         let mut builder = Simulator::builder().generated().seed(7);
-        for spec in generated::PROVIDERS {
+        for spec in media_sdk::PROVIDERS {
             builder = builder
                 .keys(spec.id, keys_of(spec.id).iter().copied())
                 .job_pace(spec.id, JobPace::immediate());
         }
         let sim = configure(builder).start().await.expect("simulator starts");
-        let specs: Vec<&'static ProviderSpec> = generated::PROVIDERS
+        let specs: Vec<&'static ProviderSpec> = media_sdk::PROVIDERS
             .iter()
             .map(|spec| {
                 overrides
@@ -196,15 +195,19 @@ const fn quicken(spec: EndpointSpec, poll_interval_ms: u64, timeout_ms: u64) -> 
     }
 }
 
+impl<E: Endpoint, const POLL_MS: u64, const TIMEOUT_MS: u64> Validate
+    for QuickJob<E, POLL_MS, TIMEOUT_MS>
+{
+    fn validate(&self) -> Result<(), ValidationError> {
+        self.0.validate()
+    }
+}
+
 impl<E: Endpoint, const POLL_MS: u64, const TIMEOUT_MS: u64> Endpoint
     for QuickJob<E, POLL_MS, TIMEOUT_MS>
 {
     type Output = E::Output;
     const SPEC: EndpointSpec = quicken(E::SPEC, POLL_MS, TIMEOUT_MS);
-
-    fn validate(&self) -> Result<(), ValidationError> {
-        self.0.validate()
-    }
 
     fn path_params(&self) -> Vec<(&'static str, String)> {
         self.0.path_params()

@@ -3,10 +3,10 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code, unused_imports)]
 
-pub use media_sdk::generated::elevenlabs::PROVIDER as ELEVENLABS;
-pub use media_sdk::generated::fal::PROVIDER as FAL;
-pub use media_sdk::generated::kling::PROVIDER as KLING;
-pub use media_sdk::generated::openai::PROVIDER as OPENAI;
+pub use media_sdk::elevenlabs::PROVIDER as ELEVENLABS;
+pub use media_sdk::fal::PROVIDER as FAL;
+pub use media_sdk::kling::PROVIDER as KLING;
+pub use media_sdk::openai::PROVIDER as OPENAI;
 use media_sdk::spec::RetryPolicy;
 
 #[path = "../support/logs.rs"]

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use media_sdk::generated;
 use media_sdk::health::{HealthStore, MemoryStore};
-use media_sdk::sdk::{Sdk, SdkBuilder};
-use media_sdk::sim::{JobPace, RequestRecord, SimBuilder, Simulator};
+use media_sdk::{Sdk, SdkBuilder};
+use media_sdk_sim::{JobPace, RequestRecord, SimBuilder, Simulator};
 
 pub const OPENAI_KEYS: &[&str] = &["sk-integ-openai-1"];
 pub const FAL_KEYS: &[&str] = &["fal-integ-1:secret"];
@@ -19,7 +18,7 @@ pub const ELEVEN_KEYS: &[&str] = &["xi-integ-1"];
 /// poll.
 pub fn sim_builder() -> SimBuilder {
     let mut builder = Simulator::builder();
-    for (spec, routes) in generated::sim_routes() {
+    for (spec, routes) in media_sdk_sim::providers::all() {
         builder = builder.provider(spec, routes);
     }
     builder
@@ -62,6 +61,6 @@ pub fn sim_fingerprint(key: &str) -> String {
 pub fn calls(records: &[RequestRecord]) -> Vec<&RequestRecord> {
     records
         .iter()
-        .filter(|r| r.operation == media_sdk::sim::Operation::Call)
+        .filter(|r| r.operation == media_sdk_sim::Operation::Call)
         .collect()
 }
