@@ -21,7 +21,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::keys::{ApiKey, KeyLease};
+use crate::secret::{ApiKey, CachedToken};
 use crate::spec::AuthScheme;
 
 /// The JOSE header of every Kling token.
@@ -64,20 +64,6 @@ fn hmac(secret: &str, input: &str) -> Hmac<Sha256> {
     mac
 }
 
-/// A signed token cached on a key.
-pub(crate) struct CachedToken {
-    value: String,
-    issued_unix: u64,
-    refresh_unix: u64,
-}
-
-impl CachedToken {
-    /// The signed token.
-    pub(crate) fn value(&self) -> &str {
-        &self.value
-    }
-}
-
 /// Why `key` can never be presented under `scheme`, if so: checked once when the pool is
 /// loaded, so an unusable key is reported at start-up instead of failing the calls that draw it.
 pub(crate) fn unusable(scheme: AuthScheme, key: &ApiKey) -> Option<&'static str> {
@@ -107,10 +93,9 @@ pub(crate) fn unix_now() -> u64 {
 /// The header carrying the leased key under `scheme`, valued at `now_unix` (for JWTs).
 pub(crate) fn header(
     scheme: AuthScheme,
-    lease: &KeyLease,
+    key: &ApiKey,
     now_unix: u64,
 ) -> Result<(HeaderName, HeaderValue)> {
-    let key = lease.key();
     let (name, value) = match scheme {
         AuthScheme::Bearer => (
             http::header::AUTHORIZATION,
@@ -124,7 +109,7 @@ pub(crate) fn header(
         }
         AuthScheme::KlingJwt { ttl_secs } => (
             http::header::AUTHORIZATION,
-            format!("Bearer {}", cached_jwt(lease, ttl_secs, now_unix)?),
+            format!("Bearer {}", cached_jwt(key, ttl_secs, now_unix)?),
         ),
     };
     let mut value = HeaderValue::from_str(&value).map_err(|_| {
@@ -137,18 +122,18 @@ pub(crate) fn header(
     Ok((name, value))
 }
 
-fn cached_jwt(lease: &KeyLease, ttl_secs: u64, now_unix: u64) -> Result<String> {
-    let cell = &lease.slot().token;
+fn cached_jwt(key: &ApiKey, ttl_secs: u64, now_unix: u64) -> Result<String> {
+    let cell = key.token();
     if let Some(token) = cell.load().as_ref()
         && now_unix >= token.issued_unix
         && now_unix < token.refresh_unix
     {
         return Ok(token.value.clone());
     }
-    let Some((access, secret)) = lease.key().pair() else {
+    let Some((access, secret)) = key.pair() else {
         return Err(Error::Config(format!(
             "key {} is not an `access_key:secret_key` pair, as JWT auth needs",
-            lease.fingerprint()
+            key.fingerprint()
         )));
     };
     let value = kling_jwt(access, secret, now_unix, ttl_secs);
@@ -165,7 +150,7 @@ fn cached_jwt(lease: &KeyLease, ttl_secs: u64, now_unix: u64) -> Result<String> 
 mod tests {
     use super::*;
     use crate::generated::kling::PROVIDER as KLING;
-    use crate::keys::KeyPool;
+    use crate::keys::{KeyLease, KeyPool};
     use crate::spec::*;
 
     fn token(lease: &KeyLease, now: u64) -> String {

@@ -20,27 +20,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
-use sha2::{Digest, Sha256};
+use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::auth::CachedToken;
 use crate::error::{Error, Result};
 use crate::pace::{Pace, PaceSnapshot};
+pub use crate::secret::{ApiKey, fingerprint, redact_tokens};
 use crate::spec::{AuthScheme, KeyLimits, KeySource, ProviderSpec};
-
-/// A short, stable, non-reversible name for a key: `k_` followed by the first 8 hex digits of
-/// the key's SHA-256. Safe to log; works for keys of any length, including empty ones.
-pub fn fingerprint(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut out = String::with_capacity(10);
-    out.push_str("k_");
-    for byte in &digest[..4] {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
-}
 
 /// Splits a comma-separated key list: entries are trimmed, empty entries and duplicates
 /// dropped, first-seen order kept.
@@ -52,100 +39,6 @@ pub fn parse_key_list(raw: &str) -> Vec<String> {
         }
     }
     keys
-}
-
-/// An API key. Its `Debug` output is its fingerprint; there is no `Display`.
-#[derive(Clone)]
-pub struct ApiKey {
-    secret: Box<str>,
-    fingerprint: String,
-}
-
-impl ApiKey {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        let secret: String = secret.into();
-        let fingerprint = fingerprint(&secret);
-        Self {
-            secret: secret.into_boxed_str(),
-            fingerprint,
-        }
-    }
-
-    /// The key's fingerprint (see [`fingerprint`]).
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
-    /// The secret, for building a request header. Crate-private by design.
-    pub(crate) fn secret(&self) -> &str {
-        &self.secret
-    }
-
-    /// The `(access, secret)` halves of an `access:secret` pair, both trimmed and non-empty.
-    pub(crate) fn pair(&self) -> Option<(&str, &str)> {
-        let (access, secret) = self.secret.split_once(':')?;
-        let (access, secret) = (access.trim(), secret.trim());
-        (!access.is_empty() && !secret.is_empty()).then_some((access, secret))
-    }
-
-    /// Replaces every occurrence of this key (and of each half of a pair) in `text` by the
-    /// fingerprint, and every JWT-shaped token by `[redacted token]` (see [`redact_tokens`]).
-    /// Fragments shorter than 6 characters are left alone: they are not real keys and
-    /// replacing them would mangle ordinary words.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        self.redact_with(text, &[])
-    }
-
-    /// [`redact`](Self::redact), also replacing each of `derived` (values derived from the key,
-    /// such as a signed token) by the fingerprint.
-    pub(crate) fn redact_with(&self, text: &str, derived: &[&str]) -> String {
-        let mut out = text.to_owned();
-        let mut fragments: Vec<&str> = derived.to_vec();
-        fragments.push(self.secret());
-        if let Some((access, secret)) = self.pair() {
-            fragments.push(access);
-            fragments.push(secret);
-        }
-        for fragment in fragments {
-            if fragment.len() >= 6 && out.contains(fragment) {
-                out = out.replace(fragment, &self.fingerprint);
-            }
-        }
-        redact_tokens(&out)
-    }
-}
-
-/// Replaces every JWT-shaped token in `text` by `[redacted token]`: `eyJ` (the base64url of
-/// `{"`) followed by at least 13 more base64url characters or dots, whether or not the token is
-/// whole (a message cut short may end inside one). A provider that echoes the bearer token it
-/// was sent must not get it, or the access key inside its claims, into a log line or an error.
-pub fn redact_tokens(text: &str) -> String {
-    fn token_char(c: u8) -> bool {
-        c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.'
-    }
-    if !text.contains("eyJ") {
-        return text.to_owned();
-    }
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
-    let mut search = 0;
-    while let Some(found) = text[search..].find("eyJ") {
-        let start = search + found;
-        let mut end = start;
-        while end < bytes.len() && token_char(bytes[end]) {
-            end += 1;
-        }
-        if end - start >= 16 {
-            out.push_str(&text[copied..start]);
-            out.push_str("[redacted token]");
-            copied = end;
-        }
-        search = end.max(start + 3);
-    }
-    out.push_str(&text[copied..]);
-    out
 }
 
 /// Why a configured key was kept out of its pool.
@@ -160,12 +53,6 @@ pub struct KeyRejection {
 impl fmt::Display for KeyRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.fingerprint, self.reason)
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ApiKey").field(&self.fingerprint).finish()
     }
 }
 
@@ -232,8 +119,6 @@ pub(crate) struct KeySlot {
     cool_until: AtomicU64,
     quarantine: OnceLock<Box<str>>,
     in_flight: AtomicU32,
-    /// Auth material derived from the key (a signed JWT), cached by `auth`.
-    pub(crate) token: ArcSwapOption<CachedToken>,
     /// Local pacing (see [`crate::pace`]); only locked when `paced` is set.
     pace: Mutex<Pace>,
     /// Whether `pace` limits this key (declared or learned), so unpaced keys cost no lock.
@@ -248,7 +133,6 @@ impl KeySlot {
             cool_until: AtomicU64::new(0),
             quarantine: OnceLock::new(),
             in_flight: AtomicU32::new(0),
-            token: ArcSwapOption::empty(),
             paced: AtomicBool::new(pace.is_paced()),
             pace: Mutex::new(pace),
         }
@@ -315,7 +199,7 @@ impl PoolInner {
         self.slots
             .load()
             .iter()
-            .find(|s| s.key.fingerprint == fingerprint)
+            .find(|s| s.key.fingerprint() == fingerprint)
             .cloned()
     }
 
@@ -332,7 +216,7 @@ impl PoolInner {
         if first {
             tracing::warn!(
                 provider = self.provider,
-                key = %slot.key.fingerprint,
+                key = %slot.key.fingerprint(),
                 reason,
                 "key quarantined"
             );
@@ -447,7 +331,7 @@ impl KeyPool {
             .slots
             .load()
             .iter()
-            .map(|s| s.key.fingerprint.clone())
+            .map(|s| s.key.fingerprint().to_owned())
             .collect()
     }
 
@@ -585,7 +469,7 @@ impl KeyPool {
             .slots
             .load()
             .iter()
-            .map(|s| (s.key.fingerprint.clone(), s.pace().snapshot()))
+            .map(|s| (s.key.fingerprint().to_owned(), s.pace().snapshot()))
             .collect()
     }
 
@@ -684,7 +568,7 @@ impl KeyPool {
                     KeyState::Available
                 };
                 KeySnapshot {
-                    fingerprint: slot.key.fingerprint.clone(),
+                    fingerprint: slot.key.fingerprint().to_owned(),
                     state,
                     in_flight: slot.in_flight.load(Ordering::Relaxed),
                 }
@@ -716,7 +600,7 @@ impl KeyPool {
         for slot in &slots {
             if let Some(previous) = old
                 .iter()
-                .find(|s| s.key.fingerprint == slot.key.fingerprint)
+                .find(|s| s.key.fingerprint() == slot.key.fingerprint())
             {
                 slot.cool_until.store(
                     previous.cool_until.load(Ordering::Acquire),
@@ -800,29 +684,13 @@ impl KeyLease {
 
     /// The key's fingerprint.
     pub fn fingerprint(&self) -> &str {
-        &self.slot.key.fingerprint
-    }
-
-    pub(crate) fn key(&self) -> &ApiKey {
-        &self.slot.key
-    }
-
-    pub(crate) fn slot(&self) -> &KeySlot {
-        &self.slot
+        self.slot.key.fingerprint()
     }
 
     /// `text` with the key, its halves, the token signed from it and any JWT-shaped token
     /// replaced (see [`ApiKey::redact`]).
     pub(crate) fn redact(&self, text: &str) -> String {
-        let token = self.slot.token.load();
-        match token.as_ref() {
-            Some(token) => {
-                let value = token.value();
-                let signature = value.rsplit('.').next().unwrap_or_default();
-                self.slot.key.redact_with(text, &[value, signature])
-            }
-            None => self.slot.key.redact(text),
-        }
+        self.slot.key.redact(text)
     }
 
     /// Cools the key down until `until` (a later cool-down already in place is kept), held at
@@ -860,6 +728,15 @@ impl KeyLease {
     }
 }
 
+/// A lease derefs to its key, so it can be presented (`auth`) and redacted like one.
+impl std::ops::Deref for KeyLease {
+    type Target = ApiKey;
+
+    fn deref(&self) -> &ApiKey {
+        &self.slot.key
+    }
+}
+
 impl Drop for KeyLease {
     fn drop(&mut self) {
         self.slot.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -879,7 +756,7 @@ impl fmt::Debug for KeyLease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyLease")
             .field("provider", &self.pool.provider)
-            .field("key", &self.slot.key.fingerprint)
+            .field("key", &self.slot.key.fingerprint())
             .finish()
     }
 }

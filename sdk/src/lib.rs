@@ -26,6 +26,7 @@ pub mod media;
 mod pace;
 mod retry;
 mod sdk;
+mod secret;
 pub mod spec;
 pub mod telemetry;
 
@@ -36,6 +37,24 @@ pub use generated::*;
 #[doc = include_str!("derive_endpoint.md")]
 pub use media_sdk_macros::Endpoint;
 pub use sdk::{DEFAULT_COOLDOWN_SYNC_INTERVAL, EMF_ENV, MEMBER_PREFIX, Sdk, SdkBuilder};
+
+// The runtime (`sdk`) knows no provider; the generated ones are its default.
+impl Sdk {
+    /// A builder with defaults: every generated provider ([`PROVIDERS`]), keys and base URLs
+    /// from the environment, the health store from the environment, lenient about missing keys.
+    pub fn builder() -> SdkBuilder {
+        SdkBuilder::new(PROVIDERS)
+    }
+
+    /// [`Sdk::builder`] with its defaults, built: everything from the environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`SdkBuilder::build`].
+    pub fn from_env() -> Result<Self> {
+        Self::builder().build()
+    }
+}
 
 /// Support for `#[derive(Endpoint)]`'s expansion. Not part of the public API.
 #[doc(hidden)]

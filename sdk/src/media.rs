@@ -155,8 +155,7 @@ impl TtsProvider {
     }
 }
 
-/// Settings of the media facade, given with
-/// [`SdkBuilder::media`](crate::sdk::SdkBuilder::media).
+/// Settings of the media facade, given to [`Media::new`] ([`Sdk::media`] uses the defaults).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaConfig {
     /// Text-to-speech providers to use; ties in health keep this order. Default: OpenAI,
@@ -265,7 +264,8 @@ pub struct ImageResult {
     pub credits_used: u32,
 }
 
-/// The facade, borrowed from an [`Sdk`] with [`Sdk::media`].
+/// The facade over an [`Sdk`]: [`Sdk::media`] with the default [`MediaConfig`], or
+/// [`Media::new`] with your own.
 #[derive(Debug, Clone, Copy)]
 pub struct Media<'a> {
     sdk: &'a Sdk,
@@ -283,6 +283,18 @@ enum ImagePlan {
         request: FluxProRequest,
         credits: u32,
     },
+}
+
+/// The settings [`Sdk::media`] uses.
+static DEFAULT_CONFIG: std::sync::LazyLock<MediaConfig> =
+    std::sync::LazyLock::new(MediaConfig::default);
+
+impl Sdk {
+    /// The media facade with the default [`MediaConfig`]: text to speech with fallback across
+    /// providers, images by model name. [`Media::new`] takes other settings.
+    pub fn media(&self) -> Media<'_> {
+        Media::new(self, &DEFAULT_CONFIG)
+    }
 }
 
 impl<'a> Media<'a> {

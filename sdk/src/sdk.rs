@@ -17,7 +17,7 @@
 //!
 //! # Configuration
 //!
-//! - **Providers**: every generated provider ([`crate::generated::PROVIDERS`]) unless
+//! - **Providers**: every generated provider ([`crate::PROVIDERS`]) unless
 //!   [`SdkBuilder::providers`] says otherwise.
 //! - **Keys** come from the environment (see [`crate::keys`]) unless given with
 //!   [`SdkBuilder::keys`].
@@ -71,7 +71,6 @@ use crate::health::{
     RecorderStats, StoreError,
 };
 use crate::keys::KeyPool;
-use crate::media::{Media, MediaConfig};
 use crate::spec::ProviderSpec;
 use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 
@@ -92,7 +91,6 @@ struct SdkInner {
     clients: Vec<ProviderClient>,
     monitor: Arc<HealthMonitor>,
     telemetry: Arc<SdkTelemetry>,
-    media: MediaConfig,
     /// Held only here: the sync task stops when it can no longer upgrade its weak handle.
     _alive: Arc<()>,
 }
@@ -108,17 +106,6 @@ impl fmt::Debug for Sdk {
 }
 
 impl Sdk {
-    /// A builder with defaults: every generated provider, keys and base URLs from the
-    /// environment, the health store from the environment, lenient about missing keys.
-    pub fn builder() -> SdkBuilder {
-        SdkBuilder::default()
-    }
-
-    /// [`Sdk::builder`] with its defaults, built: everything from the environment.
-    pub fn from_env() -> Result<Self> {
-        Self::builder().build()
-    }
-
     /// The client for provider `id`, if configured.
     pub fn provider(&self, id: &str) -> Option<&ProviderClient> {
         self.inner.clients.iter().find(|c| c.spec().id == id)
@@ -138,11 +125,6 @@ impl Sdk {
     /// The store health metrics and shared cool-downs go to.
     pub fn health_store(&self) -> &Arc<dyn HealthStore> {
         self.inner.monitor.store()
-    }
-
-    /// The media facade: text to speech with fallback across providers, images by model name.
-    pub fn media(&self) -> Media<'_> {
-        Media::new(self, &self.inner.media)
     }
 
     /// Delivers every health record queued so far (written, or dropped after the recorder's
@@ -388,13 +370,15 @@ pub struct SdkBuilder {
     emf: Option<bool>,
     sync_interval: Option<Duration>,
     health_cache_ttl: Duration,
-    media: MediaConfig,
 }
 
-impl Default for SdkBuilder {
-    fn default() -> Self {
+impl SdkBuilder {
+    /// A builder for `providers` with defaults: keys and base URLs from the environment, the
+    /// health store from the environment, lenient about missing keys. [`Sdk::builder`] is this
+    /// for every generated provider.
+    pub fn new(providers: &[&'static ProviderSpec]) -> Self {
         Self {
-            providers: crate::generated::PROVIDERS.to_vec(),
+            providers: providers.to_vec(),
             keys: HashMap::new(),
             base_urls: HashMap::new(),
             telemetry: None,
@@ -405,7 +389,6 @@ impl Default for SdkBuilder {
             emf: None,
             sync_interval: Some(DEFAULT_COOLDOWN_SYNC_INTERVAL),
             health_cache_ttl: DEFAULT_CACHE_TTL,
-            media: MediaConfig::default(),
         }
     }
 }
@@ -428,9 +411,9 @@ impl fmt::Debug for SdkBuilder {
 }
 
 impl SdkBuilder {
-    /// The providers to build clients for (default: every generated provider,
-    /// [`crate::generated::PROVIDERS`]). The generated accessors such as [`Sdk::openai`] panic
-    /// for a provider left out.
+    /// The providers to build clients for, replacing those given to [`new`](Self::new). The
+    /// generated accessors such as [`Sdk::openai`] return [`Error::NotConfigured`] for a
+    /// provider left out.
     pub fn providers(mut self, providers: &[&'static ProviderSpec]) -> Self {
         self.providers = providers.to_vec();
         self
@@ -505,12 +488,6 @@ impl SdkBuilder {
     /// [`DEFAULT_CACHE_TTL`]; zero: every read goes to the store).
     pub fn health_cache_ttl(mut self, ttl: Duration) -> Self {
         self.health_cache_ttl = ttl;
-        self
-    }
-
-    /// Settings of the media facade ([`Sdk::media`]).
-    pub fn media(mut self, config: MediaConfig) -> Self {
-        self.media = config;
         self
     }
 
@@ -650,7 +627,6 @@ impl SdkBuilder {
                 clients,
                 monitor,
                 telemetry,
-                media: self.media,
                 _alive: alive,
             }),
         })

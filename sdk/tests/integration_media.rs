@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use media_sdk::Error;
 use media_sdk::health::ProviderStatus;
-use media_sdk::media::{ImageResult, MediaConfig, MediaError, TtsProvider};
+use media_sdk::media::{ImageResult, Media, MediaConfig, MediaError, TtsProvider};
 use media_sdk_sim::Outcome;
 use serde_json::json;
 
@@ -103,8 +103,9 @@ async fn tts_voice_mapping_is_configurable_and_unknown_voices_send_nothing() {
     let config = MediaConfig::default()
         .tts_providers([TtsProvider::ElevenLabs])
         .elevenlabs_voice("narrator", "abcdefghij0123456789");
-    let sdk = sdk_builder(&sim).media(config).build().unwrap();
-    sdk.media()
+    let sdk = sdk_builder(&sim).build().unwrap();
+    let media = Media::new(&sdk, &config);
+    media
         .tts("Once upon a time", "Narrator", 1.0)
         .await
         .unwrap();
@@ -120,11 +121,7 @@ async fn tts_voice_mapping_is_configurable_and_unknown_voices_send_nothing() {
             .is_none()
     );
 
-    let error = sdk
-        .media()
-        .tts("Hi", "no such voice", 1.0)
-        .await
-        .unwrap_err();
+    let error = media.tts("Hi", "no such voice", 1.0).await.unwrap_err();
     assert!(
         matches!(&error, MediaError::UnknownVoice { voice } if voice == "no such voice"),
         "{error}"

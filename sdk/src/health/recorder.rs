@@ -336,8 +336,8 @@ impl HealthRecorder {
 }
 
 /// Recording. A `HealthRecorder` is deliberately not a [`Telemetry`](crate::telemetry::Telemetry)
-/// sink: an [`Sdk`](crate::sdk::Sdk) installs the one recorder of its health store itself, and
-/// the sinks given to [`SdkBuilder::telemetry`](crate::sdk::SdkBuilder::telemetry) are
+/// sink: an [`Sdk`](crate::Sdk) installs the one recorder of its health store itself, and
+/// the sinks given to [`SdkBuilder::telemetry`](crate::SdkBuilder::telemetry) are
 /// additive observers that never write to the store. A recorder cannot be handed to an `Sdk` as
 /// a second writer, so no call is ever stored twice.
 impl HealthRecorder {
