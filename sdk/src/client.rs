@@ -82,6 +82,10 @@
 //! HTTP exchange goes through the `transport` seam (reqwest in production, scripted answers in
 //! unit tests); `jobs` follows fal queue requests and Kling tasks; `url` renders paths and
 //! vets URLs given by providers.
+//!
+//! [`MESSAGE_LIMIT`]: crate::classify::MESSAGE_LIMIT
+//! [`JobFlow::FalQueue`]: crate::spec::JobFlow::FalQueue
+//! [`JobFlow::KlingTask`]: crate::spec::JobFlow::KlingTask
 
 mod engine;
 mod jobs;
