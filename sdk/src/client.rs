@@ -74,36 +74,49 @@
 //! every rate-limited response to [`Telemetry::record_rate_limit`]. Invalid requests and calls
 //! on an empty pool are not (they say nothing about the provider). `attempts` counts the HTTP
 //! attempts of the request itself, not the polls of a job.
+//!
+//! # Layout
+//!
+//! This file holds the effects: admission, sending, sleeping, logging and telemetry. The
+//! decisions between them are pure functions in `engine` (tested without a server); the one
+//! HTTP exchange goes through the `transport` seam (reqwest in production, scripted answers in
+//! unit tests); `jobs` follows fal queue requests and Kling tasks; `url` renders paths and
+//! vets URLs given by providers.
+//!
+//! [`MESSAGE_LIMIT`]: crate::classify::MESSAGE_LIMIT
+//! [`JobFlow::FalQueue`]: crate::spec::JobFlow::FalQueue
+//! [`JobFlow::KlingTask`]: crate::spec::JobFlow::KlingTask
+
+mod engine;
+mod jobs;
+mod transport;
+mod url;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use futures::StreamExt;
+use http::{HeaderName, HeaderValue};
+use rand::Rng;
 use reqwest::Url;
-use serde::Deserialize;
-use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
-use url::Origin;
 
+use self::engine::{Attempt, CallDecision, CallRetry, Stop};
+use self::transport::{Answer, NetworkErrorKind, ReqwestTransport, Transport};
+pub(crate) use self::url::build_url;
+use self::url::check_path_params;
+pub use self::url::resolve_provider_url;
 use crate::admission::{Admission, Refusal};
 use crate::auth;
-use crate::classify::{Failure, MESSAGE_LIMIT, Outcome, classify_with, shorten};
-use crate::endpoint::{Endpoint, ResponseBody, ValidationError};
+use crate::classify::{Failure, classify_with, shorten};
+use crate::endpoint::{Endpoint, ResponseBody};
 use crate::error::{Error, Result};
 use crate::keys::{KeyLease, KeyPool};
-use crate::retry::backoff_delay;
-use crate::spec::{EndpointSpec, JobFlow, JobSpec, ProviderSpec, ResponseSpec};
+use crate::spec::{EndpointSpec, ProviderSpec, ResponseSpec};
 use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
-
-/// Characters percent-encoded in a path parameter: everything but RFC 3986 unreserved ones.
-const PATH_PARAM: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Sends requests to one provider. Cheap to clone: clones share the pool, the HTTP client and
 /// the telemetry sink.
@@ -117,7 +130,7 @@ struct ClientInner {
     pool: KeyPool,
     base_url: Url,
     /// The spec's `allowed_origins`, parsed.
-    allowed_origins: Vec<Origin>,
+    allowed_origins: Vec<::url::Origin>,
     /// Why this provider cannot be called (an unusable base URL), if so: every call fails
     /// with this [`Error::Config`] message before any network call, other providers unaffected.
     unusable: Option<String>,
@@ -125,7 +138,7 @@ struct ClientInner {
     admission: Admission,
     /// Calls shed by admission before any attempt (see [`ProviderClient::shed_calls`]).
     shed: AtomicU64,
-    http: reqwest::Client,
+    transport: Arc<dyn Transport>,
     telemetry: Arc<dyn Telemetry>,
 }
 
@@ -147,6 +160,23 @@ impl ProviderClient {
         pool: KeyPool,
         base_url: &str,
         http: reqwest::Client,
+        telemetry: Arc<dyn Telemetry>,
+    ) -> Result<Self> {
+        Self::with_transport(
+            spec,
+            pool,
+            base_url,
+            Arc::new(ReqwestTransport(http)),
+            telemetry,
+        )
+    }
+
+    /// [`new`](Self::new) sending through `transport`.
+    fn with_transport(
+        spec: &'static ProviderSpec,
+        pool: KeyPool,
+        base_url: &str,
+        transport: Arc<dyn Transport>,
         telemetry: Arc<dyn Telemetry>,
     ) -> Result<Self> {
         let trimmed = base_url.trim().trim_end_matches('/');
@@ -172,7 +202,7 @@ impl ProviderClient {
                 unusable: None,
                 admission: Admission::new(spec.retry.max_queue as usize),
                 shed: AtomicU64::new(0),
-                http,
+                transport,
                 telemetry,
             }),
         })
@@ -199,7 +229,7 @@ impl ProviderClient {
                 unusable: Some(reason),
                 admission: Admission::new(1),
                 shed: AtomicU64::new(0),
-                http,
+                transport: Arc::new(ReqwestTransport(http)),
                 telemetry,
             }),
         }
@@ -357,93 +387,36 @@ impl ProviderClient {
         }
     }
 
-    /// One HTTP exchange with `lease`'s key.
+    /// One HTTP exchange with `lease`'s key, presented as `auth`, read and classified. The
+    /// caller counts the attempt (a call does, a job poll does not).
     async fn exchange(
         &self,
         call: &mut Call,
         lease: &KeyLease,
         req: &Prepared,
+        auth: (HeaderName, HeaderValue),
         timeout: Duration,
-        counted: bool,
-    ) -> Result<Reply> {
+    ) -> Attempt {
         let spec = self.inner.spec;
-        let (name, value) = auth::header(spec.auth, lease, auth::unix_now())?;
-        let mut builder = self
-            .inner
-            .http
-            .request(req.method.clone(), req.url.clone())
-            .header(name, value)
-            .timeout(timeout);
-        if let Some(body) = &req.body {
-            builder = builder
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
-        }
-        if counted {
-            call.attempts += 1;
-        }
         call.key = Some(lease.fingerprint().to_owned());
         let started = Instant::now();
-        let reply = match builder.send().await {
-            Err(error) => network_reply(spec, lease, &error),
-            Ok(mut response) => {
-                let status = response.status().as_u16();
-                let headers = std::mem::take(response.headers_mut());
-                let content_type = headers
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| shorten(v, 200));
-                call.status = Some(status);
-                let success = (200..300).contains(&status);
-                match budget(&headers) {
-                    Some((limit, remaining, reset)) => {
-                        lease.observe_budget(limit, remaining, reset)
-                    }
-                    None if success => lease.observe_success(),
-                    None => {}
-                }
-                // Once a 2xx's headers are here the provider has acted: whatever happens to the
-                // body (a cap, a timeout, a reset), it is never replayed.
-                let cap = if success {
-                    req.max_body
-                } else {
-                    spec.body_limits.error_bytes
-                };
-                match read_body(&mut response, cap).await {
-                    Body::Complete(body) => Reply::Response {
-                        content_type,
-                        outcome: classify_with(
-                            spec,
-                            status,
-                            &headers,
-                            &body,
-                            SystemTime::now(),
-                            &|text| lease.redact(text),
-                        ),
-                    },
-                    Body::TooLarge { .. } if success => Reply::TooLarge { limit: cap },
-                    Body::Failed { error, .. } if success => Reply::Network {
-                        retryable: false,
-                        message: lease.redact(&format!(
-                            "{} after the provider answered HTTP {status}: {error}",
-                            network_kind(&error)
-                        )),
-                    },
-                    // An error answer cut short (by the cap or the network) is still classified
-                    // by its status and what was read of its body.
-                    Body::TooLarge { read } | Body::Failed { read, .. } => Reply::Response {
-                        content_type,
-                        outcome: classify_with(
-                            spec,
-                            status,
-                            &headers,
-                            &read,
-                            SystemTime::now(),
-                            &|text| lease.redact(text),
-                        ),
-                    },
-                }
-            }
+        let attempt = match req.to_http(auth) {
+            // The URL is no valid URI: refused the way reqwest refuses it.
+            Err(()) => Attempt::Unanswered {
+                kind: NetworkErrorKind::Other,
+                message: lease.redact(&format!(
+                    "{}: builder error for url ({})",
+                    NetworkErrorKind::Other.label(),
+                    req.url
+                )),
+            },
+            Ok(request) => match self.inner.transport.send(request, timeout).await {
+                Err(error) => Attempt::Unanswered {
+                    kind: error.kind,
+                    message: lease.redact(&format!("{}: {error}", error.kind.label())),
+                },
+                Ok(answer) => self.read_answer(call, lease, req, answer).await,
+            },
         };
         tracing::debug!(
             provider = spec.id,
@@ -455,32 +428,85 @@ impl ProviderClient {
             url = req.url.path(),
             "attempt finished"
         );
-        Ok(reply)
+        attempt
+    }
+
+    /// Reads and classifies an answer whose headers have arrived.
+    async fn read_answer(
+        &self,
+        call: &mut Call,
+        lease: &KeyLease,
+        req: &Prepared,
+        mut answer: Answer,
+    ) -> Attempt {
+        let spec = self.inner.spec;
+        let status = answer.status.as_u16();
+        let headers = std::mem::take(&mut answer.headers);
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| shorten(v, 200));
+        call.status = Some(status);
+        let success = (200..300).contains(&status);
+        match budget(&headers) {
+            Some((limit, remaining, reset)) => lease.observe_budget(limit, remaining, reset),
+            None if success => lease.observe_success(),
+            None => {}
+        }
+        // Once a 2xx's headers are here the provider has acted: whatever happens to the body
+        // (a cap, a timeout, a reset), it is never replayed.
+        let cap = if success {
+            req.max_body
+        } else {
+            spec.body_limits.error_bytes
+        };
+        let classify = |body: &Bytes| {
+            classify_with(spec, status, &headers, body, SystemTime::now(), &|text| {
+                lease.redact(text)
+            })
+        };
+        match read_body(&mut answer, cap).await {
+            Body::Complete(body) => Attempt::Answered {
+                outcome: classify(&body),
+                content_type,
+            },
+            Body::TooLarge { .. } if success => Attempt::TooLarge { limit: cap },
+            Body::Failed { error, .. } if success => Attempt::Interrupted {
+                message: lease.redact(&format!(
+                    "{} after the provider answered HTTP {status}: {error}",
+                    error.kind.label()
+                )),
+            },
+            // An error answer cut short (by the cap or the network) is still classified by its
+            // status and what was read of its body.
+            Body::TooLarge { read } | Body::Failed { read, .. } => Attempt::Answered {
+                outcome: classify(&read),
+                content_type,
+            },
+        }
     }
 
     /// Sends the request, rotating keys on rate limits and retrying transient failures.
     async fn send(&self, call: &mut Call, req: &Prepared) -> Result<Delivered> {
         let spec = self.inner.spec;
-        let policy = &spec.retry;
         let pool = &self.inner.pool;
         let (provider, endpoint) = (spec.id, call.endpoint.id);
-        let max_attempts = call.max_attempts;
-        let mut counted = 0_u32;
-        let mut retrying = false;
-        let mut last = String::from("no attempt made");
+        let mut place = QueuePlace::Arrival;
         loop {
-            let lease = self.admit(call, retrying).await?;
-            let now = Instant::now();
-            if now >= call.deadline {
-                return Err(self.exhausted(call, format!("{last} (deadline reached)")));
-            }
-            let timeout = spec.timeouts.request().min(call.deadline - now);
-            let (failure, retry_after) = match self
-                .exchange(call, &lease, req, timeout, true)
-                .await?
-                .step(provider, call.endpoint)
+            let lease = self.admit(call, place).await?;
+            place = QueuePlace::Front;
+            let timeout = call
+                .retry
+                .attempt_timeout(call.started.elapsed())
+                .map_err(|stop| self.stop_error(call, stop))?;
+            let header = auth::header(spec.auth, &lease, auth::unix_now())?;
+            call.attempts += 1;
+            let attempt = self.exchange(call, &lease, req, header, timeout).await;
+            match call
+                .retry
+                .decide(attempt, call.started.elapsed(), &mut full_jitter)
             {
-                Step::Success {
+                CallDecision::Done {
                     payload,
                     content_type,
                 } => {
@@ -490,12 +516,15 @@ impl ProviderClient {
                         lease,
                     });
                 }
-                Step::RateLimited { failure, cooldown } => {
-                    let cooldown = policy.cooldown(cooldown);
+                CallDecision::Rotate { cooldown, failure } => {
                     lease.cool_down(Instant::now() + cooldown);
                     lease.observe_rate_limited(cooldown);
-                    let rotated = pool.has_available();
-                    self.rate_limited(call, &lease, cooldown, rotated);
+                    let next = if pool.has_available() {
+                        NextKey::Another
+                    } else {
+                        NextKey::NextFree
+                    };
+                    self.record_rate_limit(call, &lease, cooldown, next);
                     tracing::info!(
                         provider,
                         endpoint,
@@ -503,20 +532,17 @@ impl ProviderClient {
                         status = failure.status,
                         cooldown_ms = millis(cooldown),
                         "{}",
-                        if rotated {
-                            "rate limited key, rotated to another key"
-                        } else {
-                            "rate limited key, waiting for the next free key"
+                        match next {
+                            NextKey::Another => "rate limited key, rotated to another key",
+                            NextKey::NextFree | NextKey::Same =>
+                                "rate limited key, waiting for the next free key",
                         }
                     );
                     // Back to the front of the queue: the next free key (this one after its
                     // cool-down, or another) is handed over by admission, paced, within the
-                    // call's wait budget. Rate limits never use up attempts.
-                    last = failure.to_string();
-                    retrying = true;
-                    continue;
+                    // call's wait budget.
                 }
-                Step::Quarantine(failure) => {
+                CallDecision::Quarantine(failure) => {
                     lease.quarantine(&failure.to_string());
                     tracing::warn!(
                         provider,
@@ -526,48 +552,35 @@ impl ProviderClient {
                         code = failure.code.as_deref(),
                         "key rejected and quarantined, rotating"
                     );
-                    last = failure.to_string();
-                    retrying = true;
-                    continue;
                 }
-                Step::Retry {
-                    failure,
-                    retry_after,
-                } => (failure, retry_after),
-                Step::Fail(error) => return Err(error),
-            };
-            drop(lease);
-            counted += 1;
-            last = failure;
-            if counted >= max_attempts {
-                return Err(self.exhausted(call, last));
+                CallDecision::Backoff { delay } => {
+                    drop(lease);
+                    tracing::info!(
+                        provider, endpoint, attempt = call.attempts, delay_ms = millis(delay),
+                        failure = %call.retry.last(), "transient failure, backing off"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                CallDecision::Stop(stop) => return Err(self.stop_error(call, stop)),
             }
-            let delay = policy
-                .retry_delay(retry_after)
-                .unwrap_or_else(|| backoff_delay(policy, counted - 1, &mut rand::rng()));
-            if Instant::now() + delay >= call.deadline {
-                return Err(self.exhausted(call, format!("{last} (deadline reached)")));
-            }
-            tracing::info!(
-                provider, endpoint, attempt = call.attempts, delay_ms = millis(delay), failure = %last,
-                "transient failure, backing off"
-            );
-            tokio::time::sleep(delay).await;
-            retrying = true;
         }
     }
 
     /// A key for the next attempt of `call`, through the provider's admission queue: waits (in
-    /// arrival order, `retry` first) within what is left of the call's `max_wait` and its
-    /// deadline, or fails fast with [`Error::RateLimited`] when that cannot be met.
-    async fn admit(&self, call: &mut Call, retry: bool) -> Result<KeyLease> {
+    /// arrival order, or at the front for a call already served once) within what is left of
+    /// the call's `max_wait` and its deadline, or fails fast with [`Error::RateLimited`] when
+    /// that cannot be met.
+    async fn admit(&self, call: &mut Call, place: QueuePlace) -> Result<KeyLease> {
         let pool = &self.inner.pool;
         let (provider, endpoint) = (call.provider.id, call.endpoint.id);
         let started = Instant::now();
-        let left = call.max_wait.saturating_sub(call.rate_waited);
-        let until = (started + left).min(call.deadline);
-        let result = self.inner.admission.acquire(pool, until, retry).await;
-        call.rate_waited += started.elapsed();
+        let until = call.started
+            + call
+                .retry
+                .wait_for_key_until(started.duration_since(call.started));
+        let front = matches!(place, QueuePlace::Front);
+        let result = self.inner.admission.acquire(pool, until, front).await;
+        call.retry.waited_for_key(started.elapsed());
         match result {
             Ok(lease) => Ok(lease),
             Err(Refusal::Unavailable(unavailable)) => Err(pool.unavailable_error(unavailable)),
@@ -591,282 +604,68 @@ impl ProviderClient {
         }
     }
 
-    fn exhausted(&self, call: &Call, last: String) -> Error {
-        Error::RetriesExhausted {
-            provider: call.provider.id,
-            endpoint: call.endpoint.id,
+    /// The error `stop` ends `call` with.
+    fn stop_error(&self, call: &Call, stop: Stop) -> Error {
+        let (provider, endpoint) = (call.provider.id, call.endpoint.id);
+        let exhausted = |last| Error::RetriesExhausted {
+            provider,
+            endpoint,
             attempts: call.attempts,
             last,
+        };
+        match stop {
+            Stop::Refused(failure) => api_error(call.endpoint, failure),
+            Stop::Network(message) => Error::Transport {
+                provider,
+                endpoint,
+                message,
+            },
+            Stop::TooLarge { limit } => Error::BodyTooLarge {
+                provider,
+                endpoint,
+                limit,
+            },
+            Stop::AttemptsExhausted { last } => exhausted(last),
+            Stop::DeadlineReached { last } => exhausted(format!("{last} (deadline reached)")),
         }
     }
 
-    fn rate_limited(&self, call: &Call, lease: &KeyLease, cooldown: Duration, rotated: bool) {
+    fn record_rate_limit(&self, call: &Call, lease: &KeyLease, cooldown: Duration, next: NextKey) {
         self.inner.telemetry.record_rate_limit(RateLimitEvent {
             provider: call.provider.id,
             health_id: call.endpoint.health_id,
             key_fingerprint: lease.fingerprint().to_owned(),
             cooldown,
-            rotated,
+            rotated: matches!(next, NextKey::Another),
             at: SystemTime::now(),
         });
     }
+}
 
-    /// Follows a submitted job to its result.
-    async fn follow_job(
-        &self,
-        call: &mut Call,
-        job: JobSpec,
-        submitted: Delivered,
-    ) -> Result<ResponseBody> {
-        let mut tracker = JobTracker {
-            lease: submitted.lease,
-            id: String::new(),
-            started: Instant::now(),
-            deadline: Instant::now() + Duration::from_millis(job.timeout_ms),
-            interval: Duration::from_millis(job.poll_interval_ms),
-        };
-        let decode_error = |message: String| Error::Decode {
-            provider: call.provider.id,
-            endpoint: call.endpoint.id,
-            source: crate::endpoint::DecodeError(message),
-        };
-        match job.flow {
-            JobFlow::FalQueue => {
-                let submit: FalSubmit = serde_json::from_slice(&submitted.payload)
-                    .map_err(|e| decode_error(format!("queue submit answer: {e}")))?;
-                tracker.id = shorten(&submit.request_id, 200);
-                let status_url = self.follow_url(
-                    call,
-                    submit.status_url.as_deref(),
-                    self.fal_app_url(call, &submit.request_id, "/status")?,
-                )?;
-                let mut response_url = submit.response_url;
-                loop {
-                    let (payload, _) = self.poll(call, &tracker, &status_url).await?;
-                    let status: FalStatus = serde_json::from_slice(&payload)
-                        .map_err(|e| decode_error(format!("queue status: {e}")))?;
-                    if let Some(error) = status.error.filter(|e| !e.is_null()) {
-                        return Err(self.job_failed(call, &tracker, json_text(&error)));
-                    }
-                    if status.response_url.is_some() {
-                        response_url = status.response_url;
-                    }
-                    match status.status.as_str() {
-                        "COMPLETED" => break,
-                        "FAILED" | "ERROR" | "CANCELLED" | "CANCELED" => {
-                            return Err(self.job_failed(
-                                call,
-                                &tracker,
-                                format!("status {}", status.status),
-                            ));
-                        }
-                        _ => self.wait_poll(call, &tracker).await?,
-                    }
-                }
-                let response_url = self.follow_url(
-                    call,
-                    response_url.as_deref(),
-                    self.fal_app_url(call, &submit.request_id, "")?,
-                )?;
-                let (bytes, content_type) = match self.poll(call, &tracker, &response_url).await {
-                    Ok(result) => result,
-                    Err(Error::Api {
-                        status,
-                        code,
-                        message,
-                        ..
-                    }) => {
-                        let code = code.map(|c| format!(" ({c})")).unwrap_or_default();
-                        return Err(self.job_failed(
-                            call,
-                            &tracker,
-                            format!("HTTP {status}{code}: {message}"),
-                        ));
-                    }
-                    Err(other) => return Err(other),
-                };
-                Ok(ResponseBody {
-                    bytes,
-                    content_type,
-                    job_id: Some(tracker.id),
-                })
-            }
-            JobFlow::KlingTask { poll_path } => {
-                let mut task: KlingTask = serde_json::from_slice(&submitted.payload)
-                    .map_err(|e| decode_error(format!("task submit answer: {e}")))?;
-                let task_id = task
-                    .id()
-                    .ok_or_else(|| decode_error("task submit answer has no task_id".into()))?;
-                tracker.id = shorten(&task_id, 200);
-                let url = build_url(
-                    &self.inner.base_url,
-                    poll_path,
-                    &[("task_id", task_id)],
-                    &[],
-                )
-                .map_err(|problem| untrusted(call, format!("task id: {problem}")))?;
-                loop {
-                    match task.task_status.as_deref() {
-                        Some("succeed") => {
-                            let result = task.task_result.unwrap_or(Value::Null);
-                            let bytes =
-                                Bytes::from(serde_json::to_vec(&result).unwrap_or_default());
-                            return Ok(ResponseBody {
-                                bytes,
-                                content_type: Some("application/json".into()),
-                                job_id: Some(tracker.id),
-                            });
-                        }
-                        Some("failed") => {
-                            let message =
-                                task.task_status_msg.unwrap_or_else(|| "task failed".into());
-                            return Err(self.job_failed(call, &tracker, message));
-                        }
-                        _ => {}
-                    }
-                    if task.task_status.is_some() {
-                        self.wait_poll(call, &tracker).await?;
-                    }
-                    let (payload, _) = self.poll(call, &tracker, &url).await?;
-                    task = serde_json::from_slice(&payload)
-                        .map_err(|e| decode_error(format!("task status: {e}")))?;
-                }
-            }
-        }
-    }
+/// Where a call joins the admission queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueuePlace {
+    /// In arrival order: the call's first key.
+    Arrival,
+    /// At the front: the call was served once already (a rate limit, a rejected key, a
+    /// backoff) and has waited its turn.
+    Front,
+}
 
-    /// Where fal's queue keeps a request: the app id's first two path segments, `requests`, id
-    /// (one path segment, whatever the provider put in it), plus `suffix`.
-    fn fal_app_url(&self, call: &Call, request_id: &str, suffix: &str) -> Result<Url> {
-        let app: Vec<&str> = call
-            .endpoint
-            .path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .take(2)
-            .collect();
-        let template = format!("/{}/requests/{{request_id}}{suffix}", app.join("/"));
-        build_url(
-            &self.inner.base_url,
-            &template,
-            &[("request_id", request_id.to_owned())],
-            &[],
-        )
-        .map_err(|problem| untrusted(call, format!("queue request id: {problem}")))
-    }
+/// Which key a rate-limited call goes on with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NextKey {
+    /// Another key is free: the call rotates to it at once.
+    Another,
+    /// No key is free: the call waits for the next one.
+    NextFree,
+    /// A job poll keeps the key that owns the job.
+    Same,
+}
 
-    /// Resolves a URL given by the provider (see [`resolve_provider_url`]); `fallback` when the
-    /// provider gave none.
-    fn follow_url(&self, call: &Call, given: Option<&str>, fallback: Url) -> Result<Url> {
-        let Some(given) = given else {
-            return Ok(fallback);
-        };
-        let url = resolve_provider_url(&self.inner.base_url, &self.inner.allowed_origins, given)
-            .map_err(|reason| untrusted(call, reason))?;
-        if url.as_str() != given {
-            tracing::debug!(
-                provider = self.inner.spec.id,
-                endpoint = call.endpoint.id,
-                "job URL on an allowed origin, re-rooted on the base URL"
-            );
-        }
-        Ok(url)
-    }
-
-    /// One poll (GET with the job's key), tolerating rate limits and transient failures.
-    async fn poll(
-        &self,
-        call: &mut Call,
-        job: &JobTracker,
-        url: &Url,
-    ) -> Result<(Bytes, Option<String>)> {
-        let spec = self.inner.spec;
-        let (provider, endpoint) = (spec.id, call.endpoint.id);
-        let request = Prepared {
-            method: http::Method::GET,
-            url: url.clone(),
-            body: None,
-            max_body: call.endpoint.body_limit(&spec.body_limits),
-        };
-        let mut failures = 0_u32;
-        loop {
-            let now = Instant::now();
-            if now >= job.deadline {
-                return Err(self.job_timeout(call, job));
-            }
-            let timeout = spec.timeouts.request().min(job.deadline - now);
-            let (message, wait) = match self
-                .exchange(call, &job.lease, &request, timeout, false)
-                .await?
-                .step(provider, call.endpoint)
-            {
-                Step::Success {
-                    payload,
-                    content_type,
-                } => {
-                    return Ok((payload, content_type));
-                }
-                Step::RateLimited { failure, cooldown } => {
-                    let cooldown = spec.retry.cooldown(cooldown);
-                    job.lease.cool_down(Instant::now() + cooldown);
-                    self.rate_limited(call, &job.lease, cooldown, false);
-                    (failure.to_string(), cooldown.max(job.interval))
-                }
-                Step::Quarantine(failure) => {
-                    job.lease.quarantine(&failure.to_string());
-                    return Err(api_error(call.endpoint, failure));
-                }
-                Step::Retry {
-                    failure,
-                    retry_after,
-                } => {
-                    failures += 1;
-                    let delay = spec.retry.retry_delay(retry_after).unwrap_or_else(|| {
-                        backoff_delay(&spec.retry, failures - 1, &mut rand::rng())
-                    });
-                    (failure, delay.max(job.interval))
-                }
-                Step::Fail(error) => return Err(error),
-            };
-            if failures >= spec.retry.max_attempts.max(1) {
-                return Err(self.exhausted(call, message));
-            }
-            if Instant::now() + wait >= job.deadline {
-                return Err(self.job_timeout(call, job));
-            }
-            tracing::info!(
-                provider, endpoint, key = job.lease.fingerprint(), job_id = %job.id,
-                delay_ms = millis(wait), failure = %message, "job poll failed, retrying with the same key"
-            );
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    async fn wait_poll(&self, call: &Call, job: &JobTracker) -> Result<()> {
-        if Instant::now() + job.interval >= job.deadline {
-            return Err(self.job_timeout(call, job));
-        }
-        tokio::time::sleep(job.interval).await;
-        Ok(())
-    }
-
-    fn job_failed(&self, call: &Call, job: &JobTracker, message: String) -> Error {
-        Error::JobFailed {
-            provider: call.provider.id,
-            endpoint: call.endpoint.id,
-            job_id: job.id.clone(),
-            message: shorten(&job.lease.redact(&message), MESSAGE_LIMIT),
-        }
-    }
-
-    fn job_timeout(&self, call: &Call, job: &JobTracker) -> Error {
-        Error::JobTimeout {
-            provider: call.provider.id,
-            endpoint: call.endpoint.id,
-            job_id: job.id.clone(),
-            waited: job.started.elapsed(),
-        }
-    }
+/// Full jitter: a delay drawn uniformly from `0..=cap` in milliseconds.
+fn full_jitter(cap: Duration) -> Duration {
+    Duration::from_millis(rand::rng().random_range(0..=millis(cap)))
 }
 
 /// One call's own budgets, overriding the spec's retry policy for that call only (see
@@ -908,21 +707,17 @@ impl CallOptions {
     }
 }
 
-/// Bookkeeping of one call, for logs and telemetry.
+/// Bookkeeping of one call, for logs and telemetry, and its retry state.
 struct Call {
     provider: &'static ProviderSpec,
     endpoint: &'static EndpointSpec,
     started: Instant,
-    deadline: Instant,
+    /// HTTP attempts of the request itself (rate-limited ones included, job polls not).
     attempts: u32,
     status: Option<u16>,
     key: Option<String>,
-    /// Time spent waiting for a key (in the admission queue).
-    rate_waited: Duration,
-    /// Longest total wait for a key.
-    max_wait: Duration,
-    /// Attempts for transient failures.
-    max_attempts: u32,
+    /// Budgets and what the call has used of them.
+    retry: CallRetry,
 }
 
 impl Call {
@@ -931,28 +726,30 @@ impl Call {
         endpoint: &'static EndpointSpec,
         options: &CallOptions,
     ) -> Self {
-        let started = Instant::now();
         let retry = &provider.retry;
         Self {
             provider,
             endpoint,
-            started,
-            deadline: started
-                + options
-                    .deadline
-                    .unwrap_or(Duration::from_millis(retry.deadline_ms)),
+            started: Instant::now(),
             attempts: 0,
             status: None,
             key: None,
-            rate_waited: Duration::ZERO,
-            max_wait: options
-                .max_wait
-                .unwrap_or(Duration::from_millis(retry.max_wait_ms)),
-            max_attempts: options.max_attempts.unwrap_or(retry.max_attempts).max(1),
+            retry: CallRetry::new(
+                *retry,
+                provider.timeouts.request(),
+                options
+                    .deadline
+                    .unwrap_or(Duration::from_millis(retry.deadline_ms)),
+                options
+                    .max_wait
+                    .unwrap_or(Duration::from_millis(retry.max_wait_ms)),
+                options.max_attempts.unwrap_or(retry.max_attempts),
+            ),
         }
     }
 }
 
+/// A request ready to send with any key.
 struct Prepared {
     method: http::Method,
     url: Url,
@@ -961,151 +758,29 @@ struct Prepared {
     max_body: u64,
 }
 
+impl Prepared {
+    /// This request with `auth` attached, for the transport; `Err` when the URL is no valid
+    /// HTTP URI.
+    fn to_http(
+        &self,
+        (name, value): (HeaderName, HeaderValue),
+    ) -> std::result::Result<http::Request<Option<Bytes>>, ()> {
+        let mut builder = http::Request::builder()
+            .method(self.method.clone())
+            .uri(self.url.as_str())
+            .header(name, value);
+        if self.body.is_some() {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        builder.body(self.body.clone()).map_err(|_| ())
+    }
+}
+
 /// A successful exchange and the key that made it.
 struct Delivered {
     payload: Bytes,
     content_type: Option<String>,
     lease: KeyLease,
-}
-
-enum Reply {
-    Response {
-        content_type: Option<String>,
-        outcome: Outcome,
-    },
-    Network {
-        retryable: bool,
-        message: String,
-    },
-    /// A successful answer larger than the body limit (reading stopped there).
-    TooLarge {
-        limit: u64,
-    },
-}
-
-/// What one exchange means to a retry loop. Calls and job polls share this reading of a reply;
-/// they differ in how they treat rate limits, rejected keys and the wait before a retry.
-enum Step {
-    /// A successful response: the payload (envelope removed) and its content type.
-    Success {
-        payload: Bytes,
-        content_type: Option<String>,
-    },
-    /// The key is rate limited; `cooldown` is the provider's reset hint, if any.
-    RateLimited {
-        failure: Failure,
-        cooldown: Option<Duration>,
-    },
-    /// The key was rejected (invalid, out of quota).
-    Quarantine(Failure),
-    /// Worth another attempt: the provider is busy, the failure was transient, or the request
-    /// failed on the network in a retryable way. `retry_after` is the provider's hint, if any.
-    Retry {
-        failure: String,
-        retry_after: Option<Duration>,
-    },
-    /// A final error: the provider's refusal, or a network failure not worth retrying.
-    Fail(Error),
-}
-
-impl Reply {
-    /// Reads this reply to `endpoint` of `provider` as a [`Step`].
-    fn step(self, provider: &'static str, endpoint: &'static EndpointSpec) -> Step {
-        match self {
-            Reply::Response {
-                content_type,
-                outcome,
-            } => match outcome {
-                Outcome::Success(payload) => Step::Success {
-                    payload,
-                    content_type,
-                },
-                Outcome::RateLimited { failure, cooldown } => {
-                    Step::RateLimited { failure, cooldown }
-                }
-                Outcome::Quarantine(failure) => Step::Quarantine(failure),
-                Outcome::Busy {
-                    failure,
-                    retry_after,
-                }
-                | Outcome::Transient {
-                    failure,
-                    retry_after,
-                } => Step::Retry {
-                    failure: failure.to_string(),
-                    retry_after,
-                },
-                Outcome::Fatal(failure) => Step::Fail(api_error(endpoint, failure)),
-            },
-            Reply::Network {
-                retryable: true,
-                message,
-            } => Step::Retry {
-                failure: message,
-                retry_after: None,
-            },
-            Reply::Network {
-                retryable: false,
-                message,
-            } => Step::Fail(Error::Transport {
-                provider,
-                endpoint: endpoint.id,
-                message,
-            }),
-            Reply::TooLarge { limit } => Step::Fail(Error::BodyTooLarge {
-                provider,
-                endpoint: endpoint.id,
-                limit,
-            }),
-        }
-    }
-}
-
-struct JobTracker {
-    lease: KeyLease,
-    id: String,
-    started: Instant,
-    deadline: Instant,
-    interval: Duration,
-}
-
-#[derive(Deserialize)]
-struct FalSubmit {
-    request_id: String,
-    status_url: Option<String>,
-    response_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct FalStatus {
-    status: String,
-    #[serde(default)]
-    error: Option<Value>,
-    response_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct KlingTask {
-    task_id: Option<Value>,
-    task_status: Option<String>,
-    task_status_msg: Option<String>,
-    task_result: Option<Value>,
-}
-
-impl KlingTask {
-    fn id(&self) -> Option<String> {
-        match self.task_id.as_ref()? {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    }
-}
-
-fn json_text(value: &Value) -> String {
-    value
-        .as_str()
-        .map_or_else(|| value.to_string(), str::to_owned)
 }
 
 /// The provider's request budget from OpenAI-style headers: `x-ratelimit-limit-requests`,
@@ -1119,33 +794,6 @@ fn budget(headers: &http::HeaderMap) -> Option<(u32, u32, Duration)> {
     Some((limit, remaining, reset))
 }
 
-/// An exchange that failed before any answer arrived.
-fn network_reply(spec: &ProviderSpec, lease: &KeyLease, error: &reqwest::Error) -> Reply {
-    // Closed after the request went out but before any answer: as ambiguous as a timeout.
-    let unanswered = error.is_request() && !error.is_builder();
-    let retryable =
-        error.is_connect() || ((error.is_timeout() || unanswered) && spec.retry.retry_timeouts);
-    let kind = if unanswered && !error.is_timeout() && !error.is_connect() {
-        "connection closed before an answer"
-    } else {
-        network_kind(error)
-    };
-    Reply::Network {
-        retryable,
-        message: lease.redact(&format!("{kind}: {error}")),
-    }
-}
-
-fn network_kind(error: &reqwest::Error) -> &'static str {
-    if error.is_timeout() {
-        "timeout"
-    } else if error.is_connect() {
-        "connect error"
-    } else {
-        "network error"
-    }
-}
-
 /// How reading a body ended.
 enum Body {
     /// The whole body, within the cap.
@@ -1154,16 +802,19 @@ enum Body {
     /// what was read, at most the cap.
     TooLarge { read: Bytes },
     /// The network failed (timeout, reset) after `read`.
-    Failed { read: Bytes, error: reqwest::Error },
+    Failed {
+        read: Bytes,
+        error: transport::TransportError,
+    },
 }
 
-/// Reads `response`'s body, keeping at most `cap` bytes in memory whatever the provider sends
+/// Reads `answer`'s body, keeping at most `cap` bytes in memory whatever the provider sends
 /// or announces: a `Content-Length` above the cap stops at once, and the buffer never grows
 /// past the cap.
-async fn read_body(response: &mut reqwest::Response, cap: u64) -> Body {
+async fn read_body(answer: &mut Answer, cap: u64) -> Body {
     let cap = usize::try_from(cap).unwrap_or(usize::MAX);
-    let announced = response
-        .content_length()
+    let announced = answer
+        .content_length
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     if announced.is_some_and(|n| n > cap) {
         return Body::TooLarge { read: Bytes::new() };
@@ -1171,9 +822,9 @@ async fn read_body(response: &mut reqwest::Response, cap: u64) -> Body {
     // Trust an announced length only for the first allocation, and only up to a modest size.
     let mut buf: Vec<u8> = Vec::with_capacity(announced.unwrap_or(0).min(cap).min(1 << 20));
     loop {
-        match response.chunk().await {
-            Ok(None) => return Body::Complete(Bytes::from(buf)),
-            Ok(Some(chunk)) => {
+        match answer.body.next().await {
+            None => return Body::Complete(Bytes::from(buf)),
+            Some(Ok(chunk)) => {
                 let room = cap - buf.len();
                 if chunk.len() > room {
                     buf.extend_from_slice(&chunk[..room]);
@@ -1190,7 +841,7 @@ async fn read_body(response: &mut reqwest::Response, cap: u64) -> Body {
                 }
                 buf.extend_from_slice(&chunk);
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 return Body::Failed {
                     read: Bytes::from(buf),
                     error,
@@ -1198,93 +849,6 @@ async fn read_body(response: &mut reqwest::Response, cap: u64) -> Body {
             }
         }
     }
-}
-
-/// Checks the path parameters of a request: an empty value, `.` or `..` would change the
-/// shape of the path (URL parsers resolve dot segments), so they are refused before any
-/// network call.
-fn check_path_params(
-    params: &[(&'static str, String)],
-) -> std::result::Result<(), ValidationError> {
-    for (name, value) in params {
-        if let Some(problem) = path_segment_problem(value) {
-            return Err(ValidationError::new(name, problem));
-        }
-    }
-    Ok(())
-}
-
-/// Why `value` cannot be one path segment, if so.
-fn path_segment_problem(value: &str) -> Option<&'static str> {
-    match value {
-        "" => Some("must not be empty (it is a path segment)"),
-        "." | ".." => Some("must not be `.` or `..` (it is a path segment)"),
-        _ => None,
-    }
-}
-
-/// The [`Error::UntrustedUrl`] of `call`.
-fn untrusted(call: &Call, reason: String) -> Error {
-    Error::UntrustedUrl {
-        provider: call.provider.id,
-        endpoint: call.endpoint.id,
-        reason,
-    }
-}
-
-/// Resolves `given`, a URL the provider sent back (fal's `status_url`, `response_url`), against
-/// the configured `base`, and decides whether it may be followed with the key attached:
-///
-/// - parsed in full first (backslashes, scheme-relative `//host`, dot segments and
-///   percent-encoding resolved the way every HTTP client resolves them);
-/// - a URL with user info, or a scheme other than `http`/`https`, is refused;
-/// - a URL on `base`'s origin (scheme, host, port) is followed as it is;
-/// - a URL on one of `allowed` (the spec's `allowed_origins`) is re-rooted onto `base`: its
-///   path and query appended to `base`'s path, the host never taken from the given URL;
-/// - anything else is refused.
-///
-/// The result is always on `base`'s origin. The error names the refused origin (shortened).
-pub fn resolve_provider_url(
-    base: &Url,
-    allowed: &[Origin],
-    given: &str,
-) -> std::result::Result<Url, String> {
-    let shown = |url: &Url| shorten(&url.origin().ascii_serialization(), 100);
-    let url = base
-        .join(given.trim())
-        .map_err(|e| format!("`{}` is not a URL ({e})", shorten(given, 100)))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "scheme `{}` is not http(s)",
-            shorten(url.scheme(), 20)
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("URL on {} carries user info", shown(&url)));
-    }
-    let resolved = if url.origin() == base.origin() {
-        url
-    } else if allowed.contains(&url.origin()) {
-        let mut rerooted = base.clone();
-        let prefix = base.path().trim_end_matches('/');
-        rerooted.set_path(&format!("{prefix}{}", url.path()));
-        rerooted.set_query(url.query());
-        rerooted.set_fragment(None);
-        rerooted
-    } else {
-        return Err(format!(
-            "origin {} is neither the base URL's ({}) nor one of the provider's allowed_origins",
-            shown(&url),
-            base.origin().ascii_serialization()
-        ));
-    };
-    if resolved.origin() != base.origin() {
-        return Err(format!(
-            "URL resolves to {}, off the base URL",
-            shown(&resolved)
-        ));
-    }
-    Ok(resolved)
 }
 
 fn api_error(endpoint: &EndpointSpec, failure: Failure) -> Error {
@@ -1301,137 +865,252 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// `base` + `template` with `{name}` placeholders replaced by percent-encoded `params`, then
-/// `query` appended.
-pub(crate) fn build_url(
-    base: &Url,
-    template: &str,
-    params: &[(&str, String)],
-    query: &[(&str, String)],
-) -> std::result::Result<Url, String> {
-    let mut path = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..]
-            .find('}')
-            .map(|c| open + c)
-            .ok_or_else(|| format!("unclosed `{{` in path `{template}`"))?;
-        let name = &rest[open + 1..close];
-        let value = params
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
-            .ok_or_else(|| format!("no value for path parameter `{name}`"))?;
-        if let Some(problem) = path_segment_problem(value) {
-            return Err(format!("path parameter `{name}` {problem}"));
-        }
-        path.push_str(&rest[..open]);
-        path.extend(utf8_percent_encode(value, PATH_PARAM));
-        rest = &rest[close + 1..];
-    }
-    path.push_str(rest);
-    let base = base.as_str().trim_end_matches('/');
-    let mut url = Url::parse(&format!("{base}{path}")).map_err(|e| format!("bad URL: {e}"))?;
-    if !query.is_empty() {
-        let mut pairs = url.query_pairs_mut();
-        for (name, value) in query {
-            pairs.append_pair(name, value);
-        }
-    }
-    Ok(url)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    //! Whole calls through [`ProviderClient::call`] against scripted answers: no server, no
+    //! socket.
 
-    #[test]
-    fn path_params_are_percent_encoded_and_query_appended() {
-        let base = Url::parse("http://127.0.0.1:9/prefix/").unwrap();
-        let url = build_url(
-            &base,
-            "/v1/text-to-speech/{voice_id}/x",
-            &[("voice_id", "a b/c?d".into())],
-            &[
-                ("output_format", "mp3_44100_128".into()),
-                ("q", "x&y".into()),
-            ],
+    use std::sync::Mutex;
+
+    use super::transport::Scripted;
+    use super::*;
+    use crate::generated::{kling, openai};
+    use crate::telemetry::{CallMetric, RateLimitEvent};
+
+    /// Telemetry that keeps everything, to look at.
+    #[derive(Default)]
+    struct Kept {
+        calls: Mutex<Vec<CallMetric>>,
+        rate_limits: Mutex<Vec<RateLimitEvent>>,
+    }
+
+    impl Telemetry for Kept {
+        fn record_call(&self, metric: CallMetric) {
+            self.calls.lock().unwrap().push(metric);
+        }
+        fn record_rate_limit(&self, event: RateLimitEvent) {
+            self.rate_limits.lock().unwrap().push(event);
+        }
+    }
+
+    fn client(
+        spec: &'static ProviderSpec,
+        keys: &[&str],
+        script: Scripted,
+    ) -> (ProviderClient, Arc<Scripted>, Arc<Kept>) {
+        let script = Arc::new(script);
+        let kept = Arc::new(Kept::default());
+        let pool = KeyPool::from_keys(spec, keys.iter().copied()).unwrap();
+        let client = ProviderClient::with_transport(
+            spec,
+            pool,
+            "http://provider.test",
+            script.clone(),
+            kept.clone(),
         )
         .unwrap();
-        assert_eq!(
-            url.as_str(),
-            "http://127.0.0.1:9/prefix/v1/text-to-speech/a%20b%2Fc%3Fd/x?output_format=mp3_44100_128&q=x%26y"
+        (client, script, kept)
+    }
+
+    fn speech() -> openai::SpeechRequest {
+        openai::SpeechRequest::new("hello")
+    }
+
+    fn authorization(sent: &transport::Sent) -> String {
+        sent.headers[http::header::AUTHORIZATION]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limited_key_rotates_to_another_key_at_once() {
+        let script = Scripted::new()
+            .answer(
+                429,
+                &[("retry-after-ms", "5000")],
+                r#"{"error":{"message":"slow down"}}"#,
+            )
+            .answer(200, &[("content-type", "audio/mpeg")], "ID3 audio");
+        let (client, script, kept) = client(&openai::PROVIDER, &["sk-key-a", "sk-key-b"], script);
+        let audio = client.call(speech()).await.unwrap();
+        assert_eq!(&audio.bytes[..], b"ID3 audio");
+        let sent = script.sent();
+        assert_eq!(sent.len(), 2);
+        assert_ne!(
+            authorization(&sent[0]),
+            authorization(&sent[1]),
+            "another key"
         );
+        assert_eq!(sent[0].method, http::Method::POST);
+        assert_eq!(sent[0].uri, "http://provider.test/v1/audio/speech");
+        let retry = &openai::PROVIDER.retry;
+        let request_ms = openai::PROVIDER.timeouts.request_ms.min(retry.deadline_ms);
+        assert_eq!(sent[0].timeout, Duration::from_millis(request_ms));
+        let rate_limits = kept.rate_limits.lock().unwrap();
+        assert_eq!(rate_limits.len(), 1);
+        assert!(rate_limits[0].rotated);
+        assert_eq!(rate_limits[0].cooldown, Duration::from_millis(5_000));
+        let calls = kept.calls.lock().unwrap();
+        assert_eq!(calls.len(), 1);
+        assert!(calls[0].success);
+        assert_eq!(calls[0].attempts, 2);
+        assert_eq!(calls[0].status, Some(200));
     }
 
-    mod properties {
-        use proptest::prelude::*;
-
-        use super::super::*;
-
-        /// Strings a hostile provider might put in a URL: hosts, ports, slashes of both kinds,
-        /// `@`, dots, percent-escapes and schemes, in any order.
-        fn hostile_url() -> impl Strategy<Value = String> {
-            let part = prop_oneof![
-                Just("http://".to_owned()),
-                Just("https://".to_owned()),
-                Just("//".to_owned()),
-                Just("\\\\".to_owned()),
-                Just("/".to_owned()),
-                Just("\\".to_owned()),
-                Just("@".to_owned()),
-                Just(":".to_owned()),
-                Just("..".to_owned()),
-                Just("%2F".to_owned()),
-                Just("%2e%2e".to_owned()),
-                Just("127.0.0.1:9".to_owned()),
-                Just("127.0.0.1:8".to_owned()),
-                Just("evil.test".to_owned()),
-                Just("queue.fal.run".to_owned()),
-                Just("?x=1".to_owned()),
-                Just("#f".to_owned()),
-                "[a-z0-9.]{0,6}".prop_map(|s| s),
-            ];
-            proptest::collection::vec(part, 0..8).prop_map(|parts| parts.concat())
-        }
-
-        proptest! {
-            #[test]
-            fn a_resolved_provider_url_is_always_on_the_base_origin(given in hostile_url()) {
-                let base = Url::parse("http://127.0.0.1:9/prefix").unwrap();
-                let allowed = [Url::parse("https://queue.fal.run").unwrap().origin()];
-                if let Ok(url) = resolve_provider_url(&base, &allowed, &given) {
-                    prop_assert_eq!(url.origin(), base.origin(), "{} -> {}", given, url);
-                    prop_assert!(url.username().is_empty() && url.password().is_none());
-                }
-            }
-
-            #[test]
-            fn a_path_param_never_changes_the_path_shape(value in "\\PC{1,12}") {
-                let base = Url::parse("http://127.0.0.1:9").unwrap();
-                match build_url(&base, "/v1/items/{id}/x", &[("id", value.clone())], &[]) {
-                    Ok(url) => {
-                        prop_assert_eq!(url.origin(), base.origin());
-                        let segments: Vec<&str> = url.path_segments().unwrap().collect();
-                        prop_assert_eq!(segments.len(), 4, "{}", url);
-                        prop_assert_eq!(segments[0], "v1");
-                        prop_assert_eq!(segments[3], "x");
-                    }
-                    Err(_) => prop_assert!(value == "." || value == ".."),
-                }
-            }
-        }
+    #[tokio::test(start_paused = true)]
+    async fn a_503_is_retried_after_a_backoff() {
+        let script = Scripted::new()
+            .answer(503, &[], "overloaded")
+            .answer(200, &[], "audio");
+        let (client, script, kept) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let started = Instant::now();
+        let audio = client.call(speech()).await.unwrap();
+        assert_eq!(&audio.bytes[..], b"audio");
+        assert_eq!(script.sent().len(), 2);
+        // Full jitter under the first backoff bound (base_delay_ms).
+        assert!(started.elapsed() <= Duration::from_millis(openai::PROVIDER.retry.base_delay_ms));
+        assert_eq!(kept.calls.lock().unwrap()[0].attempts, 2);
     }
 
-    #[test]
-    fn missing_or_empty_path_params_are_errors() {
-        let base = Url::parse("http://127.0.0.1:9").unwrap();
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_stop_after_max_attempts() {
+        let mut script = Scripted::new();
+        for _ in 0..10 {
+            script = script.answer(503, &[], "overloaded");
+        }
+        let (client, script, _) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let error = client.call(speech()).await.unwrap_err();
+        let attempts = openai::PROVIDER.retry.max_attempts;
         assert!(
-            build_url(&base, "/v/{id}", &[], &[])
-                .unwrap_err()
-                .contains("`id`")
+            matches!(&error, Error::RetriesExhausted { attempts: a, last, .. }
+                if *a == attempts && last.starts_with("HTTP 503")),
+            "{error:?}"
         );
-        assert!(build_url(&base, "/v/{id}", &[("id", String::new())], &[]).is_err());
-        assert!(build_url(&base, "/v/{id", &[("id", "x".into())], &[]).is_err());
+        assert_eq!(script.sent().len(), attempts as usize);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_over_the_cap_is_reported_and_never_replayed() {
+        let too_long = (openai::PROVIDER.body_limits.audio_bytes + 1).to_string();
+        let script = Scripted::new()
+            .answer(200, &[("content-length", &too_long)], "")
+            .answer(200, &[], "audio");
+        let (client, script, _) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let error = client.call(speech()).await.unwrap_err();
+        assert!(
+            matches!(error, Error::BodyTooLarge { limit, .. }
+                if limit == openai::PROVIDER.body_limits.audio_bytes),
+            "{error:?}"
+        );
+        assert_eq!(script.sent().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_2xx_body_broken_by_the_network_is_reported_and_never_replayed() {
+        let script = Scripted::new()
+            .broken_answer(200, &["ID3 par"], NetworkErrorKind::Timeout)
+            .answer(200, &[], "audio");
+        let (client, script, _) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let error = client.call(speech()).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Transport { message, .. }
+                if message.starts_with("timeout after the provider answered HTTP 200")),
+            "{error:?}"
+        );
+        assert_eq!(script.sent().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn network_failures_before_an_answer_are_retried_and_named_by_kind() {
+        let script = Scripted::new()
+            .fail(NetworkErrorKind::Connect)
+            .fail(NetworkErrorKind::Closed)
+            .broken_answer(503, &["{\"error\""], NetworkErrorKind::Other)
+            .fail(NetworkErrorKind::Other);
+        let (client, script, _) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let error = client.call(speech()).await.unwrap_err();
+        // Connect errors are always retried, a closed connection with `retry_timeouts`, an
+        // error answer cut short is still a 503; anything else stops.
+        assert!(
+            matches!(&error, Error::Transport { message, .. } if message.starts_with("network error: ")),
+            "{error:?}"
+        );
+        assert_eq!(script.sent().len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_key_is_quarantined_and_the_call_moves_on() {
+        let script = Scripted::new()
+            .answer(401, &[], r#"{"error":{"message":"bad key"}}"#)
+            .answer(200, &[], "audio");
+        let (client, script, _) = client(&openai::PROVIDER, &["sk-key-a", "sk-key-b"], script);
+        client.call(speech()).await.unwrap();
+        let sent = script.sent();
+        assert_ne!(authorization(&sent[0]), authorization(&sent[1]));
+        let quarantined = client
+            .pool()
+            .snapshot()
+            .into_iter()
+            .filter(|k| matches!(k.state, crate::keys::KeyState::Quarantined { .. }))
+            .count();
+        assert_eq!(quarantined, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kling_envelope_error_is_an_api_error_with_its_code() {
+        let script = Scripted::new().answer(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"code":1201,"message":"invalid prompt","data":null}"#,
+        );
+        let (client, _, _) = client(&kling::PROVIDER, &["access:secret"], script);
+        let error = client
+            .call(kling::TextToVideoRequest::new("a cat"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::Api { status: 200, code: Some(code), message, .. }
+                if code == "1201" && message == "invalid prompt"),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kling_task_is_polled_with_the_same_key_until_it_succeeds() {
+        let envelope = |data: &str| format!(r#"{{"code":0,"message":"ok","data":{data}}}"#);
+        let script = Scripted::new()
+            .answer(
+                200,
+                &[],
+                &envelope(r#"{"task_id":"t-1","task_status":"submitted"}"#),
+            )
+            .answer(200, &[], r#"{"code":5000,"message":"try again","data":null}"#)
+            .answer(
+                200,
+                &[],
+                &envelope(r#"{"task_id":"t-1","task_status":"processing"}"#),
+            )
+            .answer(
+                200,
+                &[],
+                &envelope(
+                    r#"{"task_id":"t-1","task_status":"succeed","task_result":{"videos":[{"id":"v","url":"https://cdn.test/v.mp4"}]}}"#,
+                ),
+            );
+        let (client, script, kept) = client(&kling::PROVIDER, &["access:secret", "a2:s2"], script);
+        let job = client
+            .call(kling::TextToVideoRequest::new("a cat"))
+            .await
+            .unwrap();
+        assert_eq!(job.id, "t-1");
+        assert_eq!(job.output.videos[0].url, "https://cdn.test/v.mp4");
+        let sent = script.sent();
+        assert_eq!(sent.len(), 4);
+        assert!(sent[1..].iter().all(|s| s.method == http::Method::GET
+            && s.uri == "http://provider.test/v1/videos/text2video/t-1"));
+        assert!(sent[1..].iter().all(|s| s.body.is_none()));
+        // Polls are not attempts of the request.
+        assert_eq!(kept.calls.lock().unwrap()[0].attempts, 1);
     }
 }

@@ -1,0 +1,304 @@
+//! The seam between a call and the network: one HTTP exchange, its answer's status, headers
+//! and body as a stream of chunks.
+//!
+//! Production sends through [`reqwest::Client`] ([`ReqwestTransport`]): its connection pool,
+//! connect timeout and TLS as configured by the caller, the exchange's own timeout applied per
+//! request. Unit tests script the answers instead (`Scripted`, test builds only), so a whole
+//! call runs without a socket.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use http::{HeaderMap, StatusCode};
+
+/// A boxed future, as a [`Transport`] returns it.
+pub(crate) type Sending<'a> =
+    Pin<Box<dyn Future<Output = Result<Answer, TransportError>> + Send + 'a>>;
+
+/// An answer's body, chunk by chunk; a network failure while reading ends it.
+pub(crate) type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportError>> + Send>>;
+
+/// Sends one HTTP request.
+pub(crate) trait Transport: Send + Sync {
+    /// Sends `request`, giving up after `timeout` (the whole exchange, body included). Resolves
+    /// once the answer's headers are in; the body is read from [`Answer::body`].
+    fn send(&self, request: http::Request<Option<Bytes>>, timeout: Duration) -> Sending<'_>;
+}
+
+/// An answer whose headers have arrived.
+pub(crate) struct Answer {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body's length as announced (`Content-Length`), if any.
+    pub content_length: Option<u64>,
+    /// The body.
+    pub body: BodyStream,
+}
+
+/// How an exchange failed on the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NetworkErrorKind {
+    /// The connection could not be made: the request never left.
+    Connect,
+    /// The connection could not be made in time: the request never left.
+    ConnectTimeout,
+    /// The exchange ran out of time (before or after the request was sent).
+    Timeout,
+    /// The connection closed after the request went out and before any answer.
+    Closed,
+    /// Anything else (a request that could not be built, a protocol error, a broken body).
+    Other,
+}
+
+impl NetworkErrorKind {
+    /// How log lines and errors name this kind of failure.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            NetworkErrorKind::Timeout | NetworkErrorKind::ConnectTimeout => "timeout",
+            NetworkErrorKind::Connect => "connect error",
+            NetworkErrorKind::Closed => "connection closed before an answer",
+            NetworkErrorKind::Other => "network error",
+        }
+    }
+}
+
+/// A network failure: its kind and the transport's description (which may name the URL, never
+/// a header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TransportError {
+    /// What failed.
+    pub kind: NetworkErrorKind,
+    /// The transport's own description.
+    pub message: String,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// [`Transport`] over a [`reqwest::Client`].
+#[derive(Debug, Clone)]
+pub(crate) struct ReqwestTransport(pub reqwest::Client);
+
+impl Transport for ReqwestTransport {
+    fn send(&self, request: http::Request<Option<Bytes>>, timeout: Duration) -> Sending<'_> {
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let url = reqwest::Url::parse(&parts.uri.to_string()).map_err(|e| TransportError {
+                kind: NetworkErrorKind::Other,
+                message: format!("builder error: {e}"),
+            })?;
+            let mut outgoing = reqwest::Request::new(parts.method, url);
+            *outgoing.headers_mut() = parts.headers;
+            *outgoing.body_mut() = body.map(reqwest::Body::from);
+            *outgoing.timeout_mut() = Some(timeout);
+            let mut response = self
+                .0
+                .execute(outgoing)
+                .await
+                .map_err(|e| sending_error(&e))?;
+            let status = response.status();
+            let headers = std::mem::take(response.headers_mut());
+            let content_length = response.content_length();
+            let body = futures::stream::unfold(response, |mut response| async move {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => Some((Ok(chunk), response)),
+                    Ok(None) => None,
+                    Err(error) => Some((Err(reading_error(&error)), response)),
+                }
+            });
+            Ok(Answer {
+                status,
+                headers,
+                content_length,
+                body: Box::pin(body),
+            })
+        })
+    }
+}
+
+/// A failure before any answer arrived.
+fn sending_error(error: &reqwest::Error) -> TransportError {
+    let kind = match (error.is_connect(), error.is_timeout()) {
+        (true, true) => NetworkErrorKind::ConnectTimeout,
+        (true, false) => NetworkErrorKind::Connect,
+        (false, true) => NetworkErrorKind::Timeout,
+        // Closed after the request went out but before any answer.
+        (false, false) if error.is_request() && !error.is_builder() => NetworkErrorKind::Closed,
+        (false, false) => NetworkErrorKind::Other,
+    };
+    TransportError {
+        kind,
+        message: error.to_string(),
+    }
+}
+
+/// A failure while reading a body.
+fn reading_error(error: &reqwest::Error) -> TransportError {
+    let kind = match (error.is_connect(), error.is_timeout()) {
+        (true, true) => NetworkErrorKind::ConnectTimeout,
+        (false, true) => NetworkErrorKind::Timeout,
+        (true, false) => NetworkErrorKind::Connect,
+        (false, false) => NetworkErrorKind::Other,
+    };
+    TransportError {
+        kind,
+        message: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) use scripted::{Scripted, Sent};
+
+#[cfg(test)]
+mod scripted {
+    //! A [`Transport`] that plays back canned answers in order, for tests without sockets.
+
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// One canned answer.
+    pub(crate) enum Canned {
+        Answer {
+            status: u16,
+            headers: Vec<(&'static str, String)>,
+            /// Chunks of the body, then optionally a network failure.
+            chunks: Vec<Bytes>,
+            broken: Option<NetworkErrorKind>,
+        },
+        Fail(NetworkErrorKind),
+    }
+
+    /// What a [`Scripted`] transport was asked to send.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Sent {
+        pub method: http::Method,
+        pub uri: String,
+        pub headers: HeaderMap,
+        pub body: Option<Bytes>,
+        pub timeout: Duration,
+    }
+
+    /// Plays back canned answers in order and records every request; out of answers, it fails
+    /// the exchange (`Other`).
+    #[derive(Default)]
+    pub(crate) struct Scripted {
+        answers: Mutex<VecDeque<Canned>>,
+        sent: Mutex<Vec<Sent>>,
+    }
+
+    impl Scripted {
+        pub(crate) fn new() -> Self {
+            Self::default()
+        }
+
+        /// Then an answer with `status`, `headers` and `body` in one chunk.
+        pub(crate) fn answer(
+            self,
+            status: u16,
+            headers: &[(&'static str, &str)],
+            body: &str,
+        ) -> Self {
+            self.push(Canned::Answer {
+                status,
+                headers: headers.iter().map(|(n, v)| (*n, (*v).to_owned())).collect(),
+                chunks: vec![Bytes::from(body.to_owned())],
+                broken: None,
+            })
+        }
+
+        /// Then an answer with `status` whose body is `chunks`, then breaks with `kind`.
+        pub(crate) fn broken_answer(
+            self,
+            status: u16,
+            chunks: &[&str],
+            kind: NetworkErrorKind,
+        ) -> Self {
+            self.push(Canned::Answer {
+                status,
+                headers: Vec::new(),
+                chunks: chunks
+                    .iter()
+                    .map(|c| Bytes::from((*c).to_owned()))
+                    .collect(),
+                broken: Some(kind),
+            })
+        }
+
+        /// Then a network failure before any answer.
+        pub(crate) fn fail(self, kind: NetworkErrorKind) -> Self {
+            self.push(Canned::Fail(kind))
+        }
+
+        fn push(self, canned: Canned) -> Self {
+            self.answers.lock().unwrap().push_back(canned);
+            self
+        }
+
+        /// Every request sent so far.
+        pub(crate) fn sent(&self) -> Vec<Sent> {
+            self.sent.lock().unwrap().clone()
+        }
+    }
+
+    impl Transport for Scripted {
+        fn send(&self, request: http::Request<Option<Bytes>>, timeout: Duration) -> Sending<'_> {
+            let (parts, body) = request.into_parts();
+            self.sent.lock().unwrap().push(Sent {
+                method: parts.method,
+                uri: parts.uri.to_string(),
+                headers: parts.headers,
+                body,
+                timeout,
+            });
+            let next = self.answers.lock().unwrap().pop_front();
+            Box::pin(async move {
+                match next {
+                    None => Err(TransportError {
+                        kind: NetworkErrorKind::Other,
+                        message: "script ran out of answers".into(),
+                    }),
+                    Some(Canned::Fail(kind)) => Err(TransportError {
+                        kind,
+                        message: format!("scripted {}", kind.label()),
+                    }),
+                    Some(Canned::Answer {
+                        status,
+                        headers,
+                        chunks,
+                        broken,
+                    }) => {
+                        let mut map = HeaderMap::new();
+                        for (name, value) in headers {
+                            map.append(name, value.parse().expect("a header value"));
+                        }
+                        let content_length = map
+                            .get(http::header::CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok()?.parse().ok());
+                        let items = chunks.into_iter().map(Ok).chain(broken.map(|kind| {
+                            Err(TransportError {
+                                kind,
+                                message: format!("scripted {} while reading", kind.label()),
+                            })
+                        }));
+                        Ok(Answer {
+                            status: StatusCode::from_u16(status).expect("a status"),
+                            headers: map,
+                            content_length,
+                            body: Box::pin(futures::stream::iter(items.collect::<Vec<_>>())),
+                        })
+                    }
+                }
+            })
+        }
+    }
+}
