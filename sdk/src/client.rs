@@ -99,7 +99,6 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderName, HeaderValue};
-use rand::Rng;
 use reqwest::Url;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -663,9 +662,9 @@ enum NextKey {
     Same,
 }
 
-/// Full jitter: a delay drawn uniformly from `0..=cap` in milliseconds.
+/// Full jitter from the thread's random generator (see [`crate::retry::full_jitter`]).
 fn full_jitter(cap: Duration) -> Duration {
-    Duration::from_millis(rand::rng().random_range(0..=millis(cap)))
+    crate::retry::full_jitter(cap, &mut rand::rng())
 }
 
 /// One call's own budgets, overriding the spec's retry policy for that call only (see

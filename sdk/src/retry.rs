@@ -20,14 +20,10 @@ pub(crate) fn backoff_cap(policy: &RetryPolicy, retry: u32) -> Duration {
     Duration::from_millis(cap)
 }
 
-/// A delay before retry `retry` (0-based), drawn uniformly from `0..=backoff_cap(retry)` in
-/// milliseconds.
-pub(crate) fn backoff_delay<R: Rng + ?Sized>(
-    policy: &RetryPolicy,
-    retry: u32,
-    rng: &mut R,
-) -> Duration {
-    let cap = u64::try_from(backoff_cap(policy, retry).as_millis()).unwrap_or(u64::MAX);
+/// Full jitter: a delay drawn uniformly from `0..=cap` in milliseconds (the delay before retry
+/// `n` is `full_jitter(backoff_cap(policy, n), rng)`).
+pub(crate) fn full_jitter<R: Rng + ?Sized>(cap: Duration, rng: &mut R) -> Duration {
+    let cap = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
     Duration::from_millis(rng.random_range(0..=cap))
 }
 

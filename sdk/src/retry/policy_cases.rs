@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::retry::{backoff_cap, backoff_delay};
+use crate::retry::{backoff_cap, full_jitter};
 use crate::spec::RetryPolicy;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -30,7 +30,7 @@ fn delays_are_full_jitter_within_the_cap() {
     for retry in 0..8 {
         let cap = backoff_cap(&RETRY, retry);
         let samples: Vec<Duration> = (0..2000)
-            .map(|_| backoff_delay(&RETRY, retry, &mut rng))
+            .map(|_| full_jitter(backoff_cap(&RETRY, retry), &mut rng))
             .collect();
         assert!(samples.iter().all(|d| *d <= cap), "retry {retry}");
         let max = samples.iter().max().unwrap();
@@ -57,7 +57,7 @@ fn same_seed_same_delays_and_zero_base_means_no_wait() {
     let draw = |seed| {
         let mut rng = StdRng::seed_from_u64(seed);
         (0..6)
-            .map(|n| backoff_delay(&RETRY, n, &mut rng))
+            .map(|n| full_jitter(backoff_cap(&RETRY, n), &mut rng))
             .collect::<Vec<_>>()
     };
     assert_eq!(draw(42), draw(42));
@@ -67,5 +67,5 @@ fn same_seed_same_delays_and_zero_base_means_no_wait() {
         ..RETRY
     };
     let mut rng = StdRng::seed_from_u64(1);
-    assert!((0..10).all(|n| backoff_delay(&zero, n, &mut rng).is_zero()));
+    assert!((0..10).all(|n| full_jitter(backoff_cap(&zero, n), &mut rng).is_zero()));
 }
