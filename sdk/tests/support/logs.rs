@@ -47,9 +47,40 @@ impl<'a> MakeWriter<'a> for Logs {
     }
 }
 
+/// The process-wide subscriber of a test binary: records nothing, but answers "sometimes" for
+/// every callsite. `tracing` caches each callsite's interest across all registered
+/// subscribers; without this, a capture on one test thread could be computed away ("never")
+/// while another test's capture is being dropped, and its events would be lost.
+struct AskEveryTime;
+
+impl tracing::Subscriber for AskEveryTime {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// Captures every event (all levels) on this thread until the guard drops. Tests run the SDK
 /// and the simulator on a current-thread runtime, so this sees all of their events.
 pub fn capture_logs() -> (Logs, DefaultGuard) {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        // Fails only when the binary installed its own global subscriber, which then decides.
+        let _ = tracing::subscriber::set_global_default(AskEveryTime);
+    });
     let logs = Logs::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
