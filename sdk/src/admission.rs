@@ -25,6 +25,16 @@ use tokio::time::Instant;
 
 use crate::keys::{KeyLease, KeyPool, Unavailable};
 
+/// Where a call joins the admission queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueuePlace {
+    /// In arrival order: the call's first key.
+    Arrival,
+    /// At the front: the call was served once already (a rate limit, a rejected key, a
+    /// backoff) and has waited its turn.
+    Front,
+}
+
 /// Why [`Admission::acquire`] gave no key.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Refusal {
@@ -98,12 +108,12 @@ impl Admission {
     }
 
     /// A key from `pool` for one call that may wait until `until` (the smaller of its remaining
-    /// `max_wait` and its deadline). `retry`: the call is back after a 429 and goes first.
+    /// `max_wait` and its deadline), joining the queue at `place`.
     pub(crate) async fn acquire(
         &self,
         pool: &KeyPool,
         until: Instant,
-        retry: bool,
+        place: QueuePlace,
     ) -> Result<KeyLease, Refusal> {
         let (id, notify) = {
             let mut queue = self.lock();
@@ -120,7 +130,10 @@ impl Admission {
                 }
             };
             let now = Instant::now();
-            let ahead = if retry { 0 } else { queue.waiters.len() };
+            let ahead = match place {
+                QueuePlace::Front => 0,
+                QueuePlace::Arrival => queue.waiters.len(),
+            };
             let expected = match blocked {
                 Unavailable::NoKeys | Unavailable::Quarantined { .. } => {
                     return Err(Refusal::Unavailable(blocked));
@@ -145,10 +158,9 @@ impl Admission {
             let id = queue.next_id;
             queue.next_id += 1;
             let notify = Arc::new(Notify::new());
-            if retry {
-                queue.waiters.push_front((id, notify.clone()));
-            } else {
-                queue.waiters.push_back((id, notify.clone()));
+            match place {
+                QueuePlace::Front => queue.waiters.push_front((id, notify.clone())),
+                QueuePlace::Arrival => queue.waiters.push_back((id, notify.clone())),
             }
             (id, notify)
         };

@@ -108,7 +108,7 @@ use self::transport::{Answer, NetworkErrorKind, ReqwestTransport, Transport};
 pub(crate) use self::url::build_url;
 use self::url::check_path_params;
 pub use self::url::resolve_provider_url;
-use crate::admission::{Admission, Refusal};
+use crate::admission::{Admission, QueuePlace, Refusal};
 use crate::auth;
 use crate::classify::{Failure, classify_with, shorten};
 use crate::endpoint::{Endpoint, ResponseBody};
@@ -577,8 +577,7 @@ impl ProviderClient {
             + call
                 .retry
                 .wait_for_key_until(started.duration_since(call.started));
-        let front = matches!(place, QueuePlace::Front);
-        let result = self.inner.admission.acquire(pool, until, front).await;
+        let result = self.inner.admission.acquire(pool, until, place).await;
         call.retry.waited_for_key(started.elapsed());
         match result {
             Ok(lease) => Ok(lease),
@@ -639,16 +638,6 @@ impl ProviderClient {
             at: SystemTime::now(),
         });
     }
-}
-
-/// Where a call joins the admission queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum QueuePlace {
-    /// In arrival order: the call's first key.
-    Arrival,
-    /// At the front: the call was served once already (a rate limit, a rejected key, a
-    /// backoff) and has waited its turn.
-    Front,
 }
 
 /// Which key a rate-limited call goes on with.

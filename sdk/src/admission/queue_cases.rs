@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::admission::{Admission, Refusal, ShedReason};
+use crate::admission::{Admission, QueuePlace, Refusal, ShedReason};
 use crate::keys::KeyPool;
 use crate::openai;
 use crate::spec::{KeyLimits, ProviderSpec};
@@ -68,7 +68,12 @@ fn waiter(
     until: Instant,
 ) -> tokio::task::JoinHandle<Result<(), Refusal>> {
     let (pool, admission) = (pool.clone(), admission.clone());
-    tokio::spawn(async move { admission.acquire(&pool, until, false).await.map(drop) })
+    tokio::spawn(async move {
+        admission
+            .acquire(&pool, until, QueuePlace::Arrival)
+            .await
+            .map(drop)
+    })
 }
 
 #[tokio::test(start_paused = true)]
@@ -89,7 +94,7 @@ async fn waiters_are_served_one_at_a_time_in_arrival_order_at_the_keys_pace() {
         );
         tasks.push(tokio::spawn(async move {
             let lease = admission
-                .acquire(&pool, start + Duration::from_secs(5), false)
+                .acquire(&pool, start + Duration::from_secs(5), QueuePlace::Arrival)
                 .await
                 .expect("served within its budget");
             let refused = provider.take(0).is_err();
@@ -120,7 +125,7 @@ async fn a_call_that_cannot_be_served_in_time_is_shed_at_once() {
     let admission = Admission::new(64);
     let start = Instant::now();
     let refusal = admission
-        .acquire(&pool, start + Duration::from_secs(2), false)
+        .acquire(&pool, start + Duration::from_secs(2), QueuePlace::Arrival)
         .await
         .unwrap_err();
     assert_eq!(start.elapsed(), Duration::ZERO, "did not wait");
@@ -146,7 +151,7 @@ async fn the_queue_is_bounded_and_callers_ahead_count() {
     }
     assert_eq!(admission.waiting(), 3);
     let full = admission
-        .acquire(&pool, start + Duration::from_secs(60), false)
+        .acquire(&pool, start + Duration::from_secs(60), QueuePlace::Arrival)
         .await
         .unwrap_err();
     assert!(
@@ -162,7 +167,7 @@ async fn the_queue_is_bounded_and_callers_ahead_count() {
     // A fresh queue with the same pool: three ahead at 1/s do not fit in a 2 s budget.
     let admission2 = Admission::new(16);
     let too_long = admission
-        .acquire(&pool, start + Duration::from_secs(2), false)
+        .acquire(&pool, start + Duration::from_secs(2), QueuePlace::Arrival)
         .await
         .unwrap_err();
     assert!(matches!(too_long, Refusal::Shed { .. }), "{too_long:?}");
@@ -217,9 +222,9 @@ async fn drive(
         );
         tasks.push(tokio::spawn(async move {
             let until = Instant::now() + budget;
-            let mut retry = false;
+            let mut place = QueuePlace::Arrival;
             loop {
-                match admission.acquire(&pool, until, retry).await {
+                match admission.acquire(&pool, until, place).await {
                     Err(_) => {
                         counts.lock().unwrap().2 += 1;
                         return;
@@ -241,7 +246,7 @@ async fn drive(
                                 let cooldown = openai::PROVIDER.retry.cooldown(Some(hint));
                                 lease.cool_down(Instant::now() + cooldown);
                                 lease.observe_rate_limited(cooldown);
-                                retry = true;
+                                place = QueuePlace::Front;
                             }
                         }
                     }
