@@ -22,6 +22,8 @@ mod error;
 mod generated;
 pub mod health;
 pub mod keys;
+#[cfg(test)]
+mod layering;
 pub mod media;
 mod pace;
 mod retry;
