@@ -1,4 +1,4 @@
-//! The `media-sdk` command line (feature `cli`), run by
+//! The `media-sdk` command line (crate `media-sdk-cli`, not published), run by
 //! `cargo xtask demo | health | alarms | table`.
 //!
 //! - [`demo`]: drives the generated clients against the local [simulator](media_sdk_sim) (or, with

@@ -1,4 +1,4 @@
-//! A local simulator of the providers, for offline tests and demos (feature `sim`).
+//! A local simulator of the providers, for offline tests and demos (crate `media-sdk-sim`).
 //!
 //! [`Simulator`] runs a real HTTP server on loopback, one listener per provider, serving the
 //! endpoints described by [`SimRoute`]s (generated per provider as

@@ -1,5 +1,5 @@
-//! `media-sdk`: the demo, health and alarm tools (feature `cli`). Usually run through
-//! `cargo xtask demo | health | alarms`; see [`media_sdk_cli`].
+//! `media-sdk`: the demo, health, alarm and table tools. Usually run through
+//! `cargo xtask demo | health | alarms | table`; see [`media_sdk_cli`].
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
-//! Kling JWT signing and verification.
+//! Kling JWT signing against an independently computed vector (the provider side, verification,
+//! is the simulator's: `media_sdk_sim::verify_kling_jwt`).
 
 use crate::auth::kling_jwt;
 use base64::Engine;
