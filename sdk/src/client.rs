@@ -104,7 +104,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use self::engine::{Attempt, CallDecision, CallRetry, Stop};
-use self::transport::{Answer, NetworkErrorKind, ReqwestTransport, Transport};
+use self::transport::{Answer, Outgoing, ReqwestTransport, Transport};
 pub(crate) use self::url::build_url;
 use self::url::check_path_params;
 pub use self::url::resolve_provider_url;
@@ -399,23 +399,12 @@ impl ProviderClient {
         let spec = self.inner.spec;
         call.key = Some(lease.fingerprint().to_owned());
         let started = Instant::now();
-        let attempt = match req.to_http(auth) {
-            // The URL is no valid URI: refused the way reqwest refuses it.
-            Err(()) => Attempt::Unanswered {
-                kind: NetworkErrorKind::Other,
-                message: lease.redact(&format!(
-                    "{}: builder error for url ({})",
-                    NetworkErrorKind::Other.label(),
-                    req.url
-                )),
+        let attempt = match self.inner.transport.send(req.outgoing(auth), timeout).await {
+            Err(error) => Attempt::Unanswered {
+                kind: error.kind,
+                message: lease.redact(&format!("{}: {error}", error.kind.label())),
             },
-            Ok(request) => match self.inner.transport.send(request, timeout).await {
-                Err(error) => Attempt::Unanswered {
-                    kind: error.kind,
-                    message: lease.redact(&format!("{}: {error}", error.kind.label())),
-                },
-                Ok(answer) => self.read_answer(call, lease, req, answer).await,
-            },
+            Ok(answer) => self.read_answer(call, lease, req, answer).await,
         };
         tracing::debug!(
             provider = spec.id,
@@ -747,20 +736,22 @@ struct Prepared {
 }
 
 impl Prepared {
-    /// This request with `auth` attached, for the transport; `Err` when the URL is no valid
-    /// HTTP URI.
-    fn to_http(
-        &self,
-        (name, value): (HeaderName, HeaderValue),
-    ) -> std::result::Result<http::Request<Option<Bytes>>, ()> {
-        let mut builder = http::Request::builder()
-            .method(self.method.clone())
-            .uri(self.url.as_str())
-            .header(name, value);
+    /// This request with `auth` attached, for the transport.
+    fn outgoing(&self, (name, value): (HeaderName, HeaderValue)) -> Outgoing {
+        let mut headers = http::HeaderMap::with_capacity(2);
+        headers.insert(name, value);
         if self.body.is_some() {
-            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
-        builder.body(self.body.clone()).map_err(|_| ())
+        Outgoing {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers,
+            body: self.body.clone(),
+        }
     }
 }
 
@@ -862,6 +853,7 @@ mod tests {
 
     use super::transport::Scripted;
     use super::*;
+    use crate::client::transport::NetworkErrorKind;
     use crate::generated::{kling, openai};
     use crate::telemetry::{CallMetric, RateLimitEvent};
 

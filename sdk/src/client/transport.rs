@@ -25,7 +25,20 @@ pub(crate) type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, TransportEr
 pub(crate) trait Transport: Send + Sync {
     /// Sends `request`, giving up after `timeout` (the whole exchange, body included). Resolves
     /// once the answer's headers are in; the body is read from [`Answer::body`].
-    fn send(&self, request: http::Request<Option<Bytes>>, timeout: Duration) -> Sending<'_>;
+    fn send(&self, request: Outgoing, timeout: Duration) -> Sending<'_>;
+}
+
+/// One request, ready to go out: the URL stays a parsed [`url::Url`], as reqwest takes it.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    /// HTTP method.
+    pub method: http::Method,
+    /// Where it goes.
+    pub url: url::Url,
+    /// Its headers (auth, content type).
+    pub headers: HeaderMap,
+    /// The JSON body, if any.
+    pub body: Option<Bytes>,
 }
 
 /// An answer whose headers have arrived.
@@ -88,16 +101,11 @@ impl std::fmt::Display for TransportError {
 pub(crate) struct ReqwestTransport(pub reqwest::Client);
 
 impl Transport for ReqwestTransport {
-    fn send(&self, request: http::Request<Option<Bytes>>, timeout: Duration) -> Sending<'_> {
+    fn send(&self, request: Outgoing, timeout: Duration) -> Sending<'_> {
         Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let url = reqwest::Url::parse(&parts.uri.to_string()).map_err(|e| TransportError {
-                kind: NetworkErrorKind::Other,
-                message: format!("builder error: {e}"),
-            })?;
-            let mut outgoing = reqwest::Request::new(parts.method, url);
-            *outgoing.headers_mut() = parts.headers;
-            *outgoing.body_mut() = body.map(reqwest::Body::from);
+            let mut outgoing = reqwest::Request::new(request.method, request.url);
+            *outgoing.headers_mut() = request.headers;
+            *outgoing.body_mut() = request.body.map(reqwest::Body::from);
             *outgoing.timeout_mut() = Some(timeout);
             let mut response = self
                 .0
@@ -251,13 +259,12 @@ mod scripted {
     }
 
     impl Transport for Scripted {
-        fn send(&self, request: http::Request<Option<Bytes>>, timeout: Duration) -> Sending<'_> {
-            let (parts, body) = request.into_parts();
+        fn send(&self, request: Outgoing, timeout: Duration) -> Sending<'_> {
             self.sent.lock().unwrap().push(Sent {
-                method: parts.method,
-                uri: parts.uri.to_string(),
-                headers: parts.headers,
-                body,
+                method: request.method,
+                uri: request.url.to_string(),
+                headers: request.headers,
+                body: request.body,
                 timeout,
             });
             let next = self.answers.lock().unwrap().pop_front();
