@@ -1,7 +1,7 @@
 //! The call path without a provider: validation, pool states, connection failures, telemetry,
 //! builder errors. Provider behaviour over HTTP is covered against the simulator.
 
-mod runtime_common;
+use crate::runtime_common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! attempts the simulator saw, the keys used (by fingerprint), the pool's state, the telemetry,
 //! and that the captured logs name keys only by fingerprint.
 
-mod e2e_support;
+use crate::e2e_support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Key pools: reading keys, fingerprints, selection, cool-downs, quarantine, reload, concurrency.
 
-mod runtime_common;
+use crate::runtime_common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,8 +1,7 @@
 //! The media facade over real HTTP against the simulator: text-to-speech fallback in health
 //! order, image routing per model (body checked in the simulator's log), credits, refusals.
 
-#[path = "support/integ.rs"]
-mod integ;
+use crate::integ;
 
 use std::time::Duration;
 

@@ -1,12 +1,9 @@
 //! Health store against a real DynamoDB-compatible server (moto) on loopback.
 #![cfg(feature = "dynamodb")]
 
-#[path = "support/health_cases.rs"]
-mod cases;
-#[path = "support/logs.rs"]
-mod logs;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::cases;
+use crate::logs;
+use crate::moto;
 
 use std::collections::HashSet;
 use std::sync::Arc;

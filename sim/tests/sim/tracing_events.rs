@@ -2,7 +2,7 @@
 //! tracing events. (Alone in its binary: the tracing subscriber is scoped to this test's thread,
 //! and tracing caches callsite interest across threads.)
 
-mod sim_support;
+use crate::sim_support;
 
 use media_sdk_sim::{RateLimit, Scripted};
 use sim_support::*;

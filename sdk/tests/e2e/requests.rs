@@ -3,7 +3,7 @@
 //! query, auth scheme, content type, JSON body) and decodes the simulator's answer into its
 //! typed output. Invalid requests never leave the process.
 
-mod e2e_support;
+use crate::e2e_support;
 
 use e2e_support::{ELEVEN_KEYS, Env, FAL_KEYS, KLING_KEYS, OPENAI_KEYS, fp};
 use media_sdk::Error;

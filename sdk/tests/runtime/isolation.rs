@@ -2,8 +2,7 @@
 //! names the variable and the expected format; `strict` refuses to start instead. And no public
 //! accessor panics: a provider the `Sdk` was built without is an error, not a panic.
 
-#[path = "support/integ.rs"]
-mod integ;
+use crate::integ;
 
 use media_sdk::Error;
 use media_sdk::Sdk;

@@ -1,7 +1,7 @@
 //! Bodies and parameters the real providers refuse, refused in each provider's shape; and the
 //! success bodies of accepted requests.
 
-mod sim_support;
+use crate::sim_support;
 
 use media_sdk_sim::{Dialect, Outcome, Simulator};
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! Scripted outcomes and seeded random faults.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! fal's queue and Kling's tasks: progress per poll, URLs, ownership, failures and stalls.
 
-mod sim_support;
+use crate::sim_support;
 
 use media_sdk_sim::{Faults, JobPace, Operation, Outcome, Scripted, Simulator};
 use reqwest::Method;

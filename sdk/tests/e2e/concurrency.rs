@@ -2,7 +2,7 @@
 //! 429s (short hints, so some key always comes back within `max_wait`) and 5xx faults: no call
 //! is lost, none fails while capacity remains, and the load spreads across the keys.
 
-mod e2e_support;
+use crate::e2e_support;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -4,12 +4,9 @@
 //! health reads fail with a one-line timeout error within their limit.
 #![cfg(feature = "dynamodb")]
 
-#[path = "support/health_cases.rs"]
-mod cases;
-#[path = "support/integ.rs"]
-mod integ;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::cases;
+use crate::integ;
+use crate::moto;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Per-key token buckets and each provider's 429 shape and headers.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::time::Duration;
 

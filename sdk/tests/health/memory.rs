@@ -1,9 +1,7 @@
 //! Health with the embedded store, selection, alerts, the table, alarms and EMF: no server.
 
-#[path = "support/health_cases.rs"]
-mod cases;
-#[path = "support/logs.rs"]
-mod logs;
+use crate::cases;
+use crate::logs;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

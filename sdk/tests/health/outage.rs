@@ -2,10 +2,8 @@
 //! bounded, and flush reports what it could not deliver.
 #![cfg(feature = "dynamodb")]
 
-#[path = "support/health_cases.rs"]
-mod cases;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::cases;
+use crate::moto;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Credentials as each provider checks them, and the per-provider 401 / quota shapes.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::time::{Duration, SystemTime};
 

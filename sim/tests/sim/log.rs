@@ -1,6 +1,6 @@
 //! The request log and counters: what they hold and how keys are named in them.
 
-mod sim_support;
+use crate::sim_support;
 
 use media_sdk_sim::{Operation, Outcome};
 use serde_json::json;

@@ -2,10 +2,8 @@
 //! through the generated clients: the seed schema, provider selection, and a store outage.
 #![cfg(feature = "dynamodb")]
 
-#[path = "support/integ.rs"]
-mod integ;
-#[path = "support/moto.rs"]
-mod moto;
+use crate::integ;
+use crate::moto;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
