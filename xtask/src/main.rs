@@ -22,7 +22,7 @@ enum Command {
     /// Generate sdk/src/generated and docs/providers.schema.json from providers.yaml.
     Codegen(CodegenArgs),
     /// Run every check CI runs: install the test DynamoDB server (moto) if needed, then fmt,
-    /// clippy, codegen --check, rustdoc and all tests.
+    /// clippy, codegen --check, cargo package of the publishable crates, rustdoc and all tests.
     Test,
     /// Run every provider against a local simulator (no keys, no AWS account): rate limits,
     /// faults, key rotation, retries, then the health table and alerts. `--help` for flags.
