@@ -440,8 +440,9 @@ impl ProviderSim {
             for (i, paths) in self.paths.iter().enumerate() {
                 if let Some(poll) = &paths.poll
                     && let Some(captures) = poll.matches(&request.path)
-                    && let Some((_, task_id)) =
-                        captures.into_iter().find(|(name, _)| Some(*name) == TASK_ID)
+                    && let Some((_, task_id)) = captures
+                        .into_iter()
+                        .find(|(name, _)| Some(*name) == TASK_ID)
                 {
                     return Target::KlingPoll { route: i, task_id };
                 }

@@ -315,10 +315,12 @@ impl TemplateError {
     fn new(text: &str, span: Range<usize>, kind: TemplateErrorKind) -> Self {
         let position = char_position(text, span.start);
         let kind = match kind {
-            TemplateErrorKind::DuplicateParam { name, first } => TemplateErrorKind::DuplicateParam {
-                name,
-                first: char_position(text, first),
-            },
+            TemplateErrorKind::DuplicateParam { name, first } => {
+                TemplateErrorKind::DuplicateParam {
+                    name,
+                    first: char_position(text, first),
+                }
+            }
             kind => kind,
         };
         Self {
@@ -478,7 +480,10 @@ mod tests {
         assert!(t.has_param("a") && !t.has_param("x"));
         assert_eq!(t.to_string(), "/v1/{a}/x/{b_2}");
         assert_eq!(parse("/v1/plain").params().count(), 0);
-        assert_eq!(parse("/").segments().collect::<Vec<_>>(), [Segment::Literal("/")]);
+        assert_eq!(
+            parse("/").segments().collect::<Vec<_>>(),
+            [Segment::Literal("/")]
+        );
     }
 
     #[test]
@@ -486,10 +491,22 @@ mod tests {
         let cases = [
             ("v1/a", "must start with `/`", 0..1),
             ("", "must start with `/`", 0..0),
-            ("/v1/{a", "has a `{` at position 5 that is never closed", 4..6),
+            (
+                "/v1/{a",
+                "has a `{` at position 5 that is never closed",
+                4..6,
+            ),
             ("/v1/a}", "has a `}` at position 6 that closes no `{`", 5..6),
-            ("/{a{b}}", "has a `{` at position 4 inside a placeholder", 3..4),
-            ("/v1/{}", "has an empty placeholder `{}` at position 5", 4..6),
+            (
+                "/{a{b}}",
+                "has a `{` at position 4 inside a placeholder",
+                3..4,
+            ),
+            (
+                "/v1/{}",
+                "has an empty placeholder `{}` at position 5",
+                4..6,
+            ),
             (
                 "/v1/{1a}",
                 "has a placeholder `{1a}` at position 5 whose name is not an identifier \
@@ -524,7 +541,11 @@ mod tests {
                 "has `?` at position 6; a path template has no query string",
                 5..6,
             ),
-            ("/v1/a#top", "has `#` at position 6; a path template has no fragment", 5..6),
+            (
+                "/v1/a#top",
+                "has `#` at position 6; a path template has no fragment",
+                5..6,
+            ),
             (
                 "/v1/a b",
                 "has whitespace or a control character (' ') at position 6",
@@ -589,12 +610,24 @@ mod tests {
             parse("/v1/text-to-speech/{voice_id}").matches("/v1/text-to-speech/a%20b"),
             Some(vec![("voice_id", "a b".to_owned())])
         );
-        assert_eq!(parse("/v1/audio/speech").matches("/v1/audio/speech"), Some(vec![]));
-        assert_eq!(parse("/v1/audio/speech").matches("/v1/audio/speech/"), Some(vec![]));
-        assert_eq!(parse("/v1/audio/speech").matches("/v1/audio/speech/x"), None);
+        assert_eq!(
+            parse("/v1/audio/speech").matches("/v1/audio/speech"),
+            Some(vec![])
+        );
+        assert_eq!(
+            parse("/v1/audio/speech").matches("/v1/audio/speech/"),
+            Some(vec![])
+        );
+        assert_eq!(
+            parse("/v1/audio/speech").matches("/v1/audio/speech/x"),
+            None
+        );
         assert_eq!(parse("/v1/x/{id}").matches("/v1/x/"), None);
         assert_eq!(parse("/v1/x/{id}").matches("/v1/x//"), None);
-        assert_eq!(parse("/fal-ai/flux-pro/v1.1").matches("/fal-ai/flux-pro"), None);
+        assert_eq!(
+            parse("/fal-ai/flux-pro/v1.1").matches("/fal-ai/flux-pro"),
+            None
+        );
         assert_eq!(parse("/v1/x/{id}").matches("/v1/x/%FF"), None);
         assert_eq!(
             parse("/v1/{a}/x/{b}").matches("/v1/1/x/a%2Fb"),

@@ -570,7 +570,8 @@ pub struct Endpoint {
     pub health_id: Spanned<String>,
     /// HTTP method.
     pub method: Spanned<Method>,
-    /// Path relative to the base URL, with `{param}` placeholders for `in: path` fields.
+    /// Path relative to the base URL, starting with `/`, with a `{param}` placeholder (a whole
+    /// path segment) for each `in: path` field.
     pub path: Spanned<String>,
     /// Rust name of the generated request struct.
     pub request: Spanned<String>,

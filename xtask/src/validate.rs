@@ -1212,7 +1212,10 @@ impl Checker {
             ),
             (Some(flow), Some(param), None) => self.err(
                 flow.loc,
-                format!("flow {} needs `poll_path` containing `{{{param}}}`", flow.value),
+                format!(
+                    "flow {} needs `poll_path` containing `{{{param}}}`",
+                    flow.value
+                ),
             ),
             (Some(_), Some(param), Some(p)) => self.poll_path(p, param),
             (_, None, Some(p)) => self.err(p.loc, "`poll_path` only applies to flow kling_task"),

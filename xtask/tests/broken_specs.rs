@@ -354,7 +354,9 @@ const CASES: &[Case] = &[
         proves: "a malformed path template is reported at the path, saying what and where",
         edits: &[("path: /v1/speak/{voice}", "path: /v1/speak/{voice")],
         append: "",
-        expected: &["t.yaml:31:15: path `/v1/speak/{voice` has a `{` at position 11 that is never closed"],
+        expected: &[
+            "t.yaml:31:15: path `/v1/speak/{voice` has a `{` at position 11 that is never closed",
+        ],
     },
     Case {
         proves: "a path placeholder appears once",
