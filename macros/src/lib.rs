@@ -7,6 +7,7 @@
 //!
 //! Use it as `media_sdk::Endpoint`: the attributes, with a compiled example, are documented
 //! there (in `media-sdk`'s own docs, so `cargo doc -p media-sdk` shows them).
+use media_sdk_spec::{JobFlowKind, Method, PathTemplate, ResponseKind, TemplateErrorKind};
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{ToTokens, quote};
@@ -37,7 +38,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let attrs = StructAttrs::parse(input)?;
     let spec = attrs.validate(input)?;
     let params = Params::parse(fields)?;
-    params.check_against(&spec.path)?;
+    params.check_against(&spec.path, &spec.template)?;
 
     let ty = &input.ident;
     let output = spec.output_type();
@@ -197,27 +198,12 @@ impl StructAttrs {
             .method
             .ok_or_else(|| missing("method", "\"POST\""))?
             .value;
-        let method_variant = match method.value().to_ascii_uppercase().as_str() {
-            "GET" => quote!(Get),
-            "POST" => quote!(Post),
-            "PUT" => quote!(Put),
-            "DELETE" => quote!(Delete),
-            "PATCH" => quote!(Patch),
-            _ => {
-                return Err(syn::Error::new_spanned(
-                    &method,
-                    format!(
-                        "unknown method {:?}; expected one of GET, POST, PUT, DELETE, PATCH",
-                        method.value()
-                    ),
-                ));
-            }
-        };
+        let method = parse_method(&method)?;
         let path = self
             .path
             .ok_or_else(|| missing("path", "\"/v1/...\""))?
             .value;
-        check_path(&path, "path")?;
+        let template = parse_path(&path, "path")?;
         let response = self
             .response
             .ok_or_else(|| missing("response", "\"json\""))?
@@ -236,22 +222,22 @@ impl StructAttrs {
             )
         };
 
-        let kind = match response.value().as_str() {
-            "audio" => {
+        let kind = match parse_kind::<ResponseKind>(&response)? {
+            ResponseKind::Audio => {
                 forbid(
                     tokens(&self.output),
                     "`output` is not allowed for response = \"audio\": audio endpoints return \
                      ::media_sdk::Audio",
                 )?;
                 job_keys.into_iter().try_for_each(only_jobs)?;
-                ResponseKind::Audio {
+                Response::Audio {
                     content_type: self.content_type.map_or_else(
                         || "application/octet-stream".to_owned(),
                         |e| e.value.value(),
                     ),
                 }
             }
-            "json" | "job" => {
+            kind @ (ResponseKind::Json | ResponseKind::Job) => {
                 forbid(
                     tokens(&self.content_type),
                     "`content_type` is only allowed for response = \"audio\"",
@@ -269,11 +255,11 @@ impl StructAttrs {
                         )
                     })?
                     .value;
-                if response.value() == "json" {
+                if kind == ResponseKind::Json {
                     job_keys.into_iter().try_for_each(only_jobs)?;
-                    ResponseKind::Json { output }
+                    Response::Json { output }
                 } else {
-                    ResponseKind::Job {
+                    Response::Job {
                         output,
                         flow: job_flow(&response, self.flow, self.poll_path)?,
                         poll_interval_ms: positive(
@@ -285,12 +271,6 @@ impl StructAttrs {
                     }
                 }
             }
-            other => {
-                return Err(syn::Error::new_spanned(
-                    &response,
-                    format!("unknown response kind {other:?}; expected one of json, audio, job"),
-                ));
-            }
         };
         let max_body_bytes = match self.max_body_bytes {
             Some(entry) => Some(positive("max_body_bytes", Some(entry), 0)?),
@@ -300,8 +280,9 @@ impl StructAttrs {
             provider,
             id,
             health_id,
-            method: method_variant,
+            method,
             path,
+            template,
             kind,
             max_body_bytes,
         })
@@ -359,7 +340,7 @@ fn job_flow(
     response: &LitStr,
     flow: Option<Entry<LitStr>>,
     poll_path: Option<Entry<LitStr>>,
-) -> syn::Result<JobFlowKind> {
+) -> syn::Result<Flow> {
     let flow = flow
         .ok_or_else(|| {
             syn::Error::new_spanned(
@@ -368,16 +349,16 @@ fn job_flow(
             )
         })?
         .value;
-    match flow.value().as_str() {
-        "fal_queue" => match poll_path {
+    match parse_kind::<JobFlowKind>(&flow)? {
+        JobFlowKind::FalQueue => match poll_path {
             Some(entry) => Err(syn::Error::new_spanned(
                 &entry.tokens,
                 "`poll_path` is only allowed with flow = \"kling_task\"; the fal queue follows \
                  the URLs it returns",
             )),
-            None => Ok(JobFlowKind::FalQueue),
+            None => Ok(Flow::FalQueue),
         },
-        "kling_task" => {
+        kind @ JobFlowKind::KlingTask => {
             let poll_path = poll_path
                 .ok_or_else(|| {
                     syn::Error::new_spanned(
@@ -386,73 +367,57 @@ fn job_flow(
                     )
                 })?
                 .value;
-            check_path(&poll_path, "poll_path")?;
-            let params = placeholders(&poll_path)?;
-            if params.iter().all(|p| p != "task_id") {
+            let template = parse_path(&poll_path, "poll_path")?;
+            let Some(param) = kind.poll_param() else {
+                unreachable!("a kling task is polled at a path of its own")
+            };
+            if !template.has_param(param) {
                 return Err(syn::Error::new_spanned(
                     &poll_path,
-                    "poll_path must contain the `{task_id}` placeholder",
+                    format!("poll_path must contain the `{{{param}}}` placeholder"),
                 ));
             }
-            if let Some(other) = params.iter().find(|p| *p != "task_id") {
+            if let Some(other) = template.params().find(|p| *p != param) {
                 return Err(syn::Error::new_spanned(
                     &poll_path,
-                    format!("poll_path may only contain `{{task_id}}`, found `{{{other}}}`"),
+                    format!("poll_path may only contain `{{{param}}}`, found `{{{other}}}`"),
                 ));
             }
-            Ok(JobFlowKind::KlingTask { poll_path })
+            Ok(Flow::KlingTask { poll_path })
         }
-        other => Err(syn::Error::new_spanned(
-            &flow,
-            format!("unknown job flow {other:?}; expected one of fal_queue, kling_task"),
-        )),
     }
 }
 
-fn check_path(path: &LitStr, key: &str) -> syn::Result<()> {
-    let value = path.value();
-    if !value.starts_with('/') {
-        return Err(syn::Error::new_spanned(
-            path,
-            format!("{key} must start with `/`, e.g. \"/v1/audio/speech\""),
-        ));
-    }
-    if value.contains('?') || value.contains(char::is_whitespace) {
-        return Err(syn::Error::new_spanned(
-            path,
-            format!("{key} must not contain `?` or whitespace; use #[endpoint(query)] fields"),
-        ));
-    }
-    placeholders(path).map(drop)
+/// Parses a kind's spelling (`response = "json"`, `flow = "fal_queue"`), the error at the
+/// literal.
+fn parse_kind<K>(lit: &LitStr) -> syn::Result<K>
+where
+    K: std::str::FromStr<Err = media_sdk_spec::UnknownKind>,
+{
+    lit.value()
+        .parse()
+        .map_err(|err| syn::Error::new_spanned(lit, err))
 }
 
-/// The `{name}` placeholders of a path template, in order.
-fn placeholders(path: &LitStr) -> syn::Result<Vec<String>> {
-    let bad = || {
-        syn::Error::new_spanned(
-            path,
-            "malformed placeholder: write `{name}` with a non-empty identifier",
-        )
-    };
-    let mut names = Vec::new();
-    let mut rest = path.value();
-    while let Some(open) = rest.find(['{', '}']) {
-        if rest.as_bytes()[open] == b'}' {
-            return Err(bad());
-        }
-        let after = &rest[open + 1..];
-        let close = after.find('}').ok_or_else(bad)?;
-        let name = &after[..close];
-        let is_ident = !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !is_ident {
-            return Err(bad());
-        }
-        names.push(name.to_owned());
-        rest = after[close + 1..].to_owned();
-    }
-    Ok(names)
+/// The method of `method = "..."`, in any case (`"post"` is `POST`).
+fn parse_method(lit: &LitStr) -> syn::Result<Method> {
+    let value = lit.value();
+    value
+        .parse()
+        .or_else(|err| value.to_ascii_uppercase().parse().map_err(|_| err))
+        .map_err(|err| syn::Error::new_spanned(lit, err))
+}
+
+/// Parses the path template of `key = "..."`; a malformed one is an error at the literal.
+fn parse_path(path: &LitStr, key: &str) -> syn::Result<PathTemplate> {
+    PathTemplate::parse(&path.value()).map_err(|err| {
+        let hint = match err.kind() {
+            TemplateErrorKind::MissingLeadingSlash => ", e.g. \"/v1/audio/speech\"",
+            TemplateErrorKind::ForbiddenChar('?') => "; use #[endpoint(query)] fields",
+            _ => "",
+        };
+        syn::Error::new_spanned(path, format!("{key} {err}{hint}"))
+    })
 }
 
 /// The validated endpoint description.
@@ -460,13 +425,15 @@ struct Spec {
     provider: LitStr,
     id: LitStr,
     health_id: LitStr,
-    method: TokenStream2,
+    method: Method,
     path: LitStr,
-    kind: ResponseKind,
+    template: PathTemplate,
+    kind: Response,
     max_body_bytes: Option<u64>,
 }
 
-enum ResponseKind {
+/// The validated response, with what its kind carries.
+enum Response {
     Audio {
         content_type: String,
     },
@@ -475,13 +442,14 @@ enum ResponseKind {
     },
     Job {
         output: Type,
-        flow: JobFlowKind,
+        flow: Flow,
         poll_interval_ms: u64,
         timeout_ms: u64,
     },
 }
 
-enum JobFlowKind {
+/// The validated job flow, with what its kind carries.
+enum Flow {
     FalQueue,
     KlingTask { poll_path: LitStr },
 }
@@ -489,9 +457,9 @@ enum JobFlowKind {
 impl Spec {
     fn output_type(&self) -> TokenStream2 {
         match &self.kind {
-            ResponseKind::Audio { .. } => quote!(::media_sdk::Audio),
-            ResponseKind::Json { output } => quote!(#output),
-            ResponseKind::Job { output, .. } => quote!(::media_sdk::Job<#output>),
+            Response::Audio { .. } => quote!(::media_sdk::Audio),
+            Response::Json { output } => quote!(#output),
+            Response::Job { output, .. } => quote!(::media_sdk::Job<#output>),
         }
     }
 
@@ -504,25 +472,33 @@ impl Spec {
             path,
             kind,
             max_body_bytes,
+            ..
         } = self;
+        let method = match method {
+            Method::Get => quote!(Get),
+            Method::Post => quote!(Post),
+            Method::Put => quote!(Put),
+            Method::Delete => quote!(Delete),
+            Method::Patch => quote!(Patch),
+        };
         let max_body_bytes = match max_body_bytes {
             Some(max) => quote!(::core::option::Option::Some(#max)),
             None => quote!(::core::option::Option::None),
         };
         let response = match kind {
-            ResponseKind::Audio { content_type } => quote! {
+            Response::Audio { content_type } => quote! {
                 ::media_sdk::spec::ResponseSpec::Audio { content_type: #content_type }
             },
-            ResponseKind::Json { .. } => quote!(::media_sdk::spec::ResponseSpec::Json),
-            ResponseKind::Job {
+            Response::Json { .. } => quote!(::media_sdk::spec::ResponseSpec::Json),
+            Response::Job {
                 flow,
                 poll_interval_ms,
                 timeout_ms,
                 ..
             } => {
                 let flow = match flow {
-                    JobFlowKind::FalQueue => quote!(::media_sdk::spec::JobFlow::FalQueue),
-                    JobFlowKind::KlingTask { poll_path } => quote! {
+                    Flow::FalQueue => quote!(::media_sdk::spec::JobFlow::FalQueue),
+                    Flow::KlingTask { poll_path } => quote! {
                         ::media_sdk::spec::JobFlow::KlingTask { poll_path: #poll_path }
                     },
                 };
@@ -550,11 +526,11 @@ impl Spec {
 
     fn decode_expr(&self) -> TokenStream2 {
         match &self.kind {
-            ResponseKind::Audio { content_type } => {
+            Response::Audio { content_type } => {
                 quote!(::media_sdk::Audio::from_body(body, #content_type))
             }
-            ResponseKind::Json { .. } => quote!(::media_sdk::__private::decode_json(&body)),
-            ResponseKind::Job { .. } => quote!(::media_sdk::Job::from_body(body)),
+            Response::Json { .. } => quote!(::media_sdk::__private::decode_json(&body)),
+            Response::Job { .. } => quote!(::media_sdk::Job::from_body(body)),
         }
     }
 }
@@ -616,10 +592,9 @@ impl Params {
     }
 
     /// Every placeholder has a path field and every path field a placeholder.
-    fn check_against(&self, path: &LitStr) -> syn::Result<()> {
-        let names = placeholders(path)?;
-        for name in &names {
-            if !self.path.iter().any(|p| &p.name == name) {
+    fn check_against(&self, path: &LitStr, template: &PathTemplate) -> syn::Result<()> {
+        for name in template.params() {
+            if !self.path.iter().any(|p| p.name == name) {
                 return Err(syn::Error::new_spanned(
                     path,
                     format!(
@@ -630,7 +605,7 @@ impl Params {
             }
         }
         for param in &self.path {
-            if !names.contains(&param.name) {
+            if !template.has_param(&param.name) {
                 return Err(syn::Error::new_spanned(
                     &param.field,
                     format!(
@@ -760,26 +735,30 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_are_read_in_order() {
-        let names = placeholders(&lit("/v1/{a}/x/{b_2}")).unwrap();
-        assert_eq!(names, ["a", "b_2"]);
-        assert!(placeholders(&lit("/v1/plain")).unwrap().is_empty());
+    fn path_errors_name_the_key_and_give_a_hint() {
+        let message = |path, key| parse_path(&lit(path), key).err().unwrap().to_string();
+        assert_eq!(
+            message("v1/x", "path"),
+            "path must start with `/`, e.g. \"/v1/audio/speech\""
+        );
+        assert_eq!(
+            message("/v1/x?a=1", "path"),
+            "path has `?` at position 6; a path template has no query string; use \
+             #[endpoint(query)] fields"
+        );
+        assert_eq!(
+            message("/v1/{a", "poll_path"),
+            "poll_path has a `{` at position 5 that is never closed"
+        );
     }
 
     #[test]
-    fn malformed_placeholders_are_rejected() {
-        for path in [
-            "/v1/{a",
-            "/v1/a}",
-            "/v1/{}",
-            "/v1/{1a}",
-            "/v1/{a-b}",
-            "/{a{b}}",
-        ] {
-            assert!(
-                placeholders(&lit(path)).is_err(),
-                "{path} should be rejected"
-            );
-        }
+    fn methods_are_read_in_any_case_and_reported_as_written() {
+        assert_eq!(parse_method(&lit("post")).unwrap(), Method::Post);
+        assert_eq!(parse_method(&lit("PATCH")).unwrap(), Method::Patch);
+        assert_eq!(
+            parse_method(&lit("fetch")).err().unwrap().to_string(),
+            "unknown method \"fetch\"; expected one of GET, POST, PUT, DELETE, PATCH"
+        );
     }
 }

@@ -3,8 +3,15 @@
 //! `cargo xtask codegen` turns every provider in the spec into one `static` [`ProviderSpec`] in
 //! `crate::generated`. The runtime reads only these descriptors: it knows protocol kinds (auth
 //! schemes, job flows, error envelopes) but never a particular provider.
+//!
+//! The names of those kinds ([`AuthKind`], [`Method`], [`ResponseKind`], [`JobFlowKind`]) come
+//! from `media-sdk-spec`, shared with the generator, the derive and the simulator; the
+//! descriptors here add what each kind carries (a header name, a poll path, ...) and say their
+//! kind with `kind()`.
 
 use std::time::Duration;
+
+pub use media_sdk_spec::{AuthKind, JobFlowKind, Method, ResponseKind};
 
 /// Everything the runtime needs to know about one provider.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,6 +79,18 @@ pub enum AuthScheme {
         /// Token lifetime in seconds (`exp = now + ttl`).
         ttl_secs: u64,
     },
+}
+
+impl AuthScheme {
+    /// The kind of scheme, without its settings.
+    pub fn kind(&self) -> AuthKind {
+        match self {
+            AuthScheme::Bearer => AuthKind::Bearer,
+            AuthScheme::Header { .. } => AuthKind::Header,
+            AuthScheme::FalKey => AuthKind::FalKey,
+            AuthScheme::KlingJwt { .. } => AuthKind::KlingJwt,
+        }
+    }
 }
 
 /// Environment variables holding a provider's key pool.
@@ -279,30 +298,6 @@ impl EndpointSpec {
     }
 }
 
-/// HTTP methods used by endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Delete,
-    Patch,
-}
-
-impl Method {
-    /// The method as an [`http::Method`].
-    pub fn as_http(self) -> http::Method {
-        match self {
-            Method::Get => http::Method::GET,
-            Method::Post => http::Method::POST,
-            Method::Put => http::Method::PUT,
-            Method::Delete => http::Method::DELETE,
-            Method::Patch => http::Method::PATCH,
-        }
-    }
-}
-
 /// What an endpoint returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseSpec {
@@ -315,6 +310,17 @@ pub enum ResponseSpec {
     },
     /// An asynchronous job: submit, poll, fetch the result.
     Job(JobSpec),
+}
+
+impl ResponseSpec {
+    /// The kind of response, without its settings.
+    pub fn kind(&self) -> ResponseKind {
+        match self {
+            ResponseSpec::Json => ResponseKind::Json,
+            ResponseSpec::Audio { .. } => ResponseKind::Audio,
+            ResponseSpec::Job(_) => ResponseKind::Job,
+        }
+    }
 }
 
 /// How an asynchronous job is followed to completion.
@@ -339,4 +345,14 @@ pub enum JobFlow {
         /// Poll path template containing `{task_id}`.
         poll_path: &'static str,
     },
+}
+
+impl JobFlow {
+    /// The kind of flow, without its settings.
+    pub fn kind(&self) -> JobFlowKind {
+        match self {
+            JobFlow::FalQueue => JobFlowKind::FalQueue,
+            JobFlow::KlingTask { .. } => JobFlowKind::KlingTask,
+        }
+    }
 }

@@ -86,6 +86,7 @@ pub use script::{Faults, JobPace, Scripted};
 
 use media_sdk::spec::ProviderSpec;
 use provider::{ProviderConfig, ProviderSim};
+use route::RoutePaths;
 use server::Shared;
 
 /// Why a simulator could not start.
@@ -131,6 +132,19 @@ pub enum SimError {
         endpoint: &'static str,
         /// The parse error.
         message: String,
+    },
+    /// A route's path or poll path is not a valid path template.
+    #[error("{key} of `{provider}/{endpoint}` {source}")]
+    BadPath {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// `"path"` or `"poll_path"`.
+        key: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: media_sdk_spec::TemplateError,
     },
     /// A key does not fit the provider's auth scheme (Kling keys are `access:secret`).
     #[error("{0}")]
@@ -243,7 +257,8 @@ impl SimBuilder {
             if providers.iter().any(|p: &ProviderSim| p.spec.id == spec.id) {
                 return Err(SimError::DuplicateProvider(spec.id));
             }
-            for route in &routes {
+            let mut served = Vec::with_capacity(routes.len());
+            for route in routes {
                 if route.spec.provider != spec.id {
                     return Err(SimError::ForeignRoute {
                         provider: route.spec.provider,
@@ -260,6 +275,13 @@ impl SimBuilder {
                         message: error.to_string(),
                     });
                 }
+                let paths = RoutePaths::of(&route).map_err(|(key, source)| SimError::BadPath {
+                    provider: spec.id,
+                    endpoint: route.spec.id,
+                    key,
+                    source,
+                })?;
+                served.push((route, paths));
             }
             let listener = TcpListener::bind(("127.0.0.1", 0))
                 .await
@@ -273,7 +295,7 @@ impl SimBuilder {
             })?;
             let config = self.configs.remove(spec.id).unwrap_or_default();
             let provider =
-                ProviderSim::new(spec, routes, config, format!("http://{addr}"), self.seed)
+                ProviderSim::new(spec, served, config, format!("http://{addr}"), self.seed)
                     .map_err(|bad| SimError::BadKey(bad.0))?;
             providers.push(provider);
             listeners.push(listener);

@@ -17,10 +17,10 @@ use super::jobs::{FalOp, Fate, JobRecord, Phase, fal_app_prefix, parse_fal_url};
 use super::limits::{RateHeaders, RateLimit, TokenBucket};
 use super::log::{Operation, Outcome};
 use super::route::{
-    Param, Rejection, RejectionKind, SimRoute, Source, match_template, rebuild_and_check,
+    Param, Rejection, RejectionKind, RoutePaths, SimRoute, Source, rebuild_and_check,
 };
 use super::script::{Faults, JobPace, Scripted};
-use media_sdk::spec::{AuthScheme, JobFlow, ProviderSpec, ResponseSpec};
+use media_sdk::spec::{AuthScheme, JobFlow, JobFlowKind, ProviderSpec, ResponseSpec};
 
 /// A request as received.
 #[derive(Debug)]
@@ -120,6 +120,8 @@ pub(crate) struct ProviderSim {
     pub spec: &'static ProviderSpec,
     pub dialect: Dialect,
     pub routes: Vec<SimRoute>,
+    /// The parsed paths of `routes`, by the same index.
+    paths: Vec<RoutePaths>,
     pub base_url: String,
     state: Mutex<State>,
 }
@@ -140,7 +142,7 @@ pub(crate) struct BadKey(pub String);
 impl ProviderSim {
     pub(crate) fn new(
         spec: &'static ProviderSpec,
-        routes: Vec<SimRoute>,
+        routes: Vec<(SimRoute, RoutePaths)>,
         config: ProviderConfig,
         base_url: String,
         seed: u64,
@@ -173,12 +175,14 @@ impl ProviderSim {
             ),
         };
         let seed = seed ^ provider_seed(spec.id);
+        let (routes, paths) = routes.into_iter().unzip();
         Ok(Self {
             spec,
             dialect: config
                 .dialect
                 .unwrap_or_else(|| Dialect::for_provider(spec)),
             routes,
+            paths,
             base_url,
             state: Mutex::new(State {
                 keys,
@@ -413,11 +417,16 @@ impl ProviderSim {
     }
 
     fn target(&self, request: &SimRequest) -> Target {
+        const TASK_ID: Option<&str> = JobFlowKind::KlingTask.poll_param();
         let method = &request.method;
-        for (i, route) in self.routes.iter().enumerate() {
+        for (i, (route, paths)) in self.routes.iter().zip(&self.paths).enumerate() {
             if route.spec.method.as_http() == method
-                && let Some(params) = match_template(route.spec.path, &request.path)
+                && let Some(captures) = paths.path.matches(&request.path)
             {
+                let params = captures
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .collect();
                 return Target::Call { route: i, params };
             }
         }
@@ -428,12 +437,12 @@ impl ProviderSim {
             return Target::Fal { prefix, id, op };
         }
         if method == http::Method::GET {
-            for (i, route) in self.routes.iter().enumerate() {
-                if let ResponseSpec::Job(job) = route.spec.response
-                    && let JobFlow::KlingTask { poll_path } = job.flow
-                    && let Some(captures) = match_template(poll_path, &request.path)
-                    && let Some((_, task_id)) =
-                        captures.into_iter().find(|(name, _)| name == "task_id")
+            for (i, paths) in self.paths.iter().enumerate() {
+                if let Some(poll) = &paths.poll
+                    && let Some(captures) = poll.matches(&request.path)
+                    && let Some((_, task_id)) = captures
+                        .into_iter()
+                        .find(|(name, _)| Some(*name) == TASK_ID)
                 {
                     return Target::KlingPoll { route: i, task_id };
                 }

@@ -5,8 +5,9 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use media_sdk::spec::EndpointSpec;
+use media_sdk::spec::{EndpointSpec, JobFlow, JobSpec, ResponseSpec};
 use media_sdk::{Endpoint, ValidationError};
+use media_sdk_spec::{PathTemplate, TemplateError};
 
 /// One endpoint the simulator serves.
 ///
@@ -176,31 +177,27 @@ pub(crate) struct Param {
     pub source: Source,
 }
 
-/// Matches `path` against a template with `{name}` segments; returns the captured values,
-/// percent-decoded.
-pub(crate) fn match_template(template: &str, path: &str) -> Option<Vec<(String, String)>> {
-    let mut want = template.trim_matches('/').split('/');
-    let mut got = path.trim_matches('/').split('/');
-    let mut captures = Vec::new();
-    loop {
-        match (want.next(), got.next()) {
-            (None, None) => return Some(captures),
-            (Some(w), Some(g)) => {
-                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
-                    if g.is_empty() {
-                        return None;
-                    }
-                    let value = percent_encoding::percent_decode_str(g)
-                        .decode_utf8()
-                        .ok()?
-                        .into_owned();
-                    captures.push((name.to_owned(), value));
-                } else if w != g {
-                    return None;
-                }
-            }
-            _ => return None,
-        }
+/// A route's path templates, parsed once when the simulator starts.
+#[derive(Debug, Clone)]
+pub(crate) struct RoutePaths {
+    /// The endpoint's path.
+    pub path: PathTemplate,
+    /// The poll path of a job polled at a path of its own (Kling's tasks).
+    pub poll: Option<PathTemplate>,
+}
+
+impl RoutePaths {
+    /// Parses `route`'s path and poll path; the error names which one is malformed.
+    pub(crate) fn of(route: &SimRoute) -> Result<Self, (&'static str, TemplateError)> {
+        let path = PathTemplate::parse(route.spec.path).map_err(|e| ("path", e))?;
+        let poll = match route.spec.response {
+            ResponseSpec::Job(JobSpec {
+                flow: JobFlow::KlingTask { poll_path },
+                ..
+            }) => Some(PathTemplate::parse(poll_path).map_err(|e| ("poll_path", e))?),
+            _ => None,
+        };
+        Ok(Self { path, poll })
     }
 }
 
@@ -297,27 +294,6 @@ pub(crate) fn rebuild_and_check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn templates_capture_and_decode() {
-        assert_eq!(
-            match_template("/v1/text-to-speech/{voice_id}", "/v1/text-to-speech/a%20b"),
-            Some(vec![("voice_id".to_owned(), "a b".to_owned())])
-        );
-        assert_eq!(
-            match_template("/v1/audio/speech", "/v1/audio/speech"),
-            Some(vec![])
-        );
-        assert_eq!(
-            match_template("/v1/audio/speech", "/v1/audio/speech/x"),
-            None
-        );
-        assert_eq!(match_template("/v1/x/{id}", "/v1/x/"), None);
-        assert_eq!(
-            match_template("/fal-ai/flux-pro/v1.1", "/fal-ai/flux-pro"),
-            None
-        );
-    }
 
     #[test]
     fn typed_readings() {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::names;
 use crate::spec::{
-    self, Endpoint, Field, FieldType, IntType, JobFlow, Map, Provider, ResponseKind, Spec,
+    self, AuthKind, Endpoint, Field, FieldType, IntType, Map, Provider, ResponseKind, Spec,
 };
 
 /// One rendered file.
@@ -1374,14 +1374,10 @@ fn response_output(endpoint: &Endpoint, uses: &mut Uses) -> TokenStream {
 
 fn endpoint_attr(provider_id: &str, eid: &str, endpoint: &Endpoint) -> TokenStream {
     let health_id = &endpoint.health_id.value;
-    let method = &endpoint.method.value;
+    let method = endpoint.method.value.as_str();
     let path = &endpoint.path.value;
     let r = &endpoint.response.value;
-    let kind = match r.kind.value {
-        ResponseKind::Audio => "audio",
-        ResponseKind::Json => "json",
-        ResponseKind::Job => "job",
-    };
+    let kind = r.kind.value.as_str();
     let mut extra = TokenStream::new();
     if let Some(ct) = &r.content_type {
         let ct = &ct.value;
@@ -1394,16 +1390,14 @@ fn endpoint_attr(provider_id: &str, eid: &str, endpoint: &Endpoint) -> TokenStre
         extra.extend(quote!(, output = #t));
     }
     if r.kind.value == ResponseKind::Job {
-        match r.flow.as_ref().map(|f| f.value) {
-            Some(JobFlow::FalQueue) => extra.extend(quote!(, flow = "fal_queue")),
-            Some(JobFlow::KlingTask) => {
-                extra.extend(quote!(, flow = "kling_task"));
-                if let Some(p) = &r.poll_path {
-                    let p = &p.value;
-                    extra.extend(quote!(, poll_path = #p));
-                }
-            }
-            None => {}
+        if let Some(flow) = &r.flow {
+            let flow = flow.value.as_str();
+            extra.extend(quote!(, flow = #flow));
+        }
+        // Validation allows a poll path only with a flow that has one.
+        if let Some(p) = &r.poll_path {
+            let p = &p.value;
+            extra.extend(quote!(, poll_path = #p));
         }
         let poll = u64_lit(
             r.poll_interval_ms
@@ -1666,17 +1660,18 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
     let base_url = &provider.base_url.value;
     let base_url_env = &provider.base_url_env.value;
     let auth = &provider.auth.value;
-    let auth = match auth.kind.value.as_str() {
-        "header" => {
+    let auth = match auth.kind.value {
+        AuthKind::Bearer => quote!(AuthScheme::Bearer),
+        AuthKind::Header => {
+            // Validation requires the header name.
             let h = auth.header.as_ref().map_or("", |h| h.value.as_str());
             quote!(AuthScheme::Header { header: #h })
         }
-        "fal_key" => quote!(AuthScheme::FalKey),
-        "kling_jwt" => {
+        AuthKind::FalKey => quote!(AuthScheme::FalKey),
+        AuthKind::KlingJwt => {
             let ttl = u64_lit(auth.ttl_secs.as_ref().map_or(1800, |t| t.value));
             quote!(AuthScheme::KlingJwt { ttl_secs: #ttl })
         }
-        _ => quote!(AuthScheme::Bearer),
     };
     let keys = &provider.keys;
     let env = &keys.env.value;

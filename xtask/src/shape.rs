@@ -49,9 +49,12 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Diagnostic> {
 /// Explains `err`, the error of the typed parse of `text`, and adds the first shape error of
 /// every other block (top-level entry or provider) that has one.
 pub(crate) fn diagnose(text: &str, err: &YamlError) -> Vec<Diagnostic> {
-    let Ok(tree) = from_str::<Spanned<Node>>(text) else {
-        // Not even a YAML tree (a syntax error): serde-saphyr's message is all there is.
-        return vec![explain(None, err)];
+    let tree = match from_str::<Spanned<Node>>(text) {
+        Ok(tree) => tree,
+        // Not even a YAML tree: the syntax error is the problem, even when the typed parse
+        // stopped earlier at a value it refused (`kind: bearer` read on into the next line
+        // of an unclosed flow mapping), and serde-saphyr's message is all there is.
+        Err(syntax) => return vec![explain(None, &syntax)],
     };
     let mut items = vec![explain(Some(&tree), err)];
     let line_count = text.split_inclusive('\n').count() as u64;

@@ -18,6 +18,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 
 use crate::diag::{Diagnostics, Loc};
 
+pub use media_sdk_spec::{AuthKind, JobFlowKind, Method, PathTemplate, ResponseKind};
+
 /// Parses `text` (the content of the file named `file`) into a [`Spec`].
 ///
 /// A YAML syntax error comes back as one diagnostic with the position serde-saphyr reports.
@@ -482,17 +484,13 @@ pub struct KeyLimits {
     pub concurrent: Option<Spanned<u32>>,
 }
 
-/// The auth kinds the runtime implements.
-pub const AUTH_KINDS: &[&str] = &["bearer", "header", "fal_key", "kling_jwt"];
-
 /// How a key is presented to the provider.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
     /// `bearer` (`Authorization: Bearer <key>`), `header` (`<header>: <key>`), `fal_key`
     /// (`Authorization: Key <key>`) or `kling_jwt` (an HS256 JWT from an `access:secret` pair).
-    #[schemars(extend("enum" = ["bearer", "header", "fal_key", "kling_jwt"]))]
-    pub kind: Spanned<String>,
+    pub kind: Spanned<AuthKind>,
     /// Header name (kind `header` only).
     #[serde(default)]
     pub header: Option<Spanned<String>>,
@@ -561,9 +559,6 @@ pub struct Errors {
     pub retryable: Vec<String>,
 }
 
-/// The HTTP methods an endpoint may use.
-pub const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
-
 /// One endpoint of a provider.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -574,9 +569,9 @@ pub struct Endpoint {
     /// Id health metrics are recorded under, unique across all providers.
     pub health_id: Spanned<String>,
     /// HTTP method.
-    #[schemars(extend("enum" = ["GET", "POST", "PUT", "DELETE", "PATCH"]))]
-    pub method: Spanned<String>,
-    /// Path relative to the base URL, with `{param}` placeholders for `in: path` fields.
+    pub method: Spanned<Method>,
+    /// Path relative to the base URL, starting with `/`, with a `{param}` placeholder (a whole
+    /// path segment) for each `in: path` field.
     pub path: Spanned<String>,
     /// Rust name of the generated request struct.
     pub request: Spanned<String>,
@@ -588,28 +583,6 @@ pub struct Endpoint {
     /// Cross-field limits, checked by the generated `Validate` impl.
     #[serde(default)]
     pub rules: Vec<Rule>,
-}
-
-/// What kind of result an endpoint returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ResponseKind {
-    /// Binary audio.
-    Audio,
-    /// A JSON document.
-    Json,
-    /// An asynchronous job whose result is a JSON document.
-    Job,
-}
-
-/// Job protocols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobFlow {
-    /// fal.ai's queue: follow `status_url` / `response_url`.
-    FalQueue,
-    /// A task resource polled at `poll_path` until it is final.
-    KlingTask,
 }
 
 /// What an endpoint returns.
@@ -633,7 +606,7 @@ pub struct Response {
     pub example: Option<Spanned<serde_json::Value>>,
     /// The job protocol (`job` only).
     #[serde(default)]
-    pub flow: Option<Spanned<JobFlow>>,
+    pub flow: Option<Spanned<JobFlowKind>>,
     /// Poll path containing `{task_id}` (`kling_task` only).
     #[serde(default)]
     pub poll_path: Option<Spanned<String>>,
@@ -897,22 +870,8 @@ impl Field {
 }
 
 impl Endpoint {
-    /// The `{param}` names of the path, in order.
-    pub fn path_params(&self) -> Vec<&str> {
-        path_params(&self.path.value)
+    /// The path, parsed (validation reports a malformed one).
+    pub fn template(&self) -> Result<PathTemplate, media_sdk_spec::TemplateError> {
+        PathTemplate::parse(&self.path.value)
     }
-}
-
-/// The `{param}` names of a path template, in order (unbalanced braces are ignored here and
-/// reported by validation).
-pub fn path_params(path: &str) -> Vec<&str> {
-    let mut params = Vec::new();
-    let mut rest = path;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('}') else { break };
-        params.push(&after[..end]);
-        rest = &after[end + 1..];
-    }
-    params
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::names;
 use crate::spec::{
-    AUTH_KINDS, Defaults, Endpoint, Field, FieldType, JobFlow, METHODS, Map, ParamIn, Policy,
+    AuthKind, Defaults, Endpoint, Field, FieldType, Map, Method, ParamIn, PathTemplate, Policy,
     Provider, Response, ResponseKind, Rule, Spanned, Spec,
 };
 
@@ -490,7 +490,7 @@ impl Checker {
         }
 
         let mut endpoint_ids: HashMap<&str, Loc> = HashMap::new();
-        let mut routes: HashMap<(String, String), (String, Loc)> = HashMap::new();
+        let mut routes: HashMap<(Method, String), (String, Loc)> = HashMap::new();
         for (eid, endpoint) in provider.endpoints.iter() {
             if let Some(first) = endpoint_ids.insert(&eid.value, eid.loc) {
                 self.err(
@@ -503,20 +503,21 @@ impl Checker {
                 );
                 endpoint_ids.insert(&eid.value, first);
             }
-            let route = (
-                endpoint.method.value.clone(),
-                normalized_path(&endpoint.path.value),
-            );
-            if let Some((other, _)) = routes.get(&route) {
-                self.err(
-                    endpoint.path.loc,
-                    format!(
-                        "endpoint `{}` has the same method and path as endpoint `{}`",
-                        eid.value, other
+            // A malformed path is reported by `path`.
+            if let Ok(template) = endpoint.template() {
+                match routes.entry((endpoint.method.value, route_shape(&template))) {
+                    Entry::Occupied(other) => self.err(
+                        endpoint.path.loc,
+                        format!(
+                            "endpoint `{}` has the same method and path as endpoint `{}`",
+                            eid.value,
+                            other.get().0
+                        ),
                     ),
-                );
-            } else {
-                routes.insert(route, (eid.value.clone(), eid.loc));
+                    Entry::Vacant(slot) => {
+                        slot.insert((eid.value.clone(), eid.loc));
+                    }
+                }
             }
             self.endpoint(eid, endpoint, &mut types);
         }
@@ -527,37 +528,27 @@ impl Checker {
 
     fn auth(&mut self, provider: &Provider) {
         let auth = &provider.auth.value;
-        let kind = auth.kind.value.as_str();
-        if !AUTH_KINDS.contains(&kind) {
-            self.err(
-                auth.kind.loc,
-                format!(
-                    "unknown auth kind \"{kind}\"; expected one of {}",
-                    one_of(AUTH_KINDS)
-                ),
-            );
-            return;
-        }
+        let kind = auth.kind.value;
         match (&auth.header, kind) {
-            (None, "header") => self.err(
+            (None, AuthKind::Header) => self.err(
                 auth.kind.loc,
                 "auth kind \"header\" needs `header` (the header name)",
             ),
-            (Some(h), "header") if !is_header_name(&h.value) => self.err(
+            (Some(h), AuthKind::Header) if !is_header_name(&h.value) => self.err(
                 h.loc,
                 format!("`{}` is not a valid HTTP header name", h.value),
             ),
-            (Some(h), k) if k != "header" => self.err(
+            (Some(h), k) if k != AuthKind::Header => self.err(
                 h.loc,
                 format!("`header` only applies to auth kind \"header\", not \"{k}\""),
             ),
             _ => {}
         }
         match (&auth.ttl_secs, kind) {
-            (Some(t), "kling_jwt") if t.value == 0 => {
+            (Some(t), AuthKind::KlingJwt) if t.value == 0 => {
                 self.err(t.loc, "ttl_secs must be greater than 0")
             }
-            (Some(t), k) if k != "kling_jwt" => self.err(
+            (Some(t), k) if k != AuthKind::KlingJwt => self.err(
                 t.loc,
                 format!("`ttl_secs` only applies to auth kind \"kling_jwt\", not \"{k}\""),
             ),
@@ -613,20 +604,10 @@ impl Checker {
             );
         }
         let method = &endpoint.method;
-        if !METHODS.contains(&method.value.as_str()) {
-            self.err(
-                method.loc,
-                format!(
-                    "unknown method \"{}\"; expected one of {}",
-                    method.value,
-                    one_of(METHODS)
-                ),
-            );
-        }
         self.path(endpoint);
         self.type_name(types, &endpoint.request);
         self.fields(&endpoint.fields, Context::Request, types);
-        if method.value == "GET" || method.value == "DELETE" {
+        if !method.value.sends_body() {
             for (name, field) in endpoint.fields.iter() {
                 if !field.is_path() && !field.is_query() {
                     self.err(
@@ -647,29 +628,14 @@ impl Checker {
 
     fn path(&mut self, endpoint: &Endpoint) {
         let path = &endpoint.path;
-        if !path.value.starts_with('/') {
-            self.err(
-                path.loc,
-                format!("path `{}` must start with `/`", path.value),
-            );
-        }
-        if !braces_balanced(&path.value) {
-            self.err(
-                path.loc,
-                format!("unbalanced `{{` `}}` in path `{}`", path.value),
-            );
-            return;
-        }
-        let params = endpoint.path_params();
-        let mut seen = HashMap::new();
-        for param in &params {
-            if seen.insert(*param, ()).is_some() {
-                self.err(
-                    path.loc,
-                    format!("path parameter `{{{param}}}` appears twice"),
-                );
-                continue;
+        let template = match endpoint.template() {
+            Ok(template) => template,
+            Err(err) => {
+                self.err(path.loc, format!("path `{}` {err}", path.value));
+                return;
             }
+        };
+        for param in template.params() {
             match endpoint.fields.get(param) {
                 Some(field) if field.is_path() => {}
                 Some(_) => self.err(
@@ -683,7 +649,7 @@ impl Checker {
             }
         }
         for (name, field) in endpoint.fields.iter() {
-            if field.is_path() && !params.contains(&name.value.as_str()) {
+            if field.is_path() && !template.has_param(&name.value) {
                 self.err(
                     name.loc,
                     format!(
@@ -1238,30 +1204,21 @@ impl Checker {
                 }
             }
         }
-        match (&r.flow, &r.poll_path) {
-            (None, _) if is_job => self.err(
+        let poll_param = r.flow.as_ref().and_then(|f| f.value.poll_param());
+        match (&r.flow, poll_param, &r.poll_path) {
+            (None, _, _) if is_job => self.err(
                 response.loc,
                 "a job response needs `flow` (fal_queue or kling_task)",
             ),
-            (Some(flow), None) if flow.value == JobFlow::KlingTask => self.err(
+            (Some(flow), Some(param), None) => self.err(
                 flow.loc,
-                "flow kling_task needs `poll_path` containing `{task_id}`",
+                format!(
+                    "flow {} needs `poll_path` containing `{{{param}}}`",
+                    flow.value
+                ),
             ),
-            (Some(flow), Some(p)) if flow.value == JobFlow::KlingTask => {
-                if !p.value.contains("{task_id}") {
-                    self.err(
-                        p.loc,
-                        format!("poll_path `{}` must contain `{{task_id}}`", p.value),
-                    );
-                }
-                if !p.value.starts_with('/') {
-                    self.err(
-                        p.loc,
-                        format!("poll_path `{}` must start with `/`", p.value),
-                    );
-                }
-            }
-            (_, Some(p)) => self.err(p.loc, "`poll_path` only applies to flow kling_task"),
+            (Some(_), Some(param), Some(p)) => self.poll_path(p, param),
+            (_, None, Some(p)) => self.err(p.loc, "`poll_path` only applies to flow kling_task"),
             _ => {}
         }
         if let Some(m) = r.max_bytes.as_ref().filter(|m| m.value == 0) {
@@ -1288,6 +1245,30 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// A job's poll path: a valid template whose one placeholder is `param`.
+    fn poll_path(&mut self, p: &Spanned<String>, param: &str) {
+        let template = match PathTemplate::parse(&p.value) {
+            Ok(template) => template,
+            Err(err) => return self.err(p.loc, format!("poll_path `{}` {err}", p.value)),
+        };
+        if !template.has_param(param) {
+            self.err(
+                p.loc,
+                format!("poll_path `{}` must contain `{{{param}}}`", p.value),
+            );
+        } else if let Some(other) = template.params().find(|q| *q != param) {
+            self.err(
+                p.loc,
+                format!(
+                    "poll_path `{}` may only contain `{{{param}}}`, found `{{{other}}}`",
+                    p.value
+                ),
+            );
+        }
+    }
+}
+
 fn nested(context: Context) -> Context {
     match context {
         Context::Request | Context::Nested => Context::Nested,
@@ -1295,36 +1276,15 @@ fn nested(context: Context) -> Context {
     }
 }
 
-/// `/v1/{a}/x` and `/v1/{b}/x` are the same route.
-fn normalized_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut in_param = false;
-    for c in path.chars() {
-        match c {
-            '{' => {
-                in_param = true;
-                out.push_str("{}");
-            }
-            '}' => in_param = false,
-            _ if in_param => {}
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-fn braces_balanced(path: &str) -> bool {
-    let mut open = false;
-    for c in path.chars() {
-        match c {
-            '{' if open => return false,
-            '{' => open = true,
-            '}' if !open => return false,
-            '}' => open = false,
-            _ => {}
-        }
-    }
-    !open
+/// `/v1/{a}/x` and `/v1/{b}/x` are the same route: the template with every name left out.
+fn route_shape(template: &PathTemplate) -> String {
+    template
+        .segments()
+        .map(|segment| match segment {
+            media_sdk_spec::Segment::Literal(text) => text,
+            media_sdk_spec::Segment::Param(_) => "{}",
+        })
+        .collect()
 }
 
 fn is_header_name(name: &str) -> bool {

@@ -187,14 +187,26 @@ const CASES: &[Case] = &[
         proves: "every problem is reported, sorted by position",
         edits: &[
             ("path: /v1/render", "path: v1/render"),
-            ("kind: bearer", "kind: carrier"),
-            ("method: POST", "method: FETCH"),
+            ("version: 1", "version: 2"),
+            ("base_url_env: ACME_BASE_URL", "base_url_env: acme-url"),
         ],
         append: "",
         expected: &[
-            "t.yaml:24:19: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt",
-            "t.yaml:30:17: unknown method \"FETCH\"; expected one of GET, POST, PUT, DELETE, PATCH",
+            "t.yaml:1:10: unsupported version 2; expected 1",
+            "t.yaml:23:19: invalid environment variable name `acme-url`; expected ^[A-Z_][A-Z0-9_]*$",
             "t.yaml:45:15: path `v1/render` must start with `/`",
+        ],
+    },
+    Case {
+        proves: "a misspelt kind is a shape error at the value, reported with those of other blocks",
+        edits: &[
+            ("kind: bearer", "kind: carrier"),
+            ("window_secs: 60", "window_secs: -60"),
+        ],
+        append: "",
+        expected: &[
+            "t.yaml:14:18: defaults.health.window_secs: expected an unsigned integer, found -60",
+            "t.yaml:24:19: providers.acme.auth.kind: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt",
         ],
     },
     Case {
@@ -270,7 +282,7 @@ const CASES: &[Case] = &[
         edits: &[("kind: bearer", "kind: carrier")],
         append: "",
         expected: &[
-            "t.yaml:24:19: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt",
+            "t.yaml:24:19: providers.acme.auth.kind: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt",
         ],
     },
     Case {
@@ -339,6 +351,38 @@ const CASES: &[Case] = &[
         expected: &["t.yaml:45:15: path parameter `{prompt}` is a field without `in: path`"],
     },
     Case {
+        proves: "a malformed path template is reported at the path, saying what and where",
+        edits: &[("path: /v1/speak/{voice}", "path: /v1/speak/{voice")],
+        append: "",
+        expected: &[
+            "t.yaml:31:15: path `/v1/speak/{voice` has a `{` at position 11 that is never closed",
+        ],
+    },
+    Case {
+        proves: "a path placeholder appears once",
+        edits: &[("path: /v1/speak/{voice}", "path: /v1/speak/{voice}/{voice}")],
+        append: "",
+        expected: &[
+            "t.yaml:31:15: path `/v1/speak/{voice}/{voice}` has the placeholder `{voice}` twice (at positions 11 and 19)",
+        ],
+    },
+    Case {
+        proves: "a path placeholder is a whole segment (the simulator matches segments)",
+        edits: &[("path: /v1/speak/{voice}", "path: /v1/speak/{voice}.mp3")],
+        append: "",
+        expected: &[
+            "t.yaml:31:15: path `/v1/speak/{voice}.mp3` has a placeholder `{voice}` at position 11 that is not a whole path segment; a placeholder stands for one segment, as in `/items/{voice}/`",
+        ],
+    },
+    Case {
+        proves: "a path has no query string",
+        edits: &[("path: /v1/render", "path: /v1/render?x=1")],
+        append: "",
+        expected: &[
+            "t.yaml:45:15: path `/v1/render?x=1` has `?` at position 11; a path template has no query string",
+        ],
+    },
+    Case {
         proves: "paths start with /",
         edits: &[("path: /v1/render", "path: v1/render")],
         append: "",
@@ -349,7 +393,7 @@ const CASES: &[Case] = &[
         edits: &[("method: POST", "method: FETCH")],
         append: "",
         expected: &[
-            "t.yaml:30:17: unknown method \"FETCH\"; expected one of GET, POST, PUT, DELETE, PATCH",
+            "t.yaml:30:17: providers.acme.endpoints.speak.method: unknown method \"FETCH\"; expected one of GET, POST, PUT, DELETE, PATCH",
         ],
     },
     Case {
@@ -497,6 +541,39 @@ const CASES: &[Case] = &[
         )],
         append: "",
         expected: &["t.yaml:50:22: poll_path `/v1/render/{id}` must contain `{task_id}`"],
+    },
+    Case {
+        proves: "a kling_task poll_path has no placeholder but {task_id}",
+        edits: &[(
+            "          kind: json\n",
+            "          kind: job\n          flow: kling_task\n          poll_path: /v1/render/{task_id}/{part}\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:50:22: poll_path `/v1/render/{task_id}/{part}` may only contain `{task_id}`, found `{part}`",
+        ],
+    },
+    Case {
+        proves: "a malformed poll_path is a template error at the poll_path",
+        edits: &[(
+            "          kind: json\n",
+            "          kind: job\n          flow: kling_task\n          poll_path: /v1/render/{task_id\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:50:22: poll_path `/v1/render/{task_id` has a `{` at position 12 that is never closed",
+        ],
+    },
+    Case {
+        proves: "a misspelt job flow is a shape error at the value that lists the flows",
+        edits: &[(
+            "          kind: json\n",
+            "          kind: job\n          flow: kling\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:49:17: providers.acme.endpoints.render.response.flow: unknown job flow \"kling\"; expected one of fal_queue, kling_task",
+        ],
     },
     Case {
         proves: "a json response needs a type",

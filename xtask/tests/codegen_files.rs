@@ -196,8 +196,9 @@ fn cli_reports_spec_errors_as_file_line_column_lines() {
     let (_dir, paths) = scratch();
     fs::write(
         &paths.spec,
+        // Two blocks (a misspelt kind stops its provider's block at the first problem).
         SPEC.replace("auth: { kind: fal_key }", "auth: { kind: carrier }")
-            .replace("method: PUT", "method: SEND"),
+            .replace("window_secs: 60", "window_secs: soon"),
     )
     .expect("write spec");
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -220,10 +221,10 @@ fn cli_reports_spec_errors_as_file_line_column_lines() {
         lines,
         [
             format!(
-                "{spec}:26:19: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt"
+                "{spec}:16:18: defaults.health.window_secs: expected an unsigned integer, found \"soon\""
             ),
             format!(
-                "{spec}:50:17: unknown method \"SEND\"; expected one of GET, POST, PUT, DELETE, PATCH"
+                "{spec}:26:19: providers.store.auth.kind: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt"
             ),
         ]
     );
@@ -255,16 +256,34 @@ fn the_schema_is_what_codegen_writes_and_describes_the_model() {
         .collect();
     assert_eq!(required, ["version", "defaults", "providers"]);
     assert_eq!(schema["additionalProperties"], false);
-    // Closed sets the loader checks semantically are still enumerated for editors.
+    // The closed sets (the kinds of `media-sdk-spec`) are enumerated for editors.
     let defs = &schema["$defs"];
     assert_eq!(
-        defs["Auth"]["properties"]["kind"]["enum"],
-        serde_json::json!(["bearer", "header", "fal_key", "kling_jwt"])
+        defs["Auth"]["properties"]["kind"]["$ref"],
+        "#/$defs/AuthKind"
+    );
+    let consts = |def: &serde_json::Value| -> Vec<String> {
+        def["oneOf"]
+            .as_array()
+            .expect("oneOf")
+            .iter()
+            .map(|v| v["const"].as_str().expect("const").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        consts(&defs["AuthKind"]),
+        ["bearer", "header", "fal_key", "kling_jwt"]
     );
     assert_eq!(
-        defs["Endpoint"]["properties"]["method"]["enum"],
+        defs["Endpoint"]["properties"]["method"]["$ref"],
+        "#/$defs/Method"
+    );
+    assert_eq!(
+        defs["Method"]["enum"],
         serde_json::json!(["GET", "POST", "PUT", "DELETE", "PATCH"])
     );
+    assert_eq!(consts(&defs["ResponseKind"]), ["json", "audio", "job"]);
+    assert_eq!(consts(&defs["JobFlowKind"]), ["fal_queue", "kling_task"]);
     // Every provider key of the real spec is a property of the Provider definition.
     let provider_props = defs["Provider"]["properties"]
         .as_object()

@@ -300,4 +300,20 @@ async fn start_refuses_inconsistent_settings() {
         !bad_pair.to_string().contains("no-colon"),
         "the key is not echoed"
     );
+
+    // A hand-built route whose path is not a template is refused at start, not left unmatched.
+    let mut routes = openai_routes();
+    routes[0].spec.path = "/v1/audio/{speech";
+    let bad_path = Simulator::builder()
+        .provider(&OPENAI, routes)
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_path.to_string(),
+        format!(
+            "path of `openai/{}` has a `{{` at position 11 that is never closed",
+            openai_routes()[0].spec.id
+        )
+    );
 }
