@@ -314,7 +314,7 @@ impl ProviderClient {
             Error::Config(format!("{}/{}: {message}", endpoint.provider, endpoint.id))
         })?;
         let method = endpoint.method.as_http();
-        let body = if method == http::Method::GET || method == http::Method::DELETE {
+        let body = if !endpoint.method.sends_body() {
             None
         } else {
             let json = serde_json::to_vec(request).map_err(|e| {

@@ -18,4 +18,6 @@ mod kinds;
 mod path;
 
 pub use kinds::{AuthKind, JobFlowKind, Method, ResponseKind, UnknownKind};
-pub use path::{PathTemplate, RenderError, Segment, TemplateError, TemplateErrorKind};
+pub use path::{
+    PathTemplate, RenderError, Segment, TemplateError, TemplateErrorKind, segment_problem,
+};

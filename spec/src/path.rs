@@ -187,17 +187,10 @@ impl PathTemplate {
                         });
                     };
                     let v = v.as_ref();
+                    let name = name.to_owned();
                     match v {
-                        "" => {
-                            return Err(RenderError::Empty {
-                                name: name.to_owned(),
-                            });
-                        }
-                        "." | ".." => {
-                            return Err(RenderError::DotSegment {
-                                name: name.to_owned(),
-                            });
-                        }
+                        "" => return Err(RenderError::Empty { name }),
+                        "." | ".." => return Err(RenderError::DotSegment { name }),
                         _ => path.extend(utf8_percent_encode(v, PATH_PARAM)),
                     }
                 }
@@ -434,18 +427,26 @@ impl RenderError {
     }
 }
 
+/// Why `value` cannot fill a placeholder as one path segment (empty, `.` or `..`, which URL
+/// normalisation would remove or resolve), if so: what [`PathTemplate::render`] refuses, for
+/// checks made before rendering.
+pub fn segment_problem(value: &str) -> Option<&'static str> {
+    match value {
+        "" => Some(EMPTY),
+        "." | ".." => Some(DOT),
+        _ => None,
+    }
+}
+
+const EMPTY: &str = "must not be empty (it is a path segment)";
+const DOT: &str = "must not be `.` or `..` (it is a path segment)";
+
 impl fmt::Display for RenderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RenderError::Missing { name } => write!(f, "no value for path parameter `{name}`"),
-            RenderError::Empty { name } => write!(
-                f,
-                "path parameter `{name}` must not be empty (it is a path segment)"
-            ),
-            RenderError::DotSegment { name } => write!(
-                f,
-                "path parameter `{name}` must not be `.` or `..` (it is a path segment)"
-            ),
+            RenderError::Empty { name } => write!(f, "path parameter `{name}` {EMPTY}"),
+            RenderError::DotSegment { name } => write!(f, "path parameter `{name}` {DOT}"),
         }
     }
 }

@@ -1,84 +1,25 @@
 //! Paths and URLs: rendering an endpoint's `{param}` template, checking path parameters, and
 //! deciding whether a URL given by the provider may be followed.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use media_sdk_spec::{PathTemplate, segment_problem};
 use reqwest::Url;
 use url::Origin;
 
 use crate::classify::shorten;
 use crate::endpoint::ValidationError;
 
-/// Characters percent-encoded in a path parameter: everything but RFC 3986 unreserved ones.
-const PATH_PARAM: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// One piece of a path template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Piece<'t> {
-    /// Text kept as it is.
-    Literal(&'t str),
-    /// A `{name}` placeholder.
-    Param(&'t str),
-}
-
-/// Splits a path `template` into literal text and `{name}` placeholders, in order; an
-/// unclosed `{` is an error where it is met. The one place the template syntax is parsed.
-fn parse_template(template: &str) -> impl Iterator<Item = std::result::Result<Piece<'_>, String>> {
-    let mut rest = template;
-    let mut param = None;
-    std::iter::from_fn(move || {
-        if let Some(name) = param.take() {
-            return Some(Ok(Piece::Param(name)));
-        }
-        if rest.is_empty() {
-            return None;
-        }
-        let Some(open) = rest.find('{') else {
-            return Some(Ok(Piece::Literal(std::mem::take(&mut rest))));
-        };
-        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
-            rest = "";
-            return Some(Err(format!("unclosed `{{` in path `{template}`")));
-        };
-        let (literal, name) = (&rest[..open], &rest[open + 1..close]);
-        rest = &rest[close + 1..];
-        if literal.is_empty() {
-            Some(Ok(Piece::Param(name)))
-        } else {
-            param = Some(name);
-            Some(Ok(Piece::Literal(literal)))
-        }
-    })
-}
-
-/// `base` + `template` with `{name}` placeholders replaced by percent-encoded `params`, then
-/// `query` appended.
+/// `base` + `template` with `{name}` placeholders replaced by `params`, each percent-encoded as
+/// one path segment ([`PathTemplate::render`]), then `query` appended.
 pub(crate) fn build_url(
     base: &Url,
     template: &str,
     params: &[(&str, String)],
     query: &[(&str, String)],
 ) -> std::result::Result<Url, String> {
-    let mut path = String::with_capacity(template.len());
-    for piece in parse_template(template) {
-        match piece? {
-            Piece::Literal(text) => path.push_str(text),
-            Piece::Param(name) => {
-                let value = params
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v)
-                    .ok_or_else(|| format!("no value for path parameter `{name}`"))?;
-                if let Some(problem) = path_segment_problem(value) {
-                    return Err(format!("path parameter `{name}` {problem}"));
-                }
-                path.extend(utf8_percent_encode(value, PATH_PARAM));
-            }
-        }
-    }
+    let path = PathTemplate::parse(template)
+        .map_err(|e| format!("path `{template}` {e}"))?
+        .render_with(params)
+        .map_err(|e| e.to_string())?;
     let base = base.as_str().trim_end_matches('/');
     let mut url = Url::parse(&format!("{base}{path}")).map_err(|e| format!("bad URL: {e}"))?;
     if !query.is_empty() {
@@ -97,20 +38,11 @@ pub(crate) fn check_path_params(
     params: &[(&'static str, String)],
 ) -> std::result::Result<(), ValidationError> {
     for (name, value) in params {
-        if let Some(problem) = path_segment_problem(value) {
+        if let Some(problem) = segment_problem(value) {
             return Err(ValidationError::new(name, problem));
         }
     }
     Ok(())
-}
-
-/// Why `value` cannot be one path segment, if so.
-fn path_segment_problem(value: &str) -> Option<&'static str> {
-    match value {
-        "" => Some("must not be empty (it is a path segment)"),
-        "." | ".." => Some("must not be `.` or `..` (it is a path segment)"),
-        _ => None,
-    }
 }
 
 /// Resolves `given`, a URL the provider sent back (fal's `status_url`, `response_url`), against
@@ -171,26 +103,6 @@ pub fn resolve_provider_url(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_template_splits_into_literals_and_params() {
-        let pieces = |t| parse_template(t).collect::<std::result::Result<Vec<_>, _>>();
-        assert_eq!(
-            pieces("/v1/{a}/x/{b}").unwrap(),
-            [
-                Piece::Literal("/v1/"),
-                Piece::Param("a"),
-                Piece::Literal("/x/"),
-                Piece::Param("b"),
-            ]
-        );
-        assert_eq!(pieces("/plain").unwrap(), [Piece::Literal("/plain")]);
-        assert_eq!(
-            pieces("{a}{b}").unwrap(),
-            [Piece::Param("a"), Piece::Param("b")]
-        );
-        assert!(pieces("/v/{id").is_err());
-    }
 
     #[test]
     fn path_params_are_percent_encoded_and_query_appended() {
