@@ -45,6 +45,8 @@ pub fn run(root: &Path) -> Result<()> {
         &[
             "doc",
             "-p",
+            "media-sdk-spec",
+            "-p",
             "media-sdk",
             "-p",
             "media-sdk-macros",
