@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use http::{HeaderMap, StatusCode};
 
 /// A boxed future, as a [`Transport`] returns it.
@@ -115,13 +115,9 @@ impl Transport for ReqwestTransport {
             let status = response.status();
             let headers = std::mem::take(response.headers_mut());
             let content_length = response.content_length();
-            let body = futures::stream::unfold(response, |mut response| async move {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => Some((Ok(chunk), response)),
-                    Ok(None) => None,
-                    Err(error) => Some((Err(reading_error(&error)), response)),
-                }
-            });
+            let body = response
+                .bytes_stream()
+                .map(|chunk| chunk.map_err(|error| reading_error(&error)));
             Ok(Answer {
                 status,
                 headers,

@@ -16,12 +16,24 @@ pub(crate) fn build_url(
     params: &[(&str, String)],
     query: &[(&str, String)],
 ) -> std::result::Result<Url, String> {
-    let path = PathTemplate::parse(template)
-        .map_err(|e| format!("path `{template}` {e}"))?
-        .render_with(params)
-        .map_err(|e| e.to_string())?;
-    let base = base.as_str().trim_end_matches('/');
-    let mut url = Url::parse(&format!("{base}{path}")).map_err(|e| format!("bad URL: {e}"))?;
+    let prefix = base.path().trim_end_matches('/');
+    let mut url = base.clone();
+    if template.contains('{') {
+        let path = PathTemplate::parse(template)
+            .map_err(|e| format!("path `{template}` {e}"))?
+            .render_with(params)
+            .map_err(|e| e.to_string())?;
+        url.set_path(&format!("{prefix}{path}"));
+    } else if prefix.is_empty() {
+        // No placeholder: the template is the path (checked when it was generated or derived).
+        url.set_path(template);
+    } else {
+        url.set_path(&format!("{prefix}{template}"));
+    }
+    // The base's scheme, host and port were parsed once, when the client was built; its own
+    // path is a prefix.
+    url.set_query(None);
+    url.set_fragment(None);
     if !query.is_empty() {
         let mut pairs = url.query_pairs_mut();
         for (name, value) in query {
