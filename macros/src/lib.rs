@@ -487,7 +487,7 @@ impl Spec {
         };
         let response = match kind {
             Response::Audio { content_type } => quote! {
-                ::media_sdk::spec::ResponseSpec::Audio { content_type: #content_type }
+                ::media_sdk::spec::ResponseSpec::Audio { content_type: #content_type, stream: ::core::option::Option::None }
             },
             Response::Json { .. } => quote!(::media_sdk::spec::ResponseSpec::Json),
             Response::Job {

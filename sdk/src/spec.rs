@@ -298,6 +298,38 @@ impl EndpointSpec {
     }
 }
 
+/// How an audio endpoint streams: chunks as the provider produces them, bounded by silence
+/// between chunks and by a total size instead of the buffered call's request timeout and body
+/// cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSpec {
+    /// Path template of the streaming variant when the provider uses another one (ElevenLabs'
+    /// `/v1/text-to-speech/{voice_id}/stream`); `None`: the endpoint's own path.
+    pub path: Option<&'static str>,
+    /// Longest wait for the next chunk (and for the first one after the headers), in
+    /// milliseconds, before the stream fails.
+    pub idle_timeout_ms: u64,
+    /// Most bytes of audio one stream may deliver.
+    pub max_bytes: u64,
+    /// Server-sent events carrying base64 audio, decoded when the answer is
+    /// `text/event-stream` (OpenAI's `stream_format: sse`).
+    pub events: Option<AudioEvents>,
+}
+
+/// Audio inside server-sent events: each event's `data` is a JSON object whose `type_field`
+/// names the event; `delta` events carry base64 audio in `audio_field`; `done` ends the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioEvents {
+    /// The field naming an event's type, e.g. `"type"`.
+    pub type_field: &'static str,
+    /// The type of events carrying audio, e.g. `"speech.audio.delta"`.
+    pub delta: &'static str,
+    /// The field of a delta event holding base64 audio, e.g. `"audio"`.
+    pub audio_field: &'static str,
+    /// The type of the event that ends the stream, e.g. `"speech.audio.done"`.
+    pub done: &'static str,
+}
+
 /// What an endpoint returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseSpec {
@@ -307,6 +339,8 @@ pub enum ResponseSpec {
     Audio {
         /// Content type when the response carries none.
         content_type: &'static str,
+        /// How the endpoint streams its audio, when it can (`stream:` in `providers.yaml`).
+        stream: Option<StreamSpec>,
     },
     /// An asynchronous job: submit, poll, fetch the result.
     Job(JobSpec),

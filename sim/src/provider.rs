@@ -504,7 +504,7 @@ impl ProviderSim {
                 let output = adapt_example(route.example, &accepted, now_ms / 1000);
                 Ok((self.success_json(output, cx), Outcome::Success))
             }
-            ResponseSpec::Audio { content_type } => {
+            ResponseSpec::Audio { content_type, .. } => {
                 let format = ["response_format", "output_format"]
                     .iter()
                     .find_map(|name| accepted.get(*name).and_then(Value::as_str));

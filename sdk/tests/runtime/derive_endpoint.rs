@@ -189,7 +189,8 @@ fn audio_spec_has_every_key_and_normalises_the_method() {
             method: Method::Post,
             path: "/v1/text-to-speech/{voice_id}",
             response: ResponseSpec::Audio {
-                content_type: "audio/mpeg"
+                content_type: "audio/mpeg",
+                stream: None,
             },
             max_body_bytes: None,
         }
