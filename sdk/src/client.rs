@@ -111,10 +111,11 @@ pub use self::url::resolve_provider_url;
 use crate::admission::{Admission, QueuePlace, Refusal};
 use crate::auth;
 use crate::classify::{Failure, classify_with, shorten};
-use crate::endpoint::{Endpoint, ResponseBody};
+use crate::endpoint::{Audio, Endpoint, ResponseBody};
 use crate::error::{Error, Result};
 use crate::keys::{KeyLease, KeyPool};
 use crate::spec::{EndpointSpec, ProviderSpec, ResponseSpec};
+use crate::stream::AudioStream;
 use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 
 /// Sends requests to one provider. Cheap to clone: clones share the pool, the HTTP client and
@@ -300,6 +301,22 @@ impl ProviderClient {
         let result = self.run(&request, &mut call).instrument(span).await;
         self.finish(&call, result.as_ref().err());
         result
+    }
+
+    /// Sends `request` to the endpoint's streaming variant and returns its audio as it arrives
+    /// (see [`AudioStream`]).
+    pub async fn stream<E: Endpoint<Output = Audio>>(&self, request: E) -> Result<AudioStream> {
+        self.stream_with(request, &CallOptions::default()).await
+    }
+
+    /// [`stream`](Self::stream) with this call's own budgets.
+    pub async fn stream_with<E: Endpoint<Output = Audio>>(
+        &self,
+        request: E,
+        options: &CallOptions,
+    ) -> Result<AudioStream> {
+        let _ = (request, options);
+        todo!("streaming is being built on this branch")
     }
 
     async fn run<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<E::Output> {

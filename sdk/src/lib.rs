@@ -30,6 +30,7 @@ mod retry;
 mod sdk;
 mod secret;
 pub mod spec;
+mod stream;
 pub mod telemetry;
 
 pub use client::{CallOptions, ProviderClient, resolve_provider_url};
@@ -39,6 +40,7 @@ pub use generated::*;
 #[doc = include_str!("derive_endpoint.md")]
 pub use media_sdk_macros::Endpoint;
 pub use sdk::{DEFAULT_COOLDOWN_SYNC_INTERVAL, EMF_ENV, MEMBER_PREFIX, Sdk, SdkBuilder};
+pub use stream::AudioStream;
 
 // The runtime (`sdk`) knows no provider; the generated ones are its default.
 impl Sdk {
