@@ -384,6 +384,8 @@ fn metric(
         provider,
         endpoint: "x",
         latency_ms,
+        ttfb_ms: None,
+        cancelled: false,
         success: ok,
         status: Some(if ok { 200 } else { 500 }),
         error_class: (!ok).then_some("retries_exhausted"),

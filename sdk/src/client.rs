@@ -89,6 +89,8 @@
 
 mod engine;
 mod jobs;
+mod sse;
+mod streaming;
 mod transport;
 mod url;
 
@@ -104,6 +106,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use self::engine::{Attempt, CallDecision, CallRetry, Stop};
+use self::streaming::{AudioFlow, StreamEnd};
 use self::transport::{Answer, Outgoing, ReqwestTransport, Transport};
 pub(crate) use self::url::build_url;
 use self::url::check_path_params;
@@ -112,9 +115,9 @@ use crate::admission::{Admission, QueuePlace, Refusal};
 use crate::auth;
 use crate::classify::{Failure, classify_with, shorten};
 use crate::endpoint::{Audio, Endpoint, ResponseBody};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StreamFailure};
 use crate::keys::{KeyLease, KeyPool};
-use crate::spec::{EndpointSpec, ProviderSpec, ResponseSpec};
+use crate::spec::{EndpointSpec, ProviderSpec, ResponseSpec, StreamSpec};
 use crate::stream::AudioStream;
 use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 
@@ -315,15 +318,120 @@ impl ProviderClient {
         request: E,
         options: &CallOptions,
     ) -> Result<AudioStream> {
-        let _ = (request, options);
-        todo!("streaming is being built on this branch")
+        let endpoint = &E::SPEC;
+        if let Some(reason) = &self.inner.unusable {
+            return Err(Error::Config(reason.clone()));
+        }
+        let ResponseSpec::Audio {
+            content_type: default_type,
+            stream: Some(stream),
+        } = endpoint.response
+        else {
+            return Err(Error::Config(format!(
+                "{}/{}: the endpoint does not stream (no `stream` in providers.yaml)",
+                endpoint.provider, endpoint.id
+            )));
+        };
+        request
+            .validate()
+            .and_then(|()| check_path_params(&request.path_params()))
+            .map_err(|source| Error::Invalid {
+                provider: endpoint.provider,
+                endpoint: endpoint.id,
+                source,
+            })?;
+        let span = tracing::info_span!(
+            "media_sdk.stream",
+            provider = endpoint.provider,
+            endpoint = endpoint.id
+        );
+        let mut call = Call::new(self.inner.spec, endpoint, options);
+        let opened = self
+            .open(&request, &mut call, &stream)
+            .instrument(span)
+            .await;
+        let delivered = match opened {
+            Ok(delivered) => delivered,
+            Err(error) => {
+                self.finish(&call, Some(&error));
+                return Err(error);
+            }
+        };
+        let Delivered {
+            content_type,
+            lease,
+            open: Some(answer),
+            ..
+        } = delivered
+        else {
+            let error = Error::Transport {
+                provider: endpoint.provider,
+                endpoint: endpoint.id,
+                message: "the answer's body was read instead of streamed".to_owned(),
+            };
+            self.finish(&call, Some(&error));
+            return Err(error);
+        };
+        if let Some(announced) = answer.content_length.filter(|&n| n > stream.max_bytes) {
+            let error = Error::Stream {
+                provider: endpoint.provider,
+                endpoint: endpoint.id,
+                failure: StreamFailure::TooLarge,
+                received_bytes: 0,
+                message: format!(
+                    "the provider announced {announced} bytes, more than {}",
+                    stream.max_bytes
+                ),
+            };
+            self.finish(&call, Some(&error));
+            return Err(error);
+        }
+        let event_stream = content_type
+            .as_deref()
+            .is_some_and(|t| is_event_stream(t) && stream.events.is_some());
+        let audio_type = if event_stream {
+            default_type.to_owned()
+        } else {
+            content_type.unwrap_or_else(|| default_type.to_owned())
+        };
+        let flow = AudioFlow::new(
+            self.clone(),
+            call,
+            lease,
+            answer.body,
+            &stream,
+            event_stream,
+            answer.content_length,
+        );
+        Ok(AudioStream::new(Some(audio_type), flow))
     }
 
-    async fn run<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<E::Output> {
+    /// Sends a streaming request until a 2xx's headers are in (keys, rotation, retries as for
+    /// a buffered call).
+    async fn open<E: Endpoint>(
+        &self,
+        request: &E,
+        call: &mut Call,
+        stream: &StreamSpec,
+    ) -> Result<Delivered> {
         let endpoint = call.endpoint;
+        let path = stream.path.unwrap_or(endpoint.path);
+        let prepared = self.prepare(request, endpoint, path, Receive::Headers, stream.max_bytes)?;
+        self.send(call, &prepared).await
+    }
+
+    /// `request` ready to send to `path` with any key.
+    fn prepare<E: Endpoint>(
+        &self,
+        request: &E,
+        endpoint: &'static EndpointSpec,
+        path: &str,
+        receive: Receive,
+        max_body: u64,
+    ) -> Result<Prepared> {
         let url = build_url(
             &self.inner.base_url,
-            endpoint.path,
+            path,
             &request.path_params(),
             &request.query_params(),
         )
@@ -342,12 +450,24 @@ impl ProviderClient {
             })?;
             Some(Bytes::from(json))
         };
-        let prepared = Prepared {
+        Ok(Prepared {
             method,
             url,
             body,
-            max_body: endpoint.body_limit(&self.inner.spec.body_limits),
-        };
+            max_body,
+            receive,
+        })
+    }
+
+    async fn run<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<E::Output> {
+        let endpoint = call.endpoint;
+        let prepared = self.prepare(
+            request,
+            endpoint,
+            endpoint.path,
+            Receive::Whole,
+            endpoint.body_limit(&self.inner.spec.body_limits),
+        )?;
         let reply = self.send(call, &prepared).await?;
         let body = match endpoint.response {
             ResponseSpec::Json | ResponseSpec::Audio { .. } => ResponseBody {
@@ -366,6 +486,52 @@ impl ProviderClient {
 
     fn finish(&self, call: &Call, error: Option<&Error>) {
         let latency_ms = millis(call.started.elapsed());
+        self.log_end(call, latency_ms, error);
+        // A call shed by admission (`RateLimited` before any attempt) never reached the
+        // provider: counted (`shed_calls`) and logged, not a provider failure.
+        let reached_provider =
+            call.attempts > 0 || matches!(error, Some(Error::KeysExhausted { .. }));
+        if reached_provider {
+            self.inner
+                .telemetry
+                .record_call(call_metric(call, latency_ms, error));
+        }
+    }
+
+    /// Records the end of a stream that was opened (its headers arrived): once, with its time
+    /// to first byte; a cancelled one is neither a success nor a failure.
+    fn finish_stream(&self, call: &Call, ttfb: Option<Duration>, end: StreamEnd<'_>) {
+        let latency_ms = millis(call.started.elapsed());
+        let ttfb_ms = ttfb.map(millis);
+        let error = match end {
+            StreamEnd::Completed => None,
+            StreamEnd::Failed(error) => Some(error),
+            StreamEnd::Cancelled => {
+                let key = call.key.as_deref().unwrap_or("-");
+                tracing::info!(
+                    provider = call.provider.id,
+                    endpoint = call.endpoint.id,
+                    key,
+                    latency_ms,
+                    ttfb_ms,
+                    attempt = call.attempts,
+                    "stream cancelled by the caller"
+                );
+                None
+            }
+        };
+        if !matches!(end, StreamEnd::Cancelled) {
+            self.log_end(call, latency_ms, error);
+        }
+        self.inner.telemetry.record_call(CallMetric {
+            ttfb_ms,
+            success: matches!(end, StreamEnd::Completed),
+            cancelled: matches!(end, StreamEnd::Cancelled),
+            ..call_metric(call, latency_ms, error)
+        });
+    }
+
+    fn log_end(&self, call: &Call, latency_ms: u64, error: Option<&Error>) {
         let (provider, endpoint) = (call.provider.id, call.endpoint.id);
         let key = call.key.as_deref().unwrap_or("-");
         match error {
@@ -383,24 +549,6 @@ impl ProviderClient {
                 class = error.class(), %error, "call failed"
             ),
         }
-        // A call shed by admission (`RateLimited` before any attempt) never reached the
-        // provider: counted (`shed_calls`) and logged, not a provider failure.
-        let reached_provider =
-            call.attempts > 0 || matches!(error, Some(Error::KeysExhausted { .. }));
-        if reached_provider {
-            self.inner.telemetry.record_call(CallMetric {
-                health_id: call.endpoint.health_id,
-                provider,
-                endpoint,
-                latency_ms,
-                success: error.is_none(),
-                status: call.status,
-                error_class: error.map(Error::class),
-                attempts: call.attempts,
-                key_fingerprint: call.key.clone(),
-                at: SystemTime::now(),
-            });
-        }
     }
 
     /// One HTTP exchange with `lease`'s key, presented as `auth`, read and classified. The
@@ -412,15 +560,23 @@ impl ProviderClient {
         req: &Prepared,
         auth: (HeaderName, HeaderValue),
         timeout: Duration,
-    ) -> Attempt {
+    ) -> (Attempt, Option<Answer>) {
         let spec = self.inner.spec;
         call.key = Some(lease.fingerprint().to_owned());
         let started = Instant::now();
-        let attempt = match self.inner.transport.send(req.outgoing(auth), timeout).await {
-            Err(error) => Attempt::Unanswered {
-                kind: error.kind,
-                message: lease.redact(&format!("{}: {error}", error.kind.label())),
-            },
+        let transport = &self.inner.transport;
+        let sent = match req.receive {
+            Receive::Whole => transport.send(req.outgoing(auth), timeout).await,
+            Receive::Headers => transport.send_streaming(req.outgoing(auth), timeout).await,
+        };
+        let (attempt, open) = match sent {
+            Err(error) => (
+                Attempt::Unanswered {
+                    kind: error.kind,
+                    message: lease.redact(&format!("{}: {error}", error.kind.label())),
+                },
+                None,
+            ),
             Ok(answer) => self.read_answer(call, lease, req, answer).await,
         };
         tracing::debug!(
@@ -433,17 +589,18 @@ impl ProviderClient {
             url = req.url.path(),
             "attempt finished"
         );
-        attempt
+        (attempt, open)
     }
 
-    /// Reads and classifies an answer whose headers have arrived.
+    /// Reads and classifies an answer whose headers have arrived; a 2xx whose body goes to the
+    /// caller as a stream is handed back unread.
     async fn read_answer(
         &self,
         call: &mut Call,
         lease: &KeyLease,
         req: &Prepared,
         mut answer: Answer,
-    ) -> Attempt {
+    ) -> (Attempt, Option<Answer>) {
         let spec = self.inner.spec;
         let status = answer.status.as_u16();
         let headers = std::mem::take(&mut answer.headers);
@@ -458,6 +615,9 @@ impl ProviderClient {
             None if success => lease.observe_success(),
             None => {}
         }
+        if success && matches!(req.receive, Receive::Headers) {
+            return (Attempt::Opened { content_type }, Some(answer));
+        }
         // Once a 2xx's headers are here the provider has acted: whatever happens to the body
         // (a cap, a timeout, a reset), it is never replayed.
         let cap = if success {
@@ -470,7 +630,7 @@ impl ProviderClient {
                 lease.redact(text)
             })
         };
-        match read_body(&mut answer, cap).await {
+        let attempt = match read_body(&mut answer, cap).await {
             Body::Complete(body) => Attempt::Answered {
                 outcome: classify(&body),
                 content_type,
@@ -488,7 +648,8 @@ impl ProviderClient {
                 outcome: classify(&read),
                 content_type,
             },
-        }
+        };
+        (attempt, None)
     }
 
     /// Sends the request, rotating keys on rate limits and retrying transient failures.
@@ -506,7 +667,7 @@ impl ProviderClient {
                 .map_err(|stop| self.stop_error(call, stop))?;
             let header = auth::header(spec.auth, &lease, auth::unix_now())?;
             call.attempts += 1;
-            let attempt = self.exchange(call, &lease, req, header, timeout).await;
+            let (attempt, open) = self.exchange(call, &lease, req, header, timeout).await;
             match call
                 .retry
                 .decide(attempt, call.started.elapsed(), &mut full_jitter)
@@ -519,6 +680,15 @@ impl ProviderClient {
                         payload,
                         content_type,
                         lease,
+                        open: None,
+                    });
+                }
+                CallDecision::Opened { content_type } => {
+                    return Ok(Delivered {
+                        payload: Bytes::new(),
+                        content_type,
+                        lease,
+                        open,
                     });
                 }
                 CallDecision::Rotate { cooldown, failure } => {
@@ -750,6 +920,17 @@ struct Prepared {
     body: Option<Bytes>,
     /// Most bytes read from a successful answer.
     max_body: u64,
+    /// How much of a successful answer an attempt reads.
+    receive: Receive,
+}
+
+/// How much of a successful (2xx) answer an attempt reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receive {
+    /// The whole body, up to the cap, within the request timeout (buffered calls).
+    Whole,
+    /// The headers only, within the request timeout; the body goes to the caller unread.
+    Headers,
 }
 
 impl Prepared {
@@ -777,6 +958,35 @@ struct Delivered {
     payload: Bytes,
     content_type: Option<String>,
     lease: KeyLease,
+    /// The unread answer of a stream ([`Receive::Headers`]).
+    open: Option<Answer>,
+}
+
+/// Whether `content_type` is `text/event-stream` (parameters aside).
+fn is_event_stream(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// The metric of `call`, ended after `latency_ms` with `error` (a buffered call's: no time to
+/// first byte, never cancelled).
+fn call_metric(call: &Call, latency_ms: u64, error: Option<&Error>) -> CallMetric {
+    CallMetric {
+        health_id: call.endpoint.health_id,
+        provider: call.provider.id,
+        endpoint: call.endpoint.id,
+        latency_ms,
+        ttfb_ms: None,
+        success: error.is_none(),
+        cancelled: false,
+        status: call.status,
+        error_class: error.map(Error::class),
+        attempts: call.attempts,
+        key_fingerprint: call.key.clone(),
+        at: SystemTime::now(),
+    }
 }
 
 /// The provider's request budget from OpenAI-style headers: `x-ratelimit-limit-requests`,
@@ -1109,5 +1319,358 @@ mod tests {
         assert!(sent[1..].iter().all(|s| s.body.is_none()));
         // Polls are not attempts of the request.
         assert_eq!(kept.calls.lock().unwrap()[0].attempts, 1);
+    }
+
+    // ---- streams ----
+
+    use serde::Serialize;
+
+    use crate::endpoint::{DecodeError, Validate, ValidationError};
+    use crate::spec::AudioEvents;
+
+    const EVENTS: AudioEvents = AudioEvents {
+        type_field: "type",
+        delta: "speech.audio.delta",
+        audio_field: "audio",
+        done: "speech.audio.done",
+    };
+
+    const STREAM: StreamSpec = StreamSpec {
+        path: Some("/v1/audio/speech/stream"),
+        idle_timeout_ms: 2_000,
+        max_bytes: 64,
+        events: Some(EVENTS),
+    };
+
+    /// OpenAI's speech request on a streaming descriptor (the generated one may not stream
+    /// yet): the runtime only reads `SPEC`.
+    #[derive(Serialize)]
+    #[serde(transparent)]
+    struct StreamedSpeech(openai::SpeechRequest);
+
+    impl Validate for StreamedSpeech {
+        fn validate(&self) -> std::result::Result<(), ValidationError> {
+            self.0.validate()
+        }
+    }
+
+    impl Endpoint for StreamedSpeech {
+        type Output = Audio;
+        const SPEC: EndpointSpec = EndpointSpec {
+            response: ResponseSpec::Audio {
+                content_type: "audio/mpeg",
+                stream: Some(STREAM),
+            },
+            ..<openai::SpeechRequest as Endpoint>::SPEC
+        };
+        fn path_params(&self) -> Vec<(&'static str, String)> {
+            self.0.path_params()
+        }
+        fn query_params(&self) -> Vec<(&'static str, String)> {
+            self.0.query_params()
+        }
+        fn decode(body: ResponseBody) -> std::result::Result<Audio, DecodeError> {
+            openai::SpeechRequest::decode(body)
+        }
+    }
+
+    fn streamed() -> StreamedSpeech {
+        StreamedSpeech(speech())
+    }
+
+    fn in_flight(client: &ProviderClient) -> u32 {
+        client.pool().snapshot().iter().map(|k| k.in_flight).sum()
+    }
+
+    /// The next item, which must be ready without any further chunk from the provider.
+    async fn next_now(stream: &mut AudioStream) -> Option<Result<Bytes>> {
+        match futures::poll!(stream.next()) {
+            std::task::Poll::Ready(item) => item,
+            std::task::Poll::Pending => panic!("the stream is waiting"),
+        }
+    }
+
+    fn one_metric(kept: &Kept) -> CallMetric {
+        let calls = kept.calls.lock().unwrap();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        calls[0].clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_chunk_reaches_the_caller_before_the_next_is_released() {
+        let (script, gate) = Scripted::new().gated_answer(200, &[("content-type", "audio/mpeg")]);
+        let (client, script, kept) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let mut stream = client.stream(streamed()).await.unwrap();
+        assert_eq!(stream.content_type(), Some("audio/mpeg"));
+        assert!(
+            futures::poll!(stream.next()).is_pending(),
+            "nothing released yet"
+        );
+        gate.release("ID3 first");
+        assert_eq!(
+            &next_now(&mut stream).await.unwrap().unwrap()[..],
+            b"ID3 first"
+        );
+        assert!(
+            futures::poll!(stream.next()).is_pending(),
+            "the rest is held"
+        );
+        assert!(kept.calls.lock().unwrap().is_empty(), "not ended yet");
+        assert_eq!(in_flight(&client), 1, "the stream holds the key");
+        gate.release("second");
+        assert_eq!(
+            &next_now(&mut stream).await.unwrap().unwrap()[..],
+            b"second"
+        );
+        gate.finish();
+        assert!(next_now(&mut stream).await.is_none());
+        assert_eq!(in_flight(&client), 0);
+        let sent = script.sent();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].streaming, "the timeout covers the headers only");
+        assert_eq!(sent[0].uri, "http://provider.test/v1/audio/speech/stream");
+        let metric = one_metric(&kept);
+        assert!(metric.success && !metric.cancelled, "{metric:?}");
+        assert_eq!(metric.ttfb_ms, Some(0));
+        assert_eq!(metric.status, Some(200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limit_before_the_first_byte_rotates_keys() {
+        let (script, gate) = Scripted::new()
+            .answer(
+                429,
+                &[("retry-after-ms", "5000")],
+                r#"{"error":{"message":"slow"}}"#,
+            )
+            .gated_answer(200, &[]);
+        let (client, script, kept) = client(&openai::PROVIDER, &["sk-key-a", "sk-key-b"], script);
+        let mut stream = client.stream(streamed()).await.unwrap();
+        assert_eq!(
+            stream.content_type(),
+            Some("audio/mpeg"),
+            "the spec's default"
+        );
+        gate.release("audio");
+        gate.finish();
+        let chunks: Vec<_> = stream.by_ref().collect().await;
+        assert_eq!(chunks.len(), 1);
+        let sent = script.sent();
+        assert_eq!(sent.len(), 2);
+        assert_ne!(authorization(&sent[0]), authorization(&sent[1]));
+        assert_eq!(kept.rate_limits.lock().unwrap().len(), 1);
+        let metric = one_metric(&kept);
+        assert!(metric.success);
+        assert_eq!(metric.attempts, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_answer_before_the_first_byte_is_an_api_error() {
+        let script = Scripted::new().answer(400, &[], r#"{"error":{"message":"bad voice"}}"#);
+        let (client, _, kept) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let error = client.stream(streamed()).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Api { status: 400, message, .. } if message == "bad voice"),
+            "{error:?}"
+        );
+        let metric = one_metric(&kept);
+        assert!(!metric.success && !metric.cancelled);
+        assert_eq!(metric.error_class, Some("api"));
+        assert_eq!(in_flight(&client), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_mid_stream_is_a_typed_error_and_never_replayed() {
+        let (script, gate) = Scripted::new().gated_answer(200, &[]);
+        let script = script.answer(200, &[], "replayed audio");
+        let (client, script, kept) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let mut stream = client.stream(streamed()).await.unwrap();
+        gate.release("ID3 par");
+        assert!(stream.next().await.unwrap().is_ok());
+        gate.cut(NetworkErrorKind::Other);
+        let error = stream.next().await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::Stream {
+                    failure: StreamFailure::Interrupted,
+                    received_bytes: 7,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(error.class(), "stream_interrupted");
+        assert!(stream.next().await.is_none(), "the stream is over");
+        assert_eq!(script.sent().len(), 1, "no replay");
+        assert_eq!(in_flight(&client), 0);
+        let metric = one_metric(&kept);
+        assert!(!metric.success && !metric.cancelled);
+        assert_eq!(metric.error_class, Some("stream_interrupted"));
+        assert_eq!(metric.ttfb_ms, Some(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_provider_fails_the_stream_after_the_idle_timeout() {
+        let (script, gate) = Scripted::new().gated_answer(200, &[]);
+        let (client, _, kept) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let mut stream = client.stream(streamed()).await.unwrap();
+        gate.release("a");
+        assert!(stream.next().await.unwrap().is_ok());
+        // A caller busy for longer than the idle timeout is not the provider's silence.
+        tokio::time::sleep(Duration::from_millis(STREAM.idle_timeout_ms * 3)).await;
+        gate.release("b");
+        assert!(stream.next().await.unwrap().is_ok());
+        let waiting = Instant::now();
+        let error = stream.next().await.unwrap().unwrap_err();
+        assert_eq!(
+            waiting.elapsed(),
+            Duration::from_millis(STREAM.idle_timeout_ms)
+        );
+        assert!(
+            matches!(
+                &error,
+                Error::Stream {
+                    failure: StreamFailure::Idle,
+                    received_bytes: 2,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(gate.reader_gone(), "the request is dropped");
+        assert_eq!(one_metric(&kept).error_class, Some("stream_idle"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_over_its_cap_fails_and_an_announced_one_never_opens() {
+        let (script, gate) = Scripted::new().gated_answer(200, &[]);
+        let (capped, _, kept) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let mut stream = capped.stream(streamed()).await.unwrap();
+        gate.release(vec![b'a'; 40]);
+        assert!(stream.next().await.unwrap().is_ok());
+        gate.release(vec![b'b'; 40]);
+        let error = stream.next().await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::Stream {
+                    failure: StreamFailure::TooLarge,
+                    received_bytes: 40,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(one_metric(&kept).error_class, Some("stream_too_large"));
+
+        let too_long = (STREAM.max_bytes + 1).to_string();
+        let (script, _gate) = Scripted::new().gated_answer(200, &[("content-length", &too_long)]);
+        let (announced, _, _) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let error = announced.stream(streamed()).await.unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::Stream {
+                    failure: StreamFailure::TooLarge,
+                    received_bytes: 0,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(in_flight(&announced), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_a_stream_cancels_the_request_releases_the_key_and_is_no_failure() {
+        let (script, gate) = Scripted::new().gated_answer(200, &[]);
+        let (client, _, kept) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let mut stream = client.stream(streamed()).await.unwrap();
+        gate.release("ID3");
+        assert!(stream.next().await.unwrap().is_ok());
+        assert!(!gate.reader_gone());
+        drop(stream);
+        assert!(gate.reader_gone(), "the HTTP request is cancelled");
+        assert_eq!(in_flight(&client), 0, "the key is released");
+        let metric = one_metric(&kept);
+        assert!(metric.cancelled && !metric.success, "{metric:?}");
+        assert_eq!(metric.error_class, None);
+        assert_eq!(metric.ttfb_ms, Some(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_sent_events_are_decoded_to_audio() {
+        let (script, gate) =
+            Scripted::new().gated_answer(200, &[("content-type", "text/event-stream")]);
+        let (client, _, kept) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let mut stream = client.stream(streamed()).await.unwrap();
+        assert_eq!(stream.content_type(), Some("audio/mpeg"));
+        // "ID3" and "audio" in base64, split mid-event, with a comment and CRLF.
+        gate.release(": keep-alive\r\n\r\ndata: {\"type\":\"speech.audio.delta\",\"au");
+        assert!(futures::poll!(stream.next()).is_pending(), "half an event");
+        gate.release("dio\":\"SUQz\"}\r\n\r\n");
+        assert_eq!(&next_now(&mut stream).await.unwrap().unwrap()[..], b"ID3");
+        gate.release(
+            "event: x\ndata: {\"type\":\"speech.audio.delta\",\"audio\":\"YXVkaW8=\"}\n\n",
+        );
+        assert_eq!(&next_now(&mut stream).await.unwrap().unwrap()[..], b"audio");
+        gate.release("data: {\"type\":\"speech.audio.done\",\"usage\":{\"total_tokens\":3}}\n\n");
+        assert!(
+            next_now(&mut stream).await.is_none(),
+            "ends at the done event"
+        );
+        assert!(one_metric(&kept).success);
+        assert!(gate.reader_gone());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn malformed_or_unfinished_events_end_the_stream() {
+        let cases: [(&str, bool, StreamFailure); 4] = [
+            ("data: not json\n\n", false, StreamFailure::BadEvent),
+            (
+                "data: {\"type\":\"speech.audio.delta\",\"audio\":\"%%%\"}\n\n",
+                false,
+                StreamFailure::BadEvent,
+            ),
+            (
+                "data: {\"type\":\"speech.audio.delta\"}\n\n",
+                false,
+                StreamFailure::BadEvent,
+            ),
+            (
+                "data: {\"type\":\"speech.audio.delta\",\"audio\":\"SUQz\"}\n\n",
+                true,
+                StreamFailure::Interrupted,
+            ),
+        ];
+        for (events, audio_first, expected) in cases {
+            let (script, gate) = Scripted::new()
+                .gated_answer(200, &[("content-type", "text/event-stream; charset=utf-8")]);
+            let (client, _, _) = client(&openai::PROVIDER, &["sk-key-a"], script);
+            let mut stream = client.stream(streamed()).await.unwrap();
+            gate.release(events);
+            gate.finish();
+            if audio_first {
+                assert!(stream.next().await.unwrap().is_ok());
+            }
+            let error = stream.next().await.unwrap().unwrap_err();
+            assert!(
+                matches!(&error, Error::Stream { failure, .. } if *failure == expected),
+                "{events:?}: {error:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_endpoint_without_a_stream_descriptor_is_a_config_error() {
+        let (client, script, kept) = client(&openai::PROVIDER, &["sk-key-a"], Scripted::new());
+        let error = client.stream(speech()).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Config(m) if m.contains("does not stream")),
+            "{error:?}"
+        );
+        assert!(script.sent().is_empty());
+        assert!(kept.calls.lock().unwrap().is_empty());
     }
 }

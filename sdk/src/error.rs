@@ -133,6 +133,25 @@ pub enum Error {
         /// The limit, in bytes (`body_limits` in `providers.yaml`).
         limit: u64,
     },
+    /// An audio stream ended early, after its answer's headers arrived (so after any key
+    /// rotation or retry): the provider went silent, sent more than the stream's cap, the
+    /// connection broke, or its events could not be read. Never replayed: the provider acted,
+    /// and the caller already has `received_bytes` of audio.
+    #[error(
+        "{provider}/{endpoint}: audio stream {failure} after {received_bytes} bytes of audio: {message}"
+    )]
+    Stream {
+        /// Provider id.
+        provider: &'static str,
+        /// Endpoint id.
+        endpoint: &'static str,
+        /// How the stream failed.
+        failure: StreamFailure,
+        /// Bytes of audio the caller received before the failure.
+        received_bytes: u64,
+        /// What happened (redacted).
+        message: String,
+    },
     /// The provider gave a URL to follow (a job's status or result) that is not on the
     /// configured base URL's origin nor on one of the provider's `allowed_origins`. It was
     /// not followed: no request, no credentials sent.
@@ -177,9 +196,47 @@ impl Error {
             Error::JobTimeout { .. } => "job_timeout",
             Error::BodyTooLarge { .. } => "body_too_large",
             Error::UntrustedUrl { .. } => "untrusted_url",
+            Error::Stream { failure, .. } => failure.class(),
             Error::NotConfigured { .. } => "not_configured",
             Error::Config(_) => "config",
         }
+    }
+}
+
+/// How an audio stream failed after its headers arrived (see [`Error::Stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StreamFailure {
+    /// No bytes for longer than the stream's idle timeout (`idle_timeout_ms`).
+    Idle,
+    /// More than the stream's cap (`max_bytes`).
+    TooLarge,
+    /// The connection broke, or the stream ended before its final event.
+    Interrupted,
+    /// A server-sent event that could not be read (malformed, oversized, bad base64).
+    BadEvent,
+}
+
+impl StreamFailure {
+    /// The short, stable class name ([`Error::class`]) of a stream failing this way.
+    pub fn class(self) -> &'static str {
+        match self {
+            StreamFailure::Idle => "stream_idle",
+            StreamFailure::TooLarge => "stream_too_large",
+            StreamFailure::Interrupted => "stream_interrupted",
+            StreamFailure::BadEvent => "stream_bad_event",
+        }
+    }
+}
+
+impl std::fmt::Display for StreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StreamFailure::Idle => "went idle",
+            StreamFailure::TooLarge => "over its cap",
+            StreamFailure::Interrupted => "interrupted",
+            StreamFailure::BadEvent => "sent a bad event",
+        })
     }
 }
 

@@ -35,7 +35,7 @@ pub mod telemetry;
 
 pub use client::{CallOptions, ProviderClient, resolve_provider_url};
 pub use endpoint::{Audio, DecodeError, Endpoint, Job, ResponseBody, Validate, ValidationError};
-pub use error::{Error, Result};
+pub use error::{Error, Result, StreamFailure};
 pub use generated::*;
 #[doc = include_str!("derive_endpoint.md")]
 pub use media_sdk_macros::Endpoint;

@@ -16,6 +16,17 @@ pub struct AudioStream {
 }
 
 impl AudioStream {
+    /// Audio of `content_type` from `chunks`.
+    pub(crate) fn new(
+        content_type: Option<String>,
+        chunks: impl Stream<Item = Result<Bytes>> + Send + 'static,
+    ) -> Self {
+        Self {
+            content_type,
+            inner: Box::pin(chunks),
+        }
+    }
+
     /// The audio's content type, e.g. `audio/mpeg`.
     pub fn content_type(&self) -> Option<&str> {
         self.content_type.as_deref()

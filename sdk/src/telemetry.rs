@@ -15,10 +15,17 @@ pub struct CallMetric {
     pub provider: &'static str,
     /// Endpoint id, e.g. `"speech"`.
     pub endpoint: &'static str,
-    /// Wall time of the whole call (all attempts and waits), in milliseconds.
+    /// Wall time of the whole call (all attempts and waits), in milliseconds; for a stream,
+    /// until it ended (completed, failed or cancelled).
     pub latency_ms: u64,
-    /// Whether the caller got a result.
+    /// For a stream: from the call's start to its first audio byte, if one arrived. `None` for
+    /// buffered calls.
+    pub ttfb_ms: Option<u64>,
+    /// Whether the caller got a result; for a stream, whether it completed.
     pub success: bool,
+    /// A stream the caller dropped before its end: neither a success nor a provider failure
+    /// (health reports leave it out). Always `false` for buffered calls.
+    pub cancelled: bool,
     /// The last HTTP status seen, if any.
     pub status: Option<u16>,
     /// Short error class on failure (`"rate_limited"`, `"timeout"`, `"api"`, ...).

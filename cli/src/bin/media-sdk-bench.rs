@@ -842,6 +842,8 @@ fn synthetic_metric(i: u64) -> CallMetric {
         provider: "openai",
         endpoint: "speech",
         latency_ms: 100 + i % 50,
+        ttfb_ms: None,
+        cancelled: false,
         success: !i.is_multiple_of(20),
         status: Some(if i.is_multiple_of(20) { 500 } else { 200 }),
         error_class: i.is_multiple_of(20).then_some("api"),

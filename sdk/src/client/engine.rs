@@ -38,6 +38,12 @@ pub(crate) enum Attempt {
         /// The answer's content type.
         content_type: Option<String>,
     },
+    /// A 2xx's headers arrived and its body is left to the caller, unread (a stream): the
+    /// provider has acted.
+    Opened {
+        /// The answer's content type.
+        content_type: Option<String>,
+    },
     /// The exchange failed on the network before any answer.
     Unanswered {
         /// How.
@@ -94,6 +100,12 @@ pub(crate) enum CallDecision {
     Done {
         /// The payload (envelope removed).
         payload: Bytes,
+        /// Its content type.
+        content_type: Option<String>,
+    },
+    /// A 2xx's headers are in and its body goes to the caller as a stream; from here on
+    /// nothing is replayed.
+    Opened {
         /// Its content type.
         content_type: Option<String>,
     },
@@ -156,6 +168,9 @@ enum Step {
         payload: Bytes,
         content_type: Option<String>,
     },
+    Opened {
+        content_type: Option<String>,
+    },
     RateLimited {
         failure: Failure,
         hint: Option<Duration>,
@@ -208,6 +223,7 @@ impl Step {
                 },
                 Outcome::Fatal(failure) => Step::Stop(Stop::Refused(failure)),
             },
+            Attempt::Opened { content_type } => Step::Opened { content_type },
             Attempt::Unanswered { kind, message } if unanswered_is_retryable(kind, policy) => {
                 Step::Retry {
                     failure: message,
@@ -318,6 +334,7 @@ impl CallRetry {
                 payload,
                 content_type,
             },
+            Step::Opened { content_type } => CallDecision::Opened { content_type },
             Step::RateLimited { failure, hint } => {
                 self.last = failure.to_string();
                 CallDecision::Rotate {
@@ -426,6 +443,10 @@ impl PollRetry {
                 payload,
                 content_type,
             },
+            // Polls read whole answers; an answer left unread cannot be a poll's result.
+            Step::Opened { .. } => {
+                PollDecision::Stop(Stop::Network("a poll's answer was left unread".to_owned()))
+            }
             Step::RateLimited { failure, hint } => {
                 let cooldown = self.policy.cooldown(hint);
                 self.last = failure.to_string();

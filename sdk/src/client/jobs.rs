@@ -11,7 +11,9 @@ use reqwest::Url;
 use tokio::time::Instant;
 
 use super::engine::{JobClock, JobTimeout, PollDecision, PollRetry};
-use super::{Call, Delivered, NextKey, Prepared, ProviderClient, api_error, full_jitter, millis};
+use super::{
+    Call, Delivered, NextKey, Prepared, ProviderClient, Receive, api_error, full_jitter, millis,
+};
 use crate::auth;
 use crate::classify::{MESSAGE_LIMIT, shorten};
 use crate::endpoint::ResponseBody;
@@ -66,6 +68,7 @@ impl ProviderClient {
             url: url.clone(),
             body: None,
             max_body: call.endpoint.body_limit(&spec.body_limits),
+            receive: Receive::Whole,
         };
         let mut retry = PollRetry::new(spec.retry, spec.timeouts.request(), job.clock);
         loop {
@@ -73,7 +76,7 @@ impl ProviderClient {
                 .attempt_timeout(job.started.elapsed())
                 .map_err(|JobTimeout| self.job_timeout(call, job))?;
             let header = auth::header(spec.auth, &job.lease, auth::unix_now())?;
-            let attempt = self
+            let (attempt, _) = self
                 .exchange(call, &job.lease, &request, header, timeout)
                 .await;
             let wait = match retry.decide(attempt, job.started.elapsed(), &mut full_jitter) {

@@ -26,6 +26,10 @@ pub(crate) trait Transport: Send + Sync {
     /// Sends `request`, giving up after `timeout` (the whole exchange, body included). Resolves
     /// once the answer's headers are in; the body is read from [`Answer::body`].
     fn send(&self, request: Outgoing, timeout: Duration) -> Sending<'_>;
+
+    /// Sends `request`, giving up when its answer's headers are not in after `timeout`; the
+    /// body then has no time limit from the transport (a stream bounds it chunk by chunk).
+    fn send_streaming(&self, request: Outgoing, timeout: Duration) -> Sending<'_>;
 }
 
 /// One request, ready to go out: the URL stays a parsed [`url::Url`], as reqwest takes it.
@@ -103,28 +107,53 @@ pub(crate) struct ReqwestTransport(pub reqwest::Client);
 impl Transport for ReqwestTransport {
     fn send(&self, request: Outgoing, timeout: Duration) -> Sending<'_> {
         Box::pin(async move {
-            let mut outgoing = reqwest::Request::new(request.method, request.url);
-            *outgoing.headers_mut() = request.headers;
-            *outgoing.body_mut() = request.body.map(reqwest::Body::from);
+            let mut outgoing = reqwest_request(request);
             *outgoing.timeout_mut() = Some(timeout);
-            let mut response = self
+            let response = self
                 .0
                 .execute(outgoing)
                 .await
                 .map_err(|e| sending_error(&e))?;
-            let status = response.status();
-            let headers = std::mem::take(response.headers_mut());
-            let content_length = response.content_length();
-            let body = response
-                .bytes_stream()
-                .map(|chunk| chunk.map_err(|error| reading_error(&error)));
-            Ok(Answer {
-                status,
-                headers,
-                content_length,
-                body: Box::pin(body),
-            })
+            Ok(answer_of(response))
         })
+    }
+
+    fn send_streaming(&self, request: Outgoing, timeout: Duration) -> Sending<'_> {
+        Box::pin(async move {
+            // No per-request timeout: reqwest's would cover the body too and cut the stream.
+            // The `Client` built by `SdkBuilder` has no total timeout either (connect only).
+            let outgoing = reqwest_request(request);
+            let response = tokio::time::timeout(timeout, self.0.execute(outgoing))
+                .await
+                .map_err(|_| TransportError {
+                    kind: NetworkErrorKind::Timeout,
+                    message: format!("no answer within {} ms", timeout.as_millis()),
+                })?
+                .map_err(|e| sending_error(&e))?;
+            Ok(answer_of(response))
+        })
+    }
+}
+
+fn reqwest_request(request: Outgoing) -> reqwest::Request {
+    let mut outgoing = reqwest::Request::new(request.method, request.url);
+    *outgoing.headers_mut() = request.headers;
+    *outgoing.body_mut() = request.body.map(reqwest::Body::from);
+    outgoing
+}
+
+fn answer_of(mut response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = std::mem::take(response.headers_mut());
+    let content_length = response.content_length();
+    let body = response
+        .bytes_stream()
+        .map(|chunk| chunk.map_err(|error| reading_error(&error)));
+    Answer {
+        status,
+        headers,
+        content_length,
+        body: Box::pin(body),
     }
 }
 
@@ -168,6 +197,8 @@ mod scripted {
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
+    use futures::channel::mpsc;
+
     use super::*;
 
     /// One canned answer.
@@ -179,7 +210,43 @@ mod scripted {
             chunks: Vec<Bytes>,
             broken: Option<NetworkErrorKind>,
         },
+        /// An answer whose body chunks are released one by one through a [`Gate`].
+        Gated {
+            status: u16,
+            headers: Vec<(&'static str, String)>,
+            body: mpsc::UnboundedReceiver<Result<Bytes, TransportError>>,
+        },
         Fail(NetworkErrorKind),
+    }
+
+    /// Releases the body of a gated answer chunk by chunk, on the test's signal. Dropping it
+    /// (or [`finish`](Self::finish)) ends the body cleanly.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Gate(mpsc::UnboundedSender<Result<Bytes, TransportError>>);
+
+    impl Gate {
+        /// Releases one chunk of the body (ignored once the reader is gone).
+        pub(crate) fn release(&self, chunk: impl Into<Bytes>) {
+            let _ = self.0.unbounded_send(Ok(chunk.into()));
+        }
+
+        /// Breaks the body with a network failure of `kind`.
+        pub(crate) fn cut(&self, kind: NetworkErrorKind) {
+            let _ = self.0.unbounded_send(Err(TransportError {
+                kind,
+                message: format!("scripted {} while reading", kind.label()),
+            }));
+        }
+
+        /// Ends the body cleanly.
+        pub(crate) fn finish(self) {
+            self.0.close_channel();
+        }
+
+        /// Whether the reader of the body is gone (the request was cancelled or finished).
+        pub(crate) fn reader_gone(&self) -> bool {
+            self.0.is_closed()
+        }
     }
 
     /// What a [`Scripted`] transport was asked to send.
@@ -190,6 +257,8 @@ mod scripted {
         pub headers: HeaderMap,
         pub body: Option<Bytes>,
         pub timeout: Duration,
+        /// Sent with [`Transport::send_streaming`] (the timeout covers the headers only).
+        pub streaming: bool,
     }
 
     /// Plays back canned answers in order and records every request; out of answers, it fails
@@ -238,6 +307,22 @@ mod scripted {
             })
         }
 
+        /// Then an answer with `status` and `headers` whose body is released through the
+        /// returned [`Gate`].
+        pub(crate) fn gated_answer(
+            self,
+            status: u16,
+            headers: &[(&'static str, &str)],
+        ) -> (Self, Gate) {
+            let (tx, rx) = mpsc::unbounded();
+            let this = self.push(Canned::Gated {
+                status,
+                headers: headers.iter().map(|(n, v)| (*n, (*v).to_owned())).collect(),
+                body: rx,
+            });
+            (this, Gate(tx))
+        }
+
         /// Then a network failure before any answer.
         pub(crate) fn fail(self, kind: NetworkErrorKind) -> Self {
             self.push(Canned::Fail(kind))
@@ -256,12 +341,31 @@ mod scripted {
 
     impl Transport for Scripted {
         fn send(&self, request: Outgoing, timeout: Duration) -> Sending<'_> {
+            self.play(request, timeout, false)
+        }
+
+        fn send_streaming(&self, request: Outgoing, timeout: Duration) -> Sending<'_> {
+            self.play(request, timeout, true)
+        }
+    }
+
+    fn header_map(headers: Vec<(&'static str, String)>) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(name, value.parse().expect("a header value"));
+        }
+        map
+    }
+
+    impl Scripted {
+        fn play(&self, request: Outgoing, timeout: Duration, streaming: bool) -> Sending<'_> {
             self.sent.lock().unwrap().push(Sent {
                 method: request.method,
                 uri: request.url.to_string(),
                 headers: request.headers,
                 body: request.body,
                 timeout,
+                streaming,
             });
             let next = self.answers.lock().unwrap().pop_front();
             Box::pin(async move {
@@ -280,10 +384,7 @@ mod scripted {
                         chunks,
                         broken,
                     }) => {
-                        let mut map = HeaderMap::new();
-                        for (name, value) in headers {
-                            map.append(name, value.parse().expect("a header value"));
-                        }
+                        let map = header_map(headers);
                         let content_length = map
                             .get(http::header::CONTENT_LENGTH)
                             .and_then(|v| v.to_str().ok()?.parse().ok());
@@ -298,6 +399,22 @@ mod scripted {
                             headers: map,
                             content_length,
                             body: Box::pin(futures::stream::iter(items.collect::<Vec<_>>())),
+                        })
+                    }
+                    Some(Canned::Gated {
+                        status,
+                        headers,
+                        body,
+                    }) => {
+                        let headers = header_map(headers);
+                        let content_length = headers
+                            .get(http::header::CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok()?.parse().ok());
+                        Ok(Answer {
+                            status: StatusCode::from_u16(status).expect("a status"),
+                            headers,
+                            content_length,
+                            body: Box::pin(body),
                         })
                     }
                 }

@@ -131,7 +131,7 @@ const ACTIVE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 ///
 /// | item       | `pk`                            | `sk`                                 | attributes |
 /// |------------|---------------------------------|--------------------------------------|------------|
-/// | metric     | `PROVIDER_HEALTH#<health id>`   | `METRIC#<13-digit millis>#<suffix>`  | `latency_ms` N, `success` BOOL, `timestamp` S, `ttl` N, `attempts` N, `health_id` S, `provider` S, `endpoint` S, optional `status` N, `error_class` S, `key` S (fingerprint) |
+/// | metric     | `PROVIDER_HEALTH#<health id>`   | `METRIC#<13-digit millis>#<suffix>`  | `latency_ms` N, `success` BOOL, `timestamp` S, `ttl` N, `attempts` N, `health_id` S, `provider` S, `endpoint` S, optional `status` N, `error_class` S, `key` S (fingerprint), `ttfb_ms` N (streams: time to the first audio byte), `cancelled` BOOL (streams dropped by the caller; written only when true, absent reads as false) |
 /// | rate limit | `PROVIDER_RATE_LIMIT#<provider>`| `EVENT#<13-digit millis>#<suffix>`   | `provider` S, `health_id` S, `key` S, `cooldown_ms` N, `rotated` BOOL, `timestamp` S, `ttl` N |
 /// | cool-down  | `KEY_COOLDOWN#<provider>`       | `<key fingerprint>`                  | `provider` S, `key` S, `until_ms` N, `until` S, `ttl` N |
 ///
@@ -585,7 +585,9 @@ impl DynamoStore {
             at_ms,
             unique,
             latency_ms: self.req_n(item, "latency_ms")?,
+            ttfb_ms: self.opt_n(item, "ttfb_ms")?,
             success: self.req_bool(item, "success")?,
+            cancelled: self.opt_bool(item, "cancelled")?.unwrap_or(false),
             status: self.opt_n(item, "status")?,
             error_class: string_attr(item, "error_class"),
             attempts: self.req_n(item, "attempts")?,
@@ -643,6 +645,18 @@ impl DynamoStore {
         item.get(name)
             .and_then(|v| v.as_bool().ok().copied())
             .ok_or_else(|| self.corrupt(item, name, "missing or not a boolean"))
+    }
+
+    fn opt_bool(&self, item: &Item, name: &'static str) -> Result<Option<bool>, StoreError> {
+        match item.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .ok()
+                .copied()
+                .map(Some)
+                .ok_or_else(|| self.corrupt(item, name, "not a boolean")),
+        }
     }
 }
 
@@ -729,6 +743,12 @@ fn to_item(item: &HealthItem) -> Item {
             out.insert("attempts".into(), n(m.attempts));
             if let Some(status) = m.status {
                 out.insert("status".into(), n(status));
+            }
+            if let Some(ttfb) = m.ttfb_ms {
+                out.insert("ttfb_ms".into(), n(ttfb));
+            }
+            if m.cancelled {
+                out.insert("cancelled".into(), AttributeValue::Bool(true));
             }
             if let Some(class) = &m.error_class {
                 out.insert("error_class".into(), s(class));
@@ -969,6 +989,61 @@ impl HealthStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn offline_store() -> DynamoStore {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        DynamoStore::new(Client::from_conf(config), "media-health")
+    }
+
+    fn metric_item(ttfb_ms: Option<u64>, cancelled: bool) -> MetricItem {
+        MetricItem {
+            health_id: "openai-tts".into(),
+            provider: "openai".into(),
+            endpoint: "speech".into(),
+            at_ms: 1_700_000_000_123,
+            unique: "a1".into(),
+            latency_ms: 2_000,
+            ttfb_ms,
+            success: false,
+            cancelled,
+            status: Some(200),
+            error_class: None,
+            attempts: 1,
+            key_fingerprint: Some("k_0123abcd".into()),
+            ttl: 1_700_086_400,
+        }
+    }
+
+    #[test]
+    fn stream_attributes_round_trip_and_old_items_still_read() {
+        let store = offline_store();
+        for item in [
+            metric_item(Some(120), true),
+            metric_item(Some(120), false),
+            metric_item(None, false),
+        ] {
+            let raw = to_item(&HealthItem::Metric(item.clone()));
+            assert_eq!(raw.contains_key("ttfb_ms"), item.ttfb_ms.is_some());
+            assert_eq!(raw.contains_key("cancelled"), item.cancelled);
+            assert_eq!(store.parse_metric(&raw).unwrap(), item);
+        }
+        // An item written before streams existed has neither attribute.
+        let mut old = to_item(&HealthItem::Metric(metric_item(Some(5), true)));
+        old.remove("ttfb_ms");
+        old.remove("cancelled");
+        assert_eq!(store.parse_metric(&old).unwrap(), metric_item(None, false));
+        old.insert("cancelled".into(), AttributeValue::S("yes".into()));
+        assert!(matches!(
+            store.parse_metric(&old),
+            Err(StoreError::Corrupt {
+                attribute: "cancelled",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn timeout_variable_is_positive_milliseconds_capping_every_limit() {

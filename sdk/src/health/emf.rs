@@ -54,25 +54,40 @@ impl EmfTelemetry {
 
     /// The EMF document for one call.
     pub fn call_line(&self, metric: &CallMetric) -> Value {
+        // A stream cancelled by its caller is logged but feeds neither the latency nor the
+        // success metric (the alarms average those): it says nothing about the provider.
+        let metrics = if metric.cancelled {
+            json!([])
+        } else {
+            json!([
+                {"Name": "Latency", "Unit": "Milliseconds"},
+                {"Name": "Success", "Unit": "Count"},
+            ])
+        };
         let mut line = json!({
             "_aws": {
                 "Timestamp": epoch_millis(metric.at),
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace,
                     "Dimensions": [["HealthId"], ["Provider"]],
-                    "Metrics": [
-                        {"Name": "Latency", "Unit": "Milliseconds"},
-                        {"Name": "Success", "Unit": "Count"},
-                    ],
+                    "Metrics": metrics,
                 }],
             },
             "HealthId": metric.health_id,
             "Provider": metric.provider,
             "Endpoint": metric.endpoint,
-            "Latency": metric.latency_ms,
-            "Success": u8::from(metric.success),
             "Attempts": metric.attempts,
         });
+        if metric.cancelled {
+            line["Cancelled"] = json!(true);
+            line["DurationMs"] = json!(metric.latency_ms);
+        } else {
+            line["Latency"] = json!(metric.latency_ms);
+            line["Success"] = json!(u8::from(metric.success));
+        }
+        if let Some(ttfb) = metric.ttfb_ms {
+            line["TtfbMs"] = json!(ttfb);
+        }
         if let Some(status) = metric.status {
             line["Status"] = json!(status);
         }

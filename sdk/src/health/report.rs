@@ -94,7 +94,7 @@ pub struct HealthReport {
     pub p95_latency_ms: Option<u64>,
     /// Successful share of the requests (0..=1); `None` without requests.
     pub success_rate: Option<f64>,
-    /// Requests in the window.
+    /// Requests in the window (streams cancelled by their caller left out).
     pub requests: u64,
     /// Rate-limit events of this health id in the last hour ([`RATE_LIMIT_WINDOW`]).
     pub rate_limits: u64,
@@ -129,14 +129,17 @@ impl HealthReport {
         rate_limits: u64,
         checked_at: SystemTime,
     ) -> Self {
-        let requests = metrics.len() as u64;
-        let successes = metrics.iter().filter(|m| m.success).count() as u64;
-        let total_latency: u64 = metrics.iter().map(|m| m.latency_ms).sum();
+        // A stream the caller cancelled says nothing about the provider: neither a success
+        // nor a failure, and its time is the caller's.
+        let counted = || metrics.iter().filter(|m| !m.cancelled);
+        let requests = counted().count() as u64;
+        let successes = counted().filter(|m| m.success).count() as u64;
+        let total_latency: u64 = counted().map(|m| m.latency_ms).sum();
         let status = evaluate(rules, requests, successes, total_latency);
         let (avg, p95, rate) = if requests == 0 {
             (None, None, None)
         } else {
-            let mut latencies: Vec<u64> = metrics.iter().map(|m| m.latency_ms).collect();
+            let mut latencies: Vec<u64> = counted().map(|m| m.latency_ms).collect();
             latencies.sort_unstable();
             // Nearest rank: the smallest value with at least 95% of the values at or below it.
             let rank = (latencies.len() * 95).div_ceil(100).max(1);
@@ -217,4 +220,58 @@ pub async fn check_provider_health(
         provider_rate_limits,
         ..HealthReport::from_metrics(health_id, provider, rules, &metrics, rate_limits, now)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(latency_ms: u64, success: bool, cancelled: bool) -> MetricItem {
+        MetricItem {
+            health_id: "openai-tts".into(),
+            provider: "openai".into(),
+            endpoint: "speech".into(),
+            at_ms: 1_000,
+            unique: "u".into(),
+            latency_ms,
+            ttfb_ms: Some(10),
+            success,
+            cancelled,
+            status: Some(200),
+            error_class: None,
+            attempts: 1,
+            key_fingerprint: None,
+            ttl: 0,
+        }
+    }
+
+    #[test]
+    fn cancelled_streams_count_neither_as_requests_nor_as_failures() {
+        let rules = HealthRules {
+            window_secs: 300,
+            min_requests: 1,
+            degraded_success_rate_below: 0.9,
+            degraded_avg_latency_ms_above: 5_000,
+            down_success_rate_below: 0.5,
+        };
+        let metrics = [
+            item(100, true, false),
+            item(300, true, false),
+            item(60_000, false, true),
+            item(60_000, false, true),
+        ];
+        let report = HealthReport::from_metrics(
+            "openai-tts",
+            "openai",
+            &rules,
+            &metrics,
+            0,
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(report.requests, 2);
+        assert_eq!(report.success_rate, Some(1.0));
+        assert_eq!(report.avg_latency_ms, Some(200.0));
+        assert_eq!(report.p95_latency_ms, Some(300));
+        assert_eq!(report.status, ProviderStatus::Healthy);
+    }
 }

@@ -49,10 +49,16 @@ pub struct MetricItem {
     pub at_ms: u64,
     /// Suffix making the sort key unique when two calls end in the same millisecond.
     pub unique: String,
-    /// Wall time of the call.
+    /// Wall time of the call (for a stream, until it ended).
     pub latency_ms: u64,
-    /// Whether the caller got a result.
+    /// For a stream: time to its first audio byte, if one arrived (the `ttfb_ms` attribute,
+    /// absent for buffered calls and in items written before streams existed).
+    pub ttfb_ms: Option<u64>,
+    /// Whether the caller got a result (for a stream: it completed).
     pub success: bool,
+    /// A stream the caller dropped before its end (the `cancelled` attribute; absent reads as
+    /// `false`): neither a success nor a failure, left out of health reports.
+    pub cancelled: bool,
     /// Last HTTP status, if any.
     pub status: Option<u16>,
     /// Error class on failure.
@@ -76,7 +82,9 @@ impl MetricItem {
             at_ms,
             unique,
             latency_ms: metric.latency_ms,
+            ttfb_ms: metric.ttfb_ms,
             success: metric.success,
+            cancelled: metric.cancelled,
             status: metric.status,
             error_class: metric.error_class.map(str::to_owned),
             attempts: metric.attempts,

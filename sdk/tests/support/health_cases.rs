@@ -33,6 +33,8 @@ pub fn call(health_id: &'static str, at: SystemTime, latency_ms: u64, success: b
         provider: "acme",
         endpoint: "speak",
         latency_ms,
+        ttfb_ms: None,
+        cancelled: false,
         success,
         status: Some(if success { 200 } else { 500 }),
         error_class: (!success).then_some("api"),
