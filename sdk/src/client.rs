@@ -44,6 +44,19 @@
 //! reset after the request was sent): both are retried only when the spec says
 //! `retry_timeouts`.
 //!
+//! # Streams
+//!
+//! [`ProviderClient::stream`] sends a streaming audio endpoint's request (at its
+//! [`StreamSpec::path`] when it has one) through the same admission, rotation and retry loop,
+//! up to a 2xx's headers; the request timeout covers only the wait for them. The body is then
+//! handed to the caller as an [`AudioStream`], chunk by chunk: bounded by the stream's idle
+//! timeout (silence while the caller waits) and its `max_bytes`, decoded from server-sent
+//! events when the answer is `text/event-stream` and the spec names its `events`. Any failure
+//! after the headers ends the stream with [`Error::Stream`] and is never replayed. The stream
+//! holds its key until it ends; dropping it cancels the request and releases the key. Its one
+//! metric carries the time to the first byte; a stream dropped before its end is recorded as
+//! cancelled, which is no provider failure.
+//!
 //! # Untrusted answers
 //!
 //! Bodies are read up to the endpoint's limit (`body_limits` in the spec, per response kind,

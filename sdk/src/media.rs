@@ -64,6 +64,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::Audio;
+use crate::client::ProviderClient;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::generated::elevenlabs::{ElevenTtsRequest, VoiceSettings};
@@ -72,6 +73,13 @@ use crate::generated::openai::{
     ImageModel, ImageQuality, ImageRequest, ImageSize, SpeechRequest, Voice,
 };
 use crate::sdk::Sdk;
+use crate::stream::AudioStream;
+
+/// One provider's text-to-speech request.
+enum TtsRequest {
+    OpenAi(SpeechRequest),
+    ElevenLabs(ElevenTtsRequest),
+}
 
 /// Result alias of the facade.
 pub type Result<T, E = MediaError> = std::result::Result<T, E>;
@@ -332,50 +340,52 @@ impl<'a> Media<'a> {
     /// Speaks `text` with `voice` at `speed` (1.0 is normal), on the healthiest configured
     /// provider that can, falling back to the next one on failure.
     pub async fn tts(&self, text: &str, voice: &str, speed: f64) -> Result<Audio> {
+        self.with_fallback(text, voice, speed, async |client, request| match request {
+            TtsRequest::OpenAi(request) => client.call(request).await,
+            TtsRequest::ElevenLabs(request) => client.call(request).await,
+        })
+        .await
+    }
+
+    /// [`tts`](Self::tts) as a stream: the audio arrives chunk by chunk (see
+    /// [`AudioStream`]). Providers are tried in the same order, falling back to the next one
+    /// only before the first byte (a failure before the stream is returned); once it is
+    /// returned, a failure ends the stream with [`Error::Stream`] and nothing is replayed.
+    pub async fn tts_stream(&self, text: &str, voice: &str, speed: f64) -> Result<AudioStream> {
+        self.with_fallback(text, voice, speed, async |client, request| match request {
+            TtsRequest::OpenAi(request) => client.stream(request).await,
+            TtsRequest::ElevenLabs(request) => client.stream(request).await,
+        })
+        .await
+    }
+
+    /// Runs `speak` on each configured provider that knows `voice`, in health order, until one
+    /// succeeds.
+    async fn with_fallback<T>(
+        &self,
+        text: &str,
+        voice: &str,
+        speed: f64,
+        speak: impl AsyncFn(&ProviderClient, TtsRequest) -> std::result::Result<T, Error>,
+    ) -> Result<T> {
         let mut attempts = Vec::new();
         let mut tried_any = false;
         for provider in self.tts_order().await {
             let Some(client) = self.sdk.provider(provider.provider_id()) else {
                 continue;
             };
-            let result = match provider {
-                TtsProvider::OpenAi => {
-                    let Some(voice) = self.config.openai_voice_for(voice) else {
-                        continue;
-                    };
-                    let request = SpeechRequest {
-                        input: text.to_owned(),
-                        voice,
-                        speed: (speed != 1.0).then_some(speed),
-                        ..SpeechRequest::default()
-                    };
-                    tried_any = true;
-                    client.call(request).await
-                }
-                TtsProvider::ElevenLabs => {
-                    let Some(voice_id) = self.config.elevenlabs_voice_for(voice) else {
-                        continue;
-                    };
-                    let mut request = ElevenTtsRequest::new(text);
-                    request.voice_id = voice_id;
-                    if speed != 1.0 {
-                        request.voice_settings = Some(VoiceSettings {
-                            speed: Some(speed),
-                            ..VoiceSettings::default()
-                        });
-                    }
-                    tried_any = true;
-                    client.call(request).await
-                }
+            let Some(request) = self.tts_request(provider, text, voice, speed) else {
+                continue;
             };
-            match result {
-                Ok(audio) => {
+            tried_any = true;
+            match speak(client, request).await {
+                Ok(output) => {
                     tracing::debug!(
                         provider = provider.provider_id(),
                         failed_before = attempts.len(),
                         "text to speech served"
                     );
-                    return Ok(audio);
+                    return Ok(output);
                 }
                 Err(error) => {
                     tracing::info!(
@@ -392,6 +402,40 @@ impl<'a> Media<'a> {
             Err(MediaError::UnknownVoice {
                 voice: voice.to_owned(),
             })
+        }
+    }
+
+    /// `provider`'s request for `text` in `voice` at `speed`; `None` when it does not know
+    /// the voice.
+    fn tts_request(
+        &self,
+        provider: TtsProvider,
+        text: &str,
+        voice: &str,
+        speed: f64,
+    ) -> Option<TtsRequest> {
+        match provider {
+            TtsProvider::OpenAi => {
+                let voice = self.config.openai_voice_for(voice)?;
+                Some(TtsRequest::OpenAi(SpeechRequest {
+                    input: text.to_owned(),
+                    voice,
+                    speed: (speed != 1.0).then_some(speed),
+                    ..SpeechRequest::default()
+                }))
+            }
+            TtsProvider::ElevenLabs => {
+                let voice_id = self.config.elevenlabs_voice_for(voice)?;
+                let mut request = ElevenTtsRequest::new(text);
+                request.voice_id = voice_id;
+                if speed != 1.0 {
+                    request.voice_settings = Some(VoiceSettings {
+                        speed: Some(speed),
+                        ..VoiceSettings::default()
+                    });
+                }
+                Some(TtsRequest::ElevenLabs(request))
+            }
         }
     }
 
@@ -588,6 +632,18 @@ fn plan_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The facade's futures can be spawned (compiles or not; never called).
+    fn futures_are_send(media: &Media<'_>) {
+        fn send<T: Send>(_: T) {}
+        send(media.tts("hi", "alloy", 1.0));
+        send(media.tts_stream("hi", "alloy", 1.0));
+    }
+
+    #[test]
+    fn facade_futures_are_send() {
+        let _ = futures_are_send;
+    }
 
     #[test]
     fn voices_map_per_provider() {

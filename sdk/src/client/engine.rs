@@ -858,6 +858,24 @@ mod tests {
     }
 
     #[test]
+    fn an_opened_stream_is_handed_over_and_never_retried() {
+        let opened = || Attempt::Opened {
+            content_type: Some("audio/mpeg".into()),
+        };
+        assert_eq!(
+            call_with(POLICY).decide(opened(), SEC, &mut no_jitter),
+            CallDecision::Opened {
+                content_type: Some("audio/mpeg".into())
+            }
+        );
+        let mut poll = PollRetry::new(POLICY, SEC, clock());
+        assert!(matches!(
+            poll.decide(opened(), SEC, &mut no_jitter),
+            PollDecision::Stop(Stop::Network(_))
+        ));
+    }
+
+    #[test]
     fn network_failures_before_an_answer_follow_retry_timeouts() {
         use NetworkErrorKind::*;
         // (kind, retried without retry_timeouts, retried with it)
