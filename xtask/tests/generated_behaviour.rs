@@ -309,6 +309,39 @@ fn streaming_endpoints_carry_their_stream_in_the_descriptor() {
     assert_eq!(descriptor.response, ElevenTtsRequest::SPEC.response);
 }
 
+/// The derive's defaults for a bare `stream` are the spec's (`defaults.stream` left out), so a
+/// hand-written request streams under the same bounds as a generated one.
+#[test]
+fn a_bare_derive_stream_takes_the_spec_defaults() {
+    #[derive(serde::Serialize, Endpoint)]
+    #[endpoint(
+        provider = "p",
+        id = "s",
+        health_id = "p-s",
+        method = "POST",
+        path = "/s"
+    )]
+    #[endpoint(response = "audio", stream)]
+    struct Bare {}
+    impl Validate for Bare {}
+
+    let ResponseSpec::Audio {
+        stream: Some(stream),
+        ..
+    } = Bare::SPEC.response
+    else {
+        panic!("a streaming audio endpoint: {:?}", Bare::SPEC.response);
+    };
+    assert_eq!(
+        (stream.idle_timeout_ms, stream.max_bytes),
+        (
+            xtask::spec::DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+            xtask::spec::DEFAULT_STREAM_MAX_BYTES
+        )
+    );
+    assert_eq!((stream.path, stream.events), (None, None));
+}
+
 #[test]
 fn provider_descriptors_follow_the_spec() {
     let ids: Vec<&str> = PROVIDERS.iter().map(|p| p.id).collect();
