@@ -24,7 +24,14 @@ pub fn derive_endpoint(input: TokenStream) -> TokenStream {
 }
 
 const KNOWN_KEYS: &str = "provider, id, health_id, method, path, response, content_type, output, \
-                          flow, poll_path, poll_interval_ms, timeout_ms, max_body_bytes";
+                          flow, poll_path, poll_interval_ms, timeout_ms, max_body_bytes, stream";
+const STREAM_KEYS: &str = "path, idle_timeout_ms, max_bytes, events";
+const EVENTS_KEYS: &str = "type_field, delta, audio_field, done";
+
+/// Default of `stream(idle_timeout_ms)`, as in `providers.yaml`'s `defaults.stream`.
+const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 10_000;
+/// Default of `stream(max_bytes)`: 512 MiB, as in `providers.yaml`'s `defaults.stream`.
+const DEFAULT_STREAM_MAX_BYTES: u64 = 512 << 20;
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let fields = named_fields(input)?;
@@ -112,18 +119,216 @@ struct StructAttrs {
     poll_interval_ms: Option<Entry<LitInt>>,
     timeout_ms: Option<Entry<LitInt>>,
     max_body_bytes: Option<Entry<LitInt>>,
+    stream: Option<StreamAttrs>,
+}
+
+/// `stream` or `stream(path = "...", idle_timeout_ms = N, max_bytes = N, events(...))`, as
+/// written.
+struct StreamAttrs {
+    /// The `stream` key, for error spans.
+    key: syn::Path,
+    path: Option<Entry<LitStr>>,
+    idle_timeout_ms: Option<Entry<LitInt>>,
+    max_bytes: Option<Entry<LitInt>>,
+    events: Option<EventsAttrs>,
+}
+
+/// `events(type_field = "...", delta = "...", audio_field = "...", done = "...")`, as written.
+struct EventsAttrs {
+    /// The `events` key, for error spans.
+    key: syn::Path,
+    type_field: Option<Entry<LitStr>>,
+    delta: Option<Entry<LitStr>>,
+    audio_field: Option<Entry<LitStr>>,
+    done: Option<Entry<LitStr>>,
 }
 
 fn set<T: ToTokens>(slot: &mut Option<Entry<T>>, key: &syn::Path, value: T) -> syn::Result<()> {
+    set_in("endpoint key", slot, key, value)
+}
+
+/// Sets a key of a nested list (`stream(...)`, `events(...)`), named `what` in errors.
+fn set_in<T: ToTokens>(
+    what: &str,
+    slot: &mut Option<Entry<T>>,
+    key: &syn::Path,
+    value: T,
+) -> syn::Result<()> {
     let tokens = quote!(#key = #value);
     if slot.is_some() {
         return Err(syn::Error::new_spanned(
             key,
-            format!("duplicate endpoint key `{}`", key.to_token_stream()),
+            format!("duplicate {what} `{}`", key.to_token_stream()),
         ));
     }
     *slot = Some(Entry { value, tokens });
     Ok(())
+}
+
+/// The key of a nested list, or an error listing the known ones.
+fn nested_key(key: &syn::Path, what: &str, known: &str) -> syn::Result<String> {
+    key.get_ident().map(Ident::to_string).ok_or_else(|| {
+        syn::Error::new_spanned(
+            key,
+            format!(
+                "unknown {what} `{}`; expected one of: {known}",
+                key.to_token_stream()
+            ),
+        )
+    })
+}
+
+impl StreamAttrs {
+    /// Parses what follows the `stream` key: nothing, or a parenthesized list.
+    fn parse(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Self> {
+        let mut stream = StreamAttrs {
+            key: meta.path.clone(),
+            path: None,
+            idle_timeout_ms: None,
+            max_bytes: None,
+            events: None,
+        };
+        if !meta.input.peek(syn::token::Paren) {
+            if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                return Err(meta.error(
+                    "`stream` takes no value: write `stream` or \
+                     `stream(path = \"...\", idle_timeout_ms = ..., max_bytes = ..., events(...))`",
+                ));
+            }
+            return Ok(stream);
+        }
+        meta.parse_nested_meta(|inner| {
+            let key = inner.path.clone();
+            let s = &mut stream;
+            let what = "stream key";
+            match nested_key(&key, what, STREAM_KEYS)?.as_str() {
+                "path" => set_in(what, &mut s.path, &key, inner.value()?.parse()?),
+                "idle_timeout_ms" => {
+                    set_in(what, &mut s.idle_timeout_ms, &key, inner.value()?.parse()?)
+                }
+                "max_bytes" => set_in(what, &mut s.max_bytes, &key, inner.value()?.parse()?),
+                "events" => {
+                    if s.events.is_some() {
+                        return Err(syn::Error::new_spanned(
+                            &key,
+                            "duplicate stream key `events`",
+                        ));
+                    }
+                    s.events = Some(EventsAttrs::parse(&inner)?);
+                    Ok(())
+                }
+                _ => Err(syn::Error::new_spanned(
+                    &key,
+                    format!(
+                        "unknown {what} `{}`; expected one of: {STREAM_KEYS}",
+                        key.to_token_stream()
+                    ),
+                )),
+            }
+        })?;
+        Ok(stream)
+    }
+
+    /// Checks the stream against the endpoint's path and resolves its defaults.
+    fn validate(self, path: &LitStr, template: &PathTemplate) -> syn::Result<Stream> {
+        let stream_path = match self.path {
+            Some(entry) => {
+                let lit = entry.value;
+                let own = parse_path(&lit, "stream path")?;
+                if let Some(extra) = own.params().find(|p| !template.has_param(p)) {
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        format!(
+                            "stream path has `{{{extra}}}`, which `path` does not; both are \
+                             rendered from the same request"
+                        ),
+                    ));
+                }
+                if let Some(missing) = template.params().find(|p| !own.has_param(p)) {
+                    return Err(syn::Error::new_spanned(
+                        &lit,
+                        format!(
+                            "stream path lacks `{{{missing}}}` of `path` ({:?}); both are \
+                             rendered from the same request",
+                            path.value()
+                        ),
+                    ));
+                }
+                Some(lit)
+            }
+            None => None,
+        };
+        Ok(Stream {
+            path: stream_path,
+            idle_timeout_ms: positive(
+                "idle_timeout_ms",
+                self.idle_timeout_ms,
+                DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+            )?,
+            max_bytes: positive("max_bytes", self.max_bytes, DEFAULT_STREAM_MAX_BYTES)?,
+            events: self.events.map(EventsAttrs::validate).transpose()?,
+        })
+    }
+}
+
+impl EventsAttrs {
+    fn parse(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Self> {
+        let mut events = EventsAttrs {
+            key: meta.path.clone(),
+            type_field: None,
+            delta: None,
+            audio_field: None,
+            done: None,
+        };
+        if !meta.input.peek(syn::token::Paren) {
+            return Err(meta.error(
+                "`events` needs its fields: `events(type_field = \"type\", delta = \"...\", \
+                 audio_field = \"audio\", done = \"...\")`",
+            ));
+        }
+        meta.parse_nested_meta(|inner| {
+            let key = inner.path.clone();
+            let e = &mut events;
+            let what = "events key";
+            match nested_key(&key, what, EVENTS_KEYS)?.as_str() {
+                "type_field" => set_in(what, &mut e.type_field, &key, inner.value()?.parse()?),
+                "delta" => set_in(what, &mut e.delta, &key, inner.value()?.parse()?),
+                "audio_field" => set_in(what, &mut e.audio_field, &key, inner.value()?.parse()?),
+                "done" => set_in(what, &mut e.done, &key, inner.value()?.parse()?),
+                _ => Err(syn::Error::new_spanned(
+                    &key,
+                    format!(
+                        "unknown {what} `{}`; expected one of: {EVENTS_KEYS}",
+                        key.to_token_stream()
+                    ),
+                )),
+            }
+        })?;
+        Ok(events)
+    }
+
+    fn validate(self) -> syn::Result<Events> {
+        let key = &self.key;
+        let required = |name: &str, entry: Option<Entry<LitStr>>| {
+            let entry = entry.ok_or_else(|| {
+                syn::Error::new_spanned(key, format!("missing `{name} = \"...\"` in events(...)"))
+            })?;
+            non_empty(name, entry)
+        };
+        let events = Events {
+            type_field: required("type_field", self.type_field)?,
+            delta: required("delta", self.delta)?,
+            audio_field: required("audio_field", self.audio_field)?,
+            done: required("done", self.done)?,
+        };
+        if events.delta.value() == events.done.value() {
+            return Err(syn::Error::new_spanned(
+                &events.done,
+                "`done` is also the `delta` event type; the stream would end at its first chunk",
+            ));
+        }
+        Ok(events)
+    }
 }
 
 impl StructAttrs {
@@ -152,6 +357,16 @@ impl StructAttrs {
                     }
                     "timeout_ms" => set(&mut a.timeout_ms, &key, meta.value()?.parse()?),
                     "max_body_bytes" => set(&mut a.max_body_bytes, &key, meta.value()?.parse()?),
+                    "stream" => {
+                        if a.stream.is_some() {
+                            return Err(syn::Error::new_spanned(
+                                &key,
+                                "duplicate endpoint key `stream`",
+                            ));
+                        }
+                        a.stream = Some(StreamAttrs::parse(&meta)?);
+                        Ok(())
+                    }
                     "output" => {
                         let value = meta.value()?;
                         if value.peek(LitStr) {
@@ -235,9 +450,19 @@ impl StructAttrs {
                         || "application/octet-stream".to_owned(),
                         |e| e.value.value(),
                     ),
+                    stream: self
+                        .stream
+                        .map(|s| s.validate(&path, &template))
+                        .transpose()?,
                 }
             }
             kind @ (ResponseKind::Json | ResponseKind::Job) => {
+                if let Some(stream) = &self.stream {
+                    return Err(syn::Error::new_spanned(
+                        &stream.key,
+                        "`stream` is only allowed for response = \"audio\"",
+                    ));
+                }
                 forbid(
                     tokens(&self.content_type),
                     "`content_type` is only allowed for response = \"audio\"",
@@ -436,6 +661,7 @@ struct Spec {
 enum Response {
     Audio {
         content_type: String,
+        stream: Option<Stream>,
     },
     Json {
         output: Type,
@@ -446,6 +672,61 @@ enum Response {
         poll_interval_ms: u64,
         timeout_ms: u64,
     },
+}
+
+/// The validated stream of an audio endpoint, defaults resolved.
+struct Stream {
+    path: Option<LitStr>,
+    idle_timeout_ms: u64,
+    max_bytes: u64,
+    events: Option<Events>,
+}
+
+/// The validated server-sent events of a stream.
+struct Events {
+    type_field: LitStr,
+    delta: LitStr,
+    audio_field: LitStr,
+    done: LitStr,
+}
+
+impl Stream {
+    fn to_expr(&self) -> TokenStream2 {
+        let Stream {
+            path,
+            idle_timeout_ms,
+            max_bytes,
+            events,
+        } = self;
+        let path = match path {
+            Some(path) => quote!(::core::option::Option::Some(#path)),
+            None => quote!(::core::option::Option::None),
+        };
+        let events = match events {
+            Some(Events {
+                type_field,
+                delta,
+                audio_field,
+                done,
+            }) => quote! {
+                ::core::option::Option::Some(::media_sdk::spec::AudioEvents {
+                    type_field: #type_field,
+                    delta: #delta,
+                    audio_field: #audio_field,
+                    done: #done,
+                })
+            },
+            None => quote!(::core::option::Option::None),
+        };
+        quote! {
+            ::media_sdk::spec::StreamSpec {
+                path: #path,
+                idle_timeout_ms: #idle_timeout_ms,
+                max_bytes: #max_bytes,
+                events: #events,
+            }
+        }
+    }
 }
 
 /// The validated job flow, with what its kind carries.
@@ -486,9 +767,24 @@ impl Spec {
             None => quote!(::core::option::Option::None),
         };
         let response = match kind {
-            Response::Audio { content_type } => quote! {
-                ::media_sdk::spec::ResponseSpec::Audio { content_type: #content_type, stream: ::core::option::Option::None }
-            },
+            Response::Audio {
+                content_type,
+                stream,
+            } => {
+                let stream = match stream {
+                    Some(stream) => {
+                        let stream = stream.to_expr();
+                        quote!(::core::option::Option::Some(#stream))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                quote! {
+                    ::media_sdk::spec::ResponseSpec::Audio {
+                        content_type: #content_type,
+                        stream: #stream,
+                    }
+                }
+            }
             Response::Json { .. } => quote!(::media_sdk::spec::ResponseSpec::Json),
             Response::Job {
                 flow,
@@ -526,7 +822,7 @@ impl Spec {
 
     fn decode_expr(&self) -> TokenStream2 {
         match &self.kind {
-            Response::Audio { content_type } => {
+            Response::Audio { content_type, .. } => {
                 quote!(::media_sdk::Audio::from_body(body, #content_type))
             }
             Response::Json { .. } => quote!(::media_sdk::__private::decode_json(&body)),

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::names;
 use crate::spec::{
     self, AuthKind, Endpoint, Field, FieldType, IntType, Map, Provider, ResponseKind, Spec,
+    StreamLimits,
 };
 
 /// One rendered file.
@@ -1372,7 +1373,40 @@ fn response_output(endpoint: &Endpoint, uses: &mut Uses) -> TokenStream {
     }
 }
 
-fn endpoint_attr(provider_id: &str, eid: &str, endpoint: &Endpoint) -> TokenStream {
+/// The `stream(...)` key of a streaming endpoint's attribute, limits resolved against the
+/// provider's `stream` policy.
+fn stream_attr(endpoint: &Endpoint, limits: &StreamLimits) -> Option<TokenStream> {
+    let stream = &endpoint.response.value.stream.as_ref()?.value;
+    let mut keys = Vec::new();
+    if let Some(path) = &stream.path {
+        let path = &path.value;
+        keys.push(quote!(path = #path));
+    }
+    let (idle, max) = stream.limits(limits);
+    let (idle, max) = (u64_lit(idle), u64_lit(max));
+    keys.push(quote!(idle_timeout_ms = #idle));
+    keys.push(quote!(max_bytes = #max));
+    if let Some(events) = &stream.events {
+        let e = &events.value;
+        let (t, d, a, done) = (
+            &e.type_field.value,
+            &e.delta.value,
+            &e.audio_field.value,
+            &e.done.value,
+        );
+        keys.push(quote! {
+            events(type_field = #t, delta = #d, audio_field = #a, done = #done)
+        });
+    }
+    Some(quote!(, stream(#(#keys),*)))
+}
+
+fn endpoint_attr(
+    provider_id: &str,
+    eid: &str,
+    endpoint: &Endpoint,
+    stream_limits: &StreamLimits,
+) -> TokenStream {
     let health_id = &endpoint.health_id.value;
     let method = endpoint.method.value.as_str();
     let path = &endpoint.path.value;
@@ -1415,6 +1449,7 @@ fn endpoint_attr(provider_id: &str, eid: &str, endpoint: &Endpoint) -> TokenStre
         let max = u64_lit(max.value);
         extra.extend(quote!(, max_body_bytes = #max));
     }
+    extra.extend(stream_attr(endpoint, stream_limits));
     quote! {
         #[endpoint(
             provider = #provider_id,
@@ -1433,6 +1468,7 @@ fn request_items(
     client: &str,
     eid: &str,
     endpoint: &Endpoint,
+    stream_limits: &StreamLimits,
     uses: &mut Uses,
 ) -> TokenStream {
     let request = ident(&endpoint.request.value);
@@ -1450,7 +1486,7 @@ fn request_items(
     } else {
         quote!()
     };
-    let attr = endpoint_attr(provider_id, eid, endpoint);
+    let attr = endpoint_attr(provider_id, eid, endpoint, stream_limits);
     let members = fields
         .iter()
         .map(|(n, f)| struct_field(&n.value, f, Kind::Request));
@@ -1583,7 +1619,74 @@ fn response_items(client: &str, eid: &str, endpoint: &Endpoint) -> TokenStream {
     out
 }
 
-fn client_items(id: &str, client: &str, provider: &Provider, uses: &mut Uses) -> TokenStream {
+/// The `<endpoint>_stream` and `<endpoint>_stream_with` methods of a streaming endpoint.
+fn stream_methods(eid: &str, endpoint: &Endpoint, limits: &StreamLimits) -> Option<TokenStream> {
+    let stream = &endpoint.response.value.stream.as_ref()?.value;
+    let method = ident(eid);
+    let request = ident(&endpoint.request.value);
+    let name = format_ident!("{}_stream", method);
+    let with = format_ident!("{}_stream_with", method);
+    let path = stream.path.as_ref().unwrap_or(&endpoint.path);
+    let (idle, max) = stream.limits(limits);
+    let events = match &stream.events {
+        Some(events) => format!(
+            " A `text/event-stream` answer (server-sent events) is decoded: the audio of each \
+             `{}` event is yielded as bytes, and the `{}` event ends the stream.",
+            events.value.delta.value, events.value.done.value
+        ),
+        None => String::new(),
+    };
+    let docs = doc(&format!(
+        "Streams the audio of [`{eid}`](Self::{eid}): chunks as the provider produces them, \
+         the first one as soon as it arrives.\n\n\
+         `{} {}` (health id `{}`).{events}\n\n\
+         Key selection, rotation on a rate limit and retries happen only before the first byte \
+         (until the headers of a successful answer); after that a failure ends the stream with \
+         an error and nothing is replayed. The stream fails when no chunk arrives for {idle} ms \
+         or past {}, instead of the buffered call's request timeout and body cap. \
+         Dropping the stream cancels the request and releases the key.",
+        endpoint.method.value,
+        path.value,
+        endpoint.health_id.value,
+        byte_size(max)
+    ));
+    let with_docs = doc(&format!(
+        "[`{name}`](Self::{name}) with this call's own budgets (deadline, longest wait for a \
+         key, attempts) for the part before the first byte, instead of the spec's."
+    ));
+    Some(quote! {
+        #docs
+        pub async fn #name(&self, request: #request) -> crate::Result<crate::AudioStream> {
+            self.client.stream(request).await
+        }
+
+        #with_docs
+        pub async fn #with(
+            &self,
+            request: #request,
+            options: &crate::CallOptions,
+        ) -> crate::Result<crate::AudioStream> {
+            self.client.stream_with(request, options).await
+        }
+    })
+}
+
+/// A byte count for docs: `512 MiB` when it is a whole number of KiB or MiB.
+fn byte_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+fn client_items(
+    id: &str,
+    client: &str,
+    provider: &Provider,
+    stream_limits: &StreamLimits,
+    uses: &mut Uses,
+) -> TokenStream {
     let c = ident(client);
     let name = user(&provider.name.value);
     let docs = doc(&format!(
@@ -1612,6 +1715,7 @@ fn client_items(id: &str, client: &str, provider: &Provider, uses: &mut Uses) ->
             "[`{method}`](Self::{method}) with this call's own budgets (deadline, longest wait \
              for a key, attempts) instead of the spec's."
         ));
+        let stream = stream_methods(&eid.value, endpoint, stream_limits);
         quote! {
             #docs
             pub async fn #method(&self, request: #request) -> crate::Result<#output> {
@@ -1626,6 +1730,8 @@ fn client_items(id: &str, client: &str, provider: &Provider, uses: &mut Uses) ->
             ) -> crate::Result<#output> {
                 self.client.call_with(request, options).await
             }
+
+            #stream
         }
     });
     let new_doc = doc(&format!(
@@ -1912,12 +2018,14 @@ fn provider_module(spec: &Spec, id: &str, provider: &Provider) -> TokenStream {
         inner_doc(&text)
     };
     let static_item = provider_static(spec, id, provider, &mut uses);
-    let client_item = client_items(id, &client, provider, &mut uses);
+    let stream_limits = provider.merged_policy(&spec.defaults).stream;
+    let client_item = client_items(id, &client, provider, &stream_limits, &mut uses);
     let endpoints: Vec<TokenStream> = provider
         .endpoints
         .iter()
         .map(|(eid, endpoint)| {
-            let mut items = request_items(id, &client, &eid.value, endpoint, &mut uses);
+            let mut items =
+                request_items(id, &client, &eid.value, endpoint, &stream_limits, &mut uses);
             items.extend(response_items(&client, &eid.value, endpoint));
             items
         })

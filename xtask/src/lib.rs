@@ -2,7 +2,7 @@
 //!
 //! The code generator lives here as a library so the CLI (`src/main.rs`) and the tests share
 //! it: [`spec`] is the serde model of `providers.yaml`, [`validate`] its semantic checks,
-//! [`codegen`] renders the typed clients, [`schema`] the JSON Schema, and [`output`] applies
+//! [`codegen`](mod@codegen) renders the typed clients, [`schema`] the JSON Schema, and [`output`] applies
 //! the result to disk atomically.
 
 pub mod bench;

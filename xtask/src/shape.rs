@@ -2,7 +2,7 @@
 //!
 //! serde-saphyr reports a shape error as a position and a terse message (`invalid u64`), and
 //! stops at the first one. When the typed parse fails, the spec is parsed again into a located
-//! generic tree ([`Node`]); the tree names the field at the error's position
+//! generic tree (`Node`); the tree names the field at the error's position
 //! (`providers.openai.endpoints.speech.fields.input.max_length`) and the value found there.
 //! Then each top-level block, and each provider on its own, is parsed again from a copy of the
 //! file in which every other line is blanked, so positions are unchanged and every block with a

@@ -5,7 +5,8 @@
 //! model derives the JSON Schema in `docs/providers.schema.json` (see [`crate::schema`]).
 //!
 //! Policy blocks (`timeouts`, `retry`, `health`, `alerts`) are given in full under `defaults`;
-//! a provider may override any subset of their fields (see [`Provider::merged_policy`]).
+//! a provider may override any subset of their fields (see [`Provider::merged_policy`]), and so
+//! of the optional blocks `body_limits` and `stream`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -178,6 +179,9 @@ pub struct Defaults {
     /// Most bytes read from response bodies (optional; see [`BodyLimits`] for the defaults).
     #[serde(default)]
     pub body_limits: Option<BodyLimits>,
+    /// Bounds of streamed audio (optional; see [`StreamLimits`] for the defaults).
+    #[serde(default)]
+    pub stream: Option<StreamLimits>,
 }
 
 impl Defaults {
@@ -187,6 +191,14 @@ impl Defaults {
             json_bytes: None,
             audio_bytes: None,
             error_bytes: None,
+        })
+    }
+
+    /// The default stream limits (fields left out stay `None`: the built-in defaults apply).
+    pub fn stream(&self) -> StreamLimits {
+        self.stream.clone().unwrap_or(StreamLimits {
+            idle_timeout_ms: None,
+            max_bytes: None,
         })
     }
 }
@@ -309,6 +321,27 @@ pub const DEFAULT_AUDIO_BODY_BYTES: u64 = 32 << 20;
 pub const DEFAULT_ERROR_BODY_BYTES: u64 = 64 << 10;
 
 policy_block! {
+    /// Bounds of a streamed audio answer, used instead of the buffered call's request timeout
+    /// and `body_limits.audio_bytes`. Every field is optional; an endpoint's `stream` block may
+    /// set its own.
+    StreamLimits / StreamLimitsOverride {
+        @optional {
+            /// Longest wait for the next chunk (and for the first one after the headers), in
+            /// milliseconds, before the stream fails (default 10000).
+            idle_timeout_ms: u64,
+            /// Most bytes of audio one stream may deliver (default 536870912, 512 MiB: about
+            /// 3 hours of 24 kHz 16-bit PCM).
+            max_bytes: u64,
+        }
+    }
+}
+
+/// Default of `stream.idle_timeout_ms`: ten seconds.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 10_000;
+/// Default of `stream.max_bytes`: 512 MiB.
+pub const DEFAULT_STREAM_MAX_BYTES: u64 = 512 << 20;
+
+policy_block! {
     /// Alert thresholds.
     Alerts / AlertsOverride {
         /// Alert when a provider sees more rate limits than this per hour.
@@ -399,6 +432,8 @@ pub struct Policy {
     pub alerts: Alerts,
     /// Body size limits.
     pub body_limits: BodyLimits,
+    /// Bounds of streamed audio.
+    pub stream: StreamLimits,
 }
 
 /// One provider.
@@ -441,6 +476,9 @@ pub struct Provider {
     /// Overrides of `defaults.body_limits`.
     #[serde(default)]
     pub body_limits: Option<BodyLimitsOverride>,
+    /// Overrides of `defaults.stream`.
+    #[serde(default)]
+    pub stream: Option<StreamLimitsOverride>,
     /// Origins (`scheme://host[:port]`) besides the base URL's that URLs given by the provider
     /// (fal's `status_url`, `response_url`) may point at; such a URL is re-rooted onto the
     /// configured base URL. A URL on any other origin is refused. Default: none.
@@ -464,6 +502,7 @@ impl Provider {
             health: defaults.health.merged(self.health.as_ref()),
             alerts: defaults.alerts.merged(self.alerts.as_ref()),
             body_limits: defaults.body_limits().merged(self.body_limits.as_ref()),
+            stream: defaults.stream().merged(self.stream.as_ref()),
         }
     }
 }
@@ -620,6 +659,73 @@ pub struct Response {
     /// this endpoint (for a job: its submit, status and result answers).
     #[serde(default)]
     pub max_bytes: Option<Spanned<u64>>,
+    /// The endpoint can also stream its audio (`audio` only): a `<endpoint>_stream` client
+    /// method returns chunks as they arrive.
+    #[serde(default)]
+    pub stream: Option<Spanned<Stream>>,
+}
+
+/// How an audio endpoint streams. `stream: {}` streams from the endpoint's own path with the
+/// provider's stream limits.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stream {
+    /// Path template of the streaming variant when the provider uses another one, with the
+    /// same `{param}` placeholders as the endpoint's path (ElevenLabs'
+    /// `/v1/text-to-speech/{voice_id}/stream`); default: the endpoint's own path.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// Longest wait for the next chunk in milliseconds, overriding the provider's
+    /// `stream.idle_timeout_ms` for this endpoint.
+    #[serde(default)]
+    pub idle_timeout_ms: Option<Spanned<u64>>,
+    /// Most bytes of audio one stream may deliver, overriding the provider's
+    /// `stream.max_bytes` for this endpoint.
+    #[serde(default)]
+    pub max_bytes: Option<Spanned<u64>>,
+    /// Server-sent events carrying base64 audio, decoded when the answer is
+    /// `text/event-stream` (OpenAI's `stream_format: sse`); default: none, the body is audio.
+    #[serde(default)]
+    pub events: Option<Spanned<AudioEvents>>,
+}
+
+impl Stream {
+    /// The stream's idle timeout and byte cap: its own, else the provider's, else the
+    /// built-in defaults.
+    pub fn limits(&self, provider: &StreamLimits) -> (u64, u64) {
+        let pick = |own: &Option<Spanned<u64>>, policy: &Option<Spanned<u64>>, default| {
+            own.as_ref()
+                .or(policy.as_ref())
+                .map_or(default, |v| v.value)
+        };
+        (
+            pick(
+                &self.idle_timeout_ms,
+                &provider.idle_timeout_ms,
+                DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+            ),
+            pick(
+                &self.max_bytes,
+                &provider.max_bytes,
+                DEFAULT_STREAM_MAX_BYTES,
+            ),
+        )
+    }
+}
+
+/// Audio inside server-sent events: each event's `data` is a JSON object whose `type_field`
+/// names the event; `delta` events carry base64 audio in `audio_field`; `done` ends the stream.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudioEvents {
+    /// The field naming an event's type, e.g. `type`.
+    pub type_field: Spanned<String>,
+    /// The type of the events carrying audio, e.g. `speech.audio.delta`.
+    pub delta: Spanned<String>,
+    /// The field of a delta event holding base64 audio, e.g. `audio`.
+    pub audio_field: Spanned<String>,
+    /// The type of the event that ends the stream, e.g. `speech.audio.done`.
+    pub done: Spanned<String>,
 }
 
 /// Default delay between two polls of a job.

@@ -9,7 +9,7 @@ use crate::diag::{Diagnostic, Diagnostics, Loc};
 use crate::names;
 use crate::spec::{
     AuthKind, Defaults, Endpoint, Field, FieldType, Map, Method, ParamIn, PathTemplate, Policy,
-    Provider, Response, ResponseKind, Rule, Spanned, Spec,
+    Provider, Response, ResponseKind, Rule, Spanned, Spec, Stream,
 };
 
 /// Checks `spec` (read from `file`); `Err` lists every problem found.
@@ -221,6 +221,7 @@ impl Checker {
             health: defaults.health.clone(),
             alerts: defaults.alerts.clone(),
             body_limits: defaults.body_limits(),
+            stream: defaults.stream(),
         });
         let mut ids: HashMap<&str, Loc> = HashMap::new();
         for (id, provider) in spec.providers.iter() {
@@ -307,6 +308,8 @@ impl Checker {
                 self.err(limit.loc, format!("{name} must be greater than 0"));
             }
         }
+        let s = &policy.stream;
+        self.stream_limits(&s.idle_timeout_ms, &s.max_bytes);
         let h = &policy.health;
         if h.window_secs.value == 0 {
             self.err(h.window_secs.loc, "window_secs must be greater than 0");
@@ -335,6 +338,15 @@ impl Checker {
                 a.avg_latency_ms.loc,
                 "avg_latency_ms must be greater than 0",
             );
+        }
+    }
+
+    /// A stream's idle timeout and byte cap, where set, are positive.
+    fn stream_limits(&mut self, idle: &Option<Spanned<u64>>, max: &Option<Spanned<u64>>) {
+        for (name, limit) in [("idle_timeout_ms", idle), ("max_bytes", max)] {
+            if let Some(limit) = limit.as_ref().filter(|l| l.value == 0) {
+                self.err(limit.loc, format!("{name} must be greater than 0"));
+            }
         }
     }
 
@@ -521,6 +533,32 @@ impl Checker {
             }
             self.endpoint(eid, endpoint, &mut types);
         }
+        // A stream path of its own is a route too (the simulator serves it); checked after
+        // every endpoint's own path so the message names the endpoint it clashes with.
+        for (eid, endpoint) in provider.endpoints.iter() {
+            let Some(path) = stream_path(endpoint) else {
+                continue;
+            };
+            let Ok(template) = PathTemplate::parse(&path.value) else {
+                continue;
+            };
+            let key = (endpoint.method.value, route_shape(&template));
+            match routes.get(&key) {
+                Some((other, _)) if *other != eid.value => self.err(
+                    path.loc,
+                    format!(
+                        "the stream path of endpoint `{}` has the same method and path as \
+                         endpoint `{other}`",
+                        eid.value
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    routes.insert(key, (eid.value.clone(), path.loc));
+                }
+            }
+        }
+        self.stream_method_names(provider);
         if provider.endpoints.is_empty() {
             self.err(id.loc, format!("provider `{}` has no endpoints", id.value));
         }
@@ -624,6 +662,11 @@ impl Checker {
             self.rule(rule, &endpoint.fields);
         }
         self.response(&endpoint.response, types);
+        if let Some(stream) = &endpoint.response.value.stream
+            && endpoint.response.value.kind.value == ResponseKind::Audio
+        {
+            self.stream(endpoint, &stream.value);
+        }
     }
 
     fn path(&mut self, endpoint: &Endpoint) {
@@ -1171,6 +1214,11 @@ impl Checker {
                 self.err(loc, not_for(attr));
             }
         }
+        if let Some(stream) = &r.stream
+            && !is_audio
+        {
+            self.err(stream.loc, not_for("stream"));
+        }
         if is_audio {
             if let Some(t) = &r.type_name {
                 self.err(t.loc, not_for("type"));
@@ -1246,6 +1294,105 @@ impl Checker {
 }
 
 impl Checker {
+    /// An endpoint's `stream` block (the response is audio: checked by `response`).
+    fn stream(&mut self, endpoint: &Endpoint, stream: &Stream) {
+        if let Some(path) = &stream.path {
+            self.stream_path(endpoint, path);
+        }
+        self.stream_limits(&stream.idle_timeout_ms, &stream.max_bytes);
+        if let Some(events) = &stream.events {
+            let e = &events.value;
+            for (name, value) in [
+                ("type_field", &e.type_field),
+                ("delta", &e.delta),
+                ("audio_field", &e.audio_field),
+                ("done", &e.done),
+            ] {
+                if value.value.trim().is_empty() {
+                    self.err(value.loc, format!("events.{name} must not be empty"));
+                }
+            }
+            if !e.delta.value.trim().is_empty() && e.delta.value == e.done.value {
+                self.err(
+                    e.done.loc,
+                    format!(
+                        "events.done `{}` is also the delta event type; the stream would end \
+                         at its first chunk",
+                        e.done.value
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A stream path: a valid template with exactly the placeholders of the endpoint's path
+    /// (the same request renders both).
+    fn stream_path(&mut self, endpoint: &Endpoint, path: &Spanned<String>) {
+        let template = match PathTemplate::parse(&path.value) {
+            Ok(template) => template,
+            Err(err) => {
+                return self.err(path.loc, format!("stream path `{}` {err}", path.value));
+            }
+        };
+        // A malformed endpoint path is reported by `path`.
+        let Ok(own) = endpoint.template() else {
+            return;
+        };
+        for param in template.params().filter(|p| !own.has_param(p)) {
+            self.err(
+                path.loc,
+                format!(
+                    "stream path `{}` has `{{{param}}}`, which the endpoint's path `{}` does \
+                     not; both are rendered from the same request",
+                    path.value, endpoint.path.value
+                ),
+            );
+        }
+        for param in own.params().filter(|p| !template.has_param(p)) {
+            self.err(
+                path.loc,
+                format!(
+                    "stream path `{}` lacks `{{{param}}}` of the endpoint's path `{}`; both are \
+                     rendered from the same request",
+                    path.value, endpoint.path.value
+                ),
+            );
+        }
+    }
+
+    /// The `<id>_stream` and `<id>_stream_with` methods of a streaming endpoint must not be
+    /// the methods of another endpoint.
+    fn stream_method_names(&mut self, provider: &Provider) {
+        let methods: HashMap<String, &str> = provider
+            .endpoints
+            .iter()
+            .flat_map(|(eid, _)| {
+                [
+                    (eid.value.clone(), eid.value.as_str()),
+                    (format!("{}_with", eid.value), eid.value.as_str()),
+                ]
+            })
+            .collect();
+        for (eid, endpoint) in provider.endpoints.iter() {
+            let Some(stream) = &endpoint.response.value.stream else {
+                continue;
+            };
+            for suffix in ["_stream", "_stream_with"] {
+                let name = format!("{}{suffix}", eid.value);
+                if let Some(other) = methods.get(&name) {
+                    self.err(
+                        stream.loc,
+                        format!(
+                            "the stream method `{name}` of endpoint `{}` clashes with a method \
+                             of endpoint `{other}`",
+                            eid.value
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     /// A job's poll path: a valid template whose one placeholder is `param`.
     fn poll_path(&mut self, p: &Spanned<String>, param: &str) {
         let template = match PathTemplate::parse(&p.value) {
@@ -1267,6 +1414,12 @@ impl Checker {
             );
         }
     }
+}
+
+/// The stream path of an audio endpoint that declares one.
+fn stream_path(endpoint: &Endpoint) -> Option<&Spanned<String>> {
+    let stream = endpoint.response.value.stream.as_ref()?;
+    stream.value.path.as_ref()
 }
 
 fn nested(context: Context) -> Context {

@@ -220,7 +220,7 @@ const CASES: &[Case] = &[
         edits: &[("    name: Acme\n", "    name: Acme\n    colour: red\n")],
         append: "",
         expected: &[
-            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, allowed_origins, limits, endpoints",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, stream, allowed_origins, limits, endpoints",
         ],
     },
     Case {
@@ -268,7 +268,7 @@ const CASES: &[Case] = &[
         append: "",
         expected: &[
             "t.yaml:14:18: defaults.health.window_secs: expected an unsigned integer, found -60",
-            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, allowed_origins, limits, endpoints",
+            "t.yaml:22:5: providers.acme: unknown field `colour`, expected one of name, description, client, base_url, base_url_env, auth, keys, envelope, errors, timeouts, retry, health, alerts, body_limits, stream, allowed_origins, limits, endpoints",
         ],
     },
     Case {
@@ -683,6 +683,145 @@ const CASES: &[Case] = &[
         expected: &[
             "t.yaml:52:20: example does not match the response fields: /size: not a declared field",
             "t.yaml:52:20: example does not match the response fields: /url: expected a string, got 5",
+        ],
+    },
+    Case {
+        proves: "an audio endpoint may stream, from its own path or another with the same placeholders",
+        edits: &[
+            (
+                "response: { kind: audio, content_type: audio/mpeg }",
+                "response:\n          kind: audio\n          stream:\n            path: /v1/speak/{voice}/stream\n            idle_timeout_ms: 500\n            events: { type_field: type, delta: a.delta, audio_field: audio, done: a.done }",
+            ),
+            (
+                "success_rate: 0.9 }\n",
+                "success_rate: 0.9 }\n  stream: { max_bytes: 1000 }\n",
+            ),
+        ],
+        append: "",
+        expected: &["<no error>"],
+    },
+    Case {
+        proves: "a stream block applies to audio responses only",
+        edits: &[(
+            "          kind: json\n",
+            "          kind: json\n          stream: {}\n",
+        )],
+        append: "",
+        expected: &["t.yaml:49:19: `stream` does not apply to a json response"],
+    },
+    Case {
+        proves: "a stream path has exactly the placeholders of the endpoint's path",
+        edits: &[(
+            "response: { kind: audio, content_type: audio/mpeg }",
+            "response:\n          kind: audio\n          stream:\n            path: /v1/speak/{style}/stream",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:36:19: stream path `/v1/speak/{style}/stream` has `{style}`, which the endpoint's path `/v1/speak/{voice}` does not; both are rendered from the same request",
+            "t.yaml:36:19: stream path `/v1/speak/{style}/stream` lacks `{voice}` of the endpoint's path `/v1/speak/{voice}`; both are rendered from the same request",
+        ],
+    },
+    Case {
+        proves: "a malformed stream path is a template error at the stream path",
+        edits: &[(
+            "response: { kind: audio, content_type: audio/mpeg }",
+            "response:\n          kind: audio\n          stream:\n            path: /v1/speak/{voice",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:36:19: stream path `/v1/speak/{voice` has a `{` at position 11 that is never closed",
+        ],
+    },
+    Case {
+        proves: "a stream path is a route: it must not be another endpoint's",
+        edits: &[
+            (
+                "response: { kind: audio, content_type: audio/mpeg }",
+                "response:\n          kind: audio\n          stream:\n            path: /v1/speak/{voice}/live",
+            ),
+            ("path: /v1/render", "path: /v1/speak/{x}/live"),
+            (
+                "prompt: { type: string, required: true }",
+                "prompt: { type: string, required: true }\n          x: { in: path, type: string, required: true }",
+            ),
+        ],
+        append: "",
+        expected: &[
+            "t.yaml:36:19: the stream path of endpoint `speak` has the same method and path as endpoint `render`",
+        ],
+    },
+    Case {
+        proves: "stream limits are positive in defaults, provider overrides and endpoints",
+        edits: &[
+            (
+                "success_rate: 0.9 }\n",
+                "success_rate: 0.9 }\n  stream: { idle_timeout_ms: 0 }\n",
+            ),
+            (
+                "    base_url_env: ACME_BASE_URL\n",
+                "    base_url_env: ACME_BASE_URL\n    stream: { max_bytes: 0 }\n",
+            ),
+            (
+                "content_type: audio/mpeg }",
+                "content_type: audio/mpeg, stream: { idle_timeout_ms: 0, max_bytes: 0 } }",
+            ),
+        ],
+        append: "",
+        expected: &[
+            "t.yaml:19:30: idle_timeout_ms must be greater than 0",
+            "t.yaml:25:26: max_bytes must be greater than 0",
+            "t.yaml:35:87: idle_timeout_ms must be greater than 0",
+            "t.yaml:35:101: max_bytes must be greater than 0",
+        ],
+    },
+    Case {
+        proves: "event names are non-empty, and the delta event is not the done event",
+        edits: &[(
+            "content_type: audio/mpeg }",
+            "content_type: audio/mpeg, stream: { events: { type_field: \"\", delta: d, audio_field: \" \", done: d } } }",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:33:92: events.type_field must not be empty",
+            "t.yaml:33:119: events.audio_field must not be empty",
+            "t.yaml:33:130: events.done `d` is also the delta event type; the stream would end at its first chunk",
+        ],
+    },
+    Case {
+        proves: "an unknown stream field is a shape error naming the block and the known fields",
+        edits: &[(
+            "content_type: audio/mpeg }",
+            "content_type: audio/mpeg, stream: { chunk_bytes: 5 } }",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:33:70: providers.acme.endpoints.speak.response.stream: unknown field `chunk_bytes`, expected one of path, idle_timeout_ms, max_bytes, events",
+        ],
+    },
+    Case {
+        proves: "events need every one of their fields",
+        edits: &[(
+            "content_type: audio/mpeg }",
+            "content_type: audio/mpeg, stream: { events: { type_field: type, delta: d, audio_field: a } } }",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:33:108: providers.acme.endpoints.speak.response.stream.events: missing field `done`",
+        ],
+    },
+    Case {
+        proves: "a streaming endpoint's methods do not clash with another endpoint's",
+        edits: &[
+            ("      render:\n", "      speak_stream:\n"),
+            (
+                "content_type: audio/mpeg }",
+                "content_type: audio/mpeg, stream: {} }",
+            ),
+        ],
+        append: "",
+        expected: &[
+            "t.yaml:33:68: the stream method `speak_stream_with` of endpoint `speak` clashes with a method of endpoint `speak_stream`",
+            "t.yaml:33:68: the stream method `speak_stream` of endpoint `speak` clashes with a method of endpoint `speak_stream`",
         ],
     },
 ];

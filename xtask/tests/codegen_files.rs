@@ -221,10 +221,10 @@ fn cli_reports_spec_errors_as_file_line_column_lines() {
         lines,
         [
             format!(
-                "{spec}:16:18: defaults.health.window_secs: expected an unsigned integer, found \"soon\""
+                "{spec}:18:18: defaults.health.window_secs: expected an unsigned integer, found \"soon\""
             ),
             format!(
-                "{spec}:26:19: providers.store.auth.kind: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt"
+                "{spec}:28:19: providers.store.auth.kind: unknown auth kind \"carrier\"; expected one of bearer, header, fal_key, kling_jwt"
             ),
         ]
     );

@@ -4,7 +4,7 @@
 
 use media_sdk::Endpoint;
 use media_sdk::Validate;
-use media_sdk::spec::{AuthScheme, JobFlow, ResponseSpec};
+use media_sdk::spec::{AudioEvents, AuthScheme, JobFlow, ResponseSpec, StreamSpec};
 use media_sdk::{PROVIDERS, elevenlabs, fal, kling, openai};
 use serde_json::json;
 
@@ -267,6 +267,79 @@ fn examples_decode_into_their_output_types() {
         serde_json::from_value(json!({"created": 1, "data": [], "new_field": true}))
             .expect("lenient");
     assert!(extra.data.is_empty());
+}
+
+#[test]
+fn streaming_endpoints_carry_their_stream_in_the_descriptor() {
+    // OpenAI streams from the speech path itself, and decodes server-sent events.
+    assert_eq!(
+        SpeechRequest::SPEC.response,
+        ResponseSpec::Audio {
+            content_type: "audio/mpeg",
+            stream: Some(StreamSpec {
+                path: None,
+                idle_timeout_ms: 10_000,
+                max_bytes: 512 << 20,
+                events: Some(AudioEvents {
+                    type_field: "type",
+                    delta: "speech.audio.delta",
+                    audio_field: "audio",
+                    done: "speech.audio.done",
+                }),
+            }),
+        }
+    );
+    // ElevenLabs streams from a path of its own, with the same placeholder; the simulator
+    // serves it from this descriptor.
+    assert_eq!(
+        ElevenTtsRequest::SPEC.response,
+        ResponseSpec::Audio {
+            content_type: "audio/mpeg",
+            stream: Some(StreamSpec {
+                path: Some("/v1/text-to-speech/{voice_id}/stream"),
+                idle_timeout_ms: 10_000,
+                max_bytes: 512 << 20,
+                events: None,
+            }),
+        }
+    );
+    let descriptor = elevenlabs::PROVIDER
+        .endpoint("text_to_speech")
+        .expect("endpoint");
+    assert_eq!(descriptor.response, ElevenTtsRequest::SPEC.response);
+}
+
+/// The derive's defaults for a bare `stream` are the spec's (`defaults.stream` left out), so a
+/// hand-written request streams under the same bounds as a generated one.
+#[test]
+fn a_bare_derive_stream_takes_the_spec_defaults() {
+    #[derive(serde::Serialize, Endpoint)]
+    #[endpoint(
+        provider = "p",
+        id = "s",
+        health_id = "p-s",
+        method = "POST",
+        path = "/s"
+    )]
+    #[endpoint(response = "audio", stream)]
+    struct Bare {}
+    impl Validate for Bare {}
+
+    let ResponseSpec::Audio {
+        stream: Some(stream),
+        ..
+    } = Bare::SPEC.response
+    else {
+        panic!("a streaming audio endpoint: {:?}", Bare::SPEC.response);
+    };
+    assert_eq!(
+        (stream.idle_timeout_ms, stream.max_bytes),
+        (
+            xtask::spec::DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+            xtask::spec::DEFAULT_STREAM_MAX_BYTES
+        )
+    );
+    assert_eq!((stream.path, stream.events), (None, None));
 }
 
 #[test]

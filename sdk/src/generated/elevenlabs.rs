@@ -116,6 +116,27 @@ impl<'a> ElevenLabs<'a> {
     ) -> crate::Result<Audio> {
         self.client.call_with(request, options).await
     }
+
+    /// Streams the audio of [`text_to_speech`](Self::text_to_speech): chunks as the provider produces them, the first one as soon as it arrives.
+    ///
+    /// `POST /v1/text-to-speech/{voice_id}/stream` (health id `elevenlabs-tts`).
+    ///
+    /// Key selection, rotation on a rate limit and retries happen only before the first byte (until the headers of a successful answer); after that a failure ends the stream with an error and nothing is replayed. The stream fails when no chunk arrives for 10000 ms or past 512 MiB, instead of the buffered call's request timeout and body cap. Dropping the stream cancels the request and releases the key.
+    pub async fn text_to_speech_stream(
+        &self,
+        request: ElevenTtsRequest,
+    ) -> crate::Result<crate::AudioStream> {
+        self.client.stream(request).await
+    }
+
+    /// [`text_to_speech_stream`](Self::text_to_speech_stream) with this call's own budgets (deadline, longest wait for a key, attempts) for the part before the first byte, instead of the spec's.
+    pub async fn text_to_speech_stream_with(
+        &self,
+        request: ElevenTtsRequest,
+        options: &crate::CallOptions,
+    ) -> crate::Result<crate::AudioStream> {
+        self.client.stream_with(request, options).await
+    }
 }
 
 /// Request of [`ElevenLabs::text_to_speech`]: `POST /v1/text-to-speech/{voice_id}`.
@@ -130,7 +151,12 @@ impl<'a> ElevenLabs<'a> {
     method = "POST",
     path = "/v1/text-to-speech/{voice_id}",
     response = "audio",
-    content_type = "audio/mpeg"
+    content_type = "audio/mpeg",
+    stream(
+        path = "/v1/text-to-speech/{voice_id}/stream",
+        idle_timeout_ms = 10000,
+        max_bytes = 536870912
+    )
 )]
 pub struct ElevenTtsRequest {
     /// The voice id (see the voices API).

@@ -117,6 +117,27 @@ impl<'a> OpenAi<'a> {
         self.client.call_with(request, options).await
     }
 
+    /// Streams the audio of [`speech`](Self::speech): chunks as the provider produces them, the first one as soon as it arrives.
+    ///
+    /// `POST /v1/audio/speech` (health id `openai-tts`). A `text/event-stream` answer (server-sent events) is decoded: the audio of each `speech.audio.delta` event is yielded as bytes, and the `speech.audio.done` event ends the stream.
+    ///
+    /// Key selection, rotation on a rate limit and retries happen only before the first byte (until the headers of a successful answer); after that a failure ends the stream with an error and nothing is replayed. The stream fails when no chunk arrives for 10000 ms or past 512 MiB, instead of the buffered call's request timeout and body cap. Dropping the stream cancels the request and releases the key.
+    pub async fn speech_stream(
+        &self,
+        request: SpeechRequest,
+    ) -> crate::Result<crate::AudioStream> {
+        self.client.stream(request).await
+    }
+
+    /// [`speech_stream`](Self::speech_stream) with this call's own budgets (deadline, longest wait for a key, attempts) for the part before the first byte, instead of the spec's.
+    pub async fn speech_stream_with(
+        &self,
+        request: SpeechRequest,
+        options: &crate::CallOptions,
+    ) -> crate::Result<crate::AudioStream> {
+        self.client.stream_with(request, options).await
+    }
+
     /// Creates images from a prompt (DALL-E and GPT image models).
     ///
     /// `POST /v1/images/generations` (health id `openai-image`); returns the decoded response.
@@ -146,7 +167,17 @@ impl<'a> OpenAi<'a> {
     method = "POST",
     path = "/v1/audio/speech",
     response = "audio",
-    content_type = "audio/mpeg"
+    content_type = "audio/mpeg",
+    stream(
+        idle_timeout_ms = 10000,
+        max_bytes = 536870912,
+        events(
+            type_field = "type",
+            delta = "speech.audio.delta",
+            audio_field = "audio",
+            done = "speech.audio.done"
+        )
+    )
 )]
 pub struct SpeechRequest {
     /// The TTS model.
