@@ -1355,24 +1355,26 @@ mod tests {
         events: Some(EVENTS),
     };
 
-    /// OpenAI's speech request on a streaming descriptor (the generated one may not stream
-    /// yet): the runtime only reads `SPEC`.
+    /// OpenAI's speech request on a descriptor of the test's choosing: streaming (with
+    /// [`STREAM`]) or not; the runtime only reads `SPEC`.
     #[derive(Serialize)]
     #[serde(transparent)]
-    struct StreamedSpeech(openai::SpeechRequest);
+    struct Speech<const STREAMS: bool>(openai::SpeechRequest);
 
-    impl Validate for StreamedSpeech {
+    type StreamedSpeech = Speech<true>;
+
+    impl<const STREAMS: bool> Validate for Speech<STREAMS> {
         fn validate(&self) -> std::result::Result<(), ValidationError> {
             self.0.validate()
         }
     }
 
-    impl Endpoint for StreamedSpeech {
+    impl<const STREAMS: bool> Endpoint for Speech<STREAMS> {
         type Output = Audio;
         const SPEC: EndpointSpec = EndpointSpec {
             response: ResponseSpec::Audio {
                 content_type: "audio/mpeg",
-                stream: Some(STREAM),
+                stream: if STREAMS { Some(STREAM) } else { None },
             },
             ..<openai::SpeechRequest as Endpoint>::SPEC
         };
@@ -1388,7 +1390,7 @@ mod tests {
     }
 
     fn streamed() -> StreamedSpeech {
-        StreamedSpeech(speech())
+        Speech(speech())
     }
 
     fn in_flight(client: &ProviderClient) -> u32 {
@@ -1678,7 +1680,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_endpoint_without_a_stream_descriptor_is_a_config_error() {
         let (client, script, kept) = client(&openai::PROVIDER, &["sk-key-a"], Scripted::new());
-        let error = client.stream(speech()).await.unwrap_err();
+        let error = client.stream(Speech::<false>(speech())).await.unwrap_err();
         assert!(
             matches!(&error, Error::Config(m) if m.contains("does not stream")),
             "{error:?}"
