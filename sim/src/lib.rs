@@ -16,6 +16,13 @@
 //! - **Jobs**: fal's queue (`status_url`, `response_url`, `cancel_url`, with the rule that an
 //!   app with a sub-path gets URLs on its first two segments) and Kling tasks, progressing with
 //!   each poll ([`JobPace`]), owned by the key that submitted them.
+//! - **Streamed audio**: an audio endpoint declaring a stream is served chunked, on its own path
+//!   (OpenAI; server-sent events with `stream_format: sse`) or its stream path (ElevenLabs'
+//!   `/stream`), with the same checks and refusals (which come before any audio). Chunks are
+//!   produced as the connection takes them, paced by [`StreamPacing`], held by a
+//!   [`StreamGate`] when a test wants them one at a time, and cut or stalled mid-way by
+//!   [`Scripted::CutStream`] / [`Scripted::StallStream`]; the log records the bytes sent and how
+//!   each stream ended ([`StreamRecord`]).
 //! - **Faults**: random ([`Faults`], from a seeded generator) or exact ([`Scripted`]).
 //! - **A request log** ([`Simulator::requests`]) and per-key counters ([`Simulator::stats`]).
 //!   Keys never appear in either: only fingerprints, the same as the runtime's
