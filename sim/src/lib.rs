@@ -16,6 +16,13 @@
 //! - **Jobs**: fal's queue (`status_url`, `response_url`, `cancel_url`, with the rule that an
 //!   app with a sub-path gets URLs on its first two segments) and Kling tasks, progressing with
 //!   each poll ([`JobPace`]), owned by the key that submitted them.
+//! - **Streamed audio**: an audio endpoint declaring a stream is served chunked, on its own path
+//!   (OpenAI; server-sent events with `stream_format: sse`) or its stream path (ElevenLabs'
+//!   `/stream`), with the same checks and refusals (which come before any audio). Chunks are
+//!   produced as the connection takes them, paced by [`StreamPacing`], held by a
+//!   [`StreamGate`] when a test wants them one at a time, and cut or stalled mid-way by
+//!   [`Scripted::CutStream`] / [`Scripted::StallStream`]; the log records the bytes sent and how
+//!   each stream ended ([`StreamRecord`]).
 //! - **Faults**: random ([`Faults`], from a seeded generator) or exact ([`Scripted`]).
 //! - **A request log** ([`Simulator::requests`]) and per-key counters ([`Simulator::stats`]).
 //!   Keys never appear in either: only fingerprints, the same as the runtime's
@@ -67,6 +74,7 @@ mod provider;
 mod route;
 mod script;
 mod server;
+mod stream;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -80,9 +88,13 @@ pub use auth::{
 };
 pub use dialect::Dialect;
 pub use limits::{Clock, ManualClock, MonotonicClock, RateLimit};
-pub use log::{KeyStats, Operation, Outcome, RECORDED_HEADERS, RequestRecord, SimStats};
+pub use log::{
+    KeyStats, Operation, Outcome, RECORDED_HEADERS, RequestRecord, SimStats, StreamEnd,
+    StreamRecord,
+};
 pub use route::{Rejection, RejectionKind, SimRoute};
 pub use script::{Faults, JobPace, Scripted};
+pub use stream::{StreamGate, StreamPacing};
 
 use media_sdk::spec::ProviderSpec;
 use provider::{ProviderConfig, ProviderSim};
@@ -140,7 +152,7 @@ pub enum SimError {
         provider: &'static str,
         /// Endpoint id.
         endpoint: &'static str,
-        /// `"path"` or `"poll_path"`.
+        /// `"path"`, `"poll_path"` or `"stream.path"`.
         key: &'static str,
         /// What is wrong with it.
         #[source]
@@ -219,6 +231,13 @@ impl SimBuilder {
     /// How many polls jobs of `provider` take ([`JobPace::default`] otherwise).
     pub fn job_pace(mut self, provider: &str, pace: JobPace) -> Self {
         self.config(provider, "job_pace").pace = pace;
+        self
+    }
+
+    /// How streamed audio answers of `provider` are paced ([`StreamPacing::default`]
+    /// otherwise: the buffered answer's audio in 16 KiB chunks, without delay).
+    pub fn stream_pacing(mut self, provider: &str, pacing: StreamPacing) -> Self {
+        self.config(provider, "stream_pacing").stream_pacing = pacing;
         self
     }
 
@@ -430,6 +449,33 @@ impl Simulator {
     /// Replaces how many polls `provider`'s jobs take (applies to existing jobs too).
     pub fn set_job_pace(&self, provider: &str, pace: JobPace) {
         self.sim(provider).set_job_pace(pace);
+    }
+
+    /// Replaces how `provider`'s streamed answers are paced (streams already started keep
+    /// theirs).
+    pub fn set_stream_pacing(&self, provider: &str, pacing: StreamPacing) {
+        self.sim(provider).set_stream_pacing(pacing);
+    }
+
+    /// Puts a gate on the chunks of `provider`'s streamed answers started from now on: each
+    /// chunk of audio waits until the returned handle releases it. Replaces any earlier gate for
+    /// new streams; [`ungate_streams`](Self::ungate_streams) removes it.
+    pub fn gate_streams(&self, provider: &str) -> StreamGate {
+        let gate = StreamGate::new();
+        self.sim(provider).set_gate(Some(gate.clone()));
+        gate
+    }
+
+    /// Streams of `provider` started from now on are not gated (gated ones stay so until their
+    /// gate is opened).
+    pub fn ungate_streams(&self, provider: &str) {
+        self.sim(provider).set_gate(None);
+    }
+
+    /// Waits until `done` holds for the request log (checked at each change, streams' progress
+    /// included): e.g. until a stream is recorded as ended.
+    pub async fn wait_for_log(&self, done: impl Fn(&[RequestRecord]) -> bool) {
+        self.shared.wait_for_log(done).await;
     }
 
     /// From now on `key` is refused as invalid (HTTP 401), until [`restore_key`](Self::restore_key).

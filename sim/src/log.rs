@@ -87,6 +87,33 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     /// How the request was answered.
     pub outcome: Outcome,
+    /// For a streamed audio answer: how much was sent and how it ended, updated as it goes.
+    pub stream: Option<StreamRecord>,
+}
+
+/// The progress of a streamed answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamRecord {
+    /// Bytes of body handed to the connection so far (SSE: bytes of the event stream).
+    pub bytes_sent: u64,
+    /// How the stream stands.
+    pub end: StreamEnd,
+}
+
+/// How a streamed answer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StreamEnd {
+    /// Still sending (or waiting at a [`StreamGate`](super::StreamGate)).
+    Streaming,
+    /// Every byte was sent and the body ended normally.
+    Completed,
+    /// The simulator closed the connection mid-way ([`Scripted::CutStream`](super::Scripted::CutStream)).
+    Cut,
+    /// The simulator stopped sending mid-way ([`Scripted::StallStream`](super::Scripted::StallStream)).
+    Stalled,
+    /// The client went away (or the simulator shut down) before the end.
+    Cancelled,
 }
 
 /// Headers copied into [`RequestRecord::headers`]. Credentials are never among them.

@@ -19,7 +19,8 @@ use super::log::{Operation, Outcome};
 use super::route::{
     Param, Rejection, RejectionKind, RoutePaths, SimRoute, Source, rebuild_and_check,
 };
-use super::script::{Faults, JobPace, Scripted};
+use super::script::{Faults, JobPace, RequestKind, Scripted};
+use super::stream::{Events, PlannedEnd, StreamGate, StreamPacing, StreamPlan};
 use media_sdk::spec::{AuthScheme, JobFlow, JobFlowKind, ProviderSpec, ResponseSpec};
 
 /// A request as received.
@@ -47,6 +48,8 @@ pub(crate) struct Decision {
 #[derive(Debug)]
 pub(crate) enum Action {
     Reply(Reply),
+    /// The reply's status and headers, then a body produced as it is sent.
+    Stream(Reply, Box<StreamPlan>),
     Reset,
     Hang,
 }
@@ -75,6 +78,7 @@ pub(crate) struct ProviderConfig {
     pub faults: Faults,
     pub pace: JobPace,
     pub dialect: Option<Dialect>,
+    pub stream_pacing: StreamPacing,
 }
 
 #[derive(Debug)]
@@ -88,6 +92,8 @@ struct State {
     faults: Faults,
     pace: JobPace,
     script: VecDeque<Scripted>,
+    stream_pacing: StreamPacing,
+    gate: Option<StreamGate>,
     jobs: HashMap<String, JobRecord>,
     fault_rng: StdRng,
     id_rng: StdRng,
@@ -98,11 +104,21 @@ struct Identity {
     fingerprint: String,
 }
 
+/// How an audio answer is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// The whole body at once, with its length.
+    Buffered,
+    /// Chunked as it is produced.
+    Stream,
+}
+
 /// Where a request is going.
 enum Target {
     Call {
         route: usize,
         params: Vec<(String, String)>,
+        delivery: Delivery,
     },
     Fal {
         prefix: String,
@@ -193,6 +209,8 @@ impl ProviderSim {
                 faults: config.faults,
                 pace: config.pace,
                 script: VecDeque::new(),
+                stream_pacing: config.stream_pacing,
+                gate: None,
                 jobs: HashMap::new(),
                 fault_rng: StdRng::seed_from_u64(seed),
                 id_rng: StdRng::seed_from_u64(seed.rotate_left(17) ^ 0x5eed),
@@ -231,6 +249,14 @@ impl ProviderSim {
 
     pub(crate) fn set_job_pace(&self, pace: JobPace) {
         self.state().pace = pace;
+    }
+
+    pub(crate) fn set_stream_pacing(&self, pacing: StreamPacing) {
+        self.state().stream_pacing = pacing;
+    }
+
+    pub(crate) fn set_gate(&self, gate: Option<StreamGate>) {
+        self.state().gate = gate;
     }
 
     pub(crate) fn revoke(&self, key: &str) {
@@ -311,13 +337,25 @@ impl ProviderSim {
         let fp = identity.fingerprint;
         decision.key_fingerprint = Some(fp.clone());
 
-        let is_job_submit = matches!(&target, Target::Call { route, .. }
-            if matches!(self.routes[*route].spec.response, ResponseSpec::Job(_)));
+        let kind = match &target {
+            Target::Call { route, .. }
+                if matches!(self.routes[*route].spec.response, ResponseSpec::Job(_)) =>
+            {
+                RequestKind::JobSubmit
+            }
+            Target::Call {
+                delivery: Delivery::Stream,
+                ..
+            } => RequestKind::Stream,
+            _ => RequestKind::Other,
+        };
         let mut fate = None;
-        if let Some(entry) = state.take_script(&fp, is_job_submit) {
+        let mut stream_end = PlannedEnd::Complete;
+        if let Some(entry) = state.take_script(&fp, kind) {
             let capacity = state.rate_limit.map_or(1, |l| l.capacity);
             match effect_of(&entry, capacity) {
                 Effect::Proceed(scripted_fate) => fate = scripted_fate,
+                Effect::EndStream(end) => stream_end = end,
                 Effect::Drop(outcome, action) => {
                     decision.outcome = outcome;
                     decision.action = action;
@@ -370,8 +408,13 @@ impl ProviderSim {
             return decision;
         }
 
+        let mut plan = None;
         let answer = match target {
-            Target::Call { route, params } => {
+            Target::Call {
+                route,
+                params,
+                delivery,
+            } => {
                 let fate = fate.unwrap_or_else(|| state.draw_fate());
                 let call = Call {
                     route,
@@ -380,8 +423,14 @@ impl ProviderSim {
                     owner: &fp,
                     fate,
                     wall,
+                    delivery,
+                    stream_end,
                 };
                 self.call(&mut state, call, &cx)
+                    .map(|(reply, outcome, stream)| {
+                        plan = stream;
+                        (reply, outcome)
+                    })
             }
             Target::Fal { prefix, id, op } => self.fal_op(&mut state, &prefix, &id, op, &fp, wall),
             Target::KlingPoll { route, task_id } => {
@@ -395,8 +444,12 @@ impl ProviderSim {
                     (Dialect::OpenAi, Some(headers)) => openai_rate_headers(reply, &headers),
                     _ => reply,
                 };
+                let reply = self.finish(reply, &cx);
                 decision.outcome = outcome;
-                decision.action = Action::Reply(self.finish(reply, &cx));
+                decision.action = match plan {
+                    Some(plan) => Action::Stream(reply, Box::new(plan)),
+                    None => Action::Reply(reply),
+                };
                 decision
             }
             Err(failure) => fail(decision, failure),
@@ -420,14 +473,33 @@ impl ProviderSim {
         const TASK_ID: Option<&str> = JobFlowKind::KlingTask.poll_param();
         let method = &request.method;
         for (i, (route, paths)) in self.routes.iter().zip(&self.paths).enumerate() {
-            if route.spec.method.as_http() == method
-                && let Some(captures) = paths.path.matches(&request.path)
-            {
+            if route.spec.method.as_http() != method {
+                continue;
+            }
+            // An audio endpoint that streams without a path of its own streams on its path.
+            let streams_natively = matches!(
+                route.spec.response,
+                ResponseSpec::Audio { stream: Some(stream), .. } if stream.path.is_none()
+            );
+            let matched = match paths.path.matches(&request.path) {
+                Some(captures) if streams_natively => Some((captures, Delivery::Stream)),
+                Some(captures) => Some((captures, Delivery::Buffered)),
+                None => paths
+                    .stream
+                    .as_ref()
+                    .and_then(|stream| stream.matches(&request.path))
+                    .map(|captures| (captures, Delivery::Stream)),
+            };
+            if let Some((captures, delivery)) = matched {
                 let params = captures
                     .into_iter()
                     .map(|(name, value)| (name.to_owned(), value))
                     .collect();
-                return Target::Call { route: i, params };
+                return Target::Call {
+                    route: i,
+                    params,
+                    delivery,
+                };
             }
         }
         let has_fal_queue = self.routes.iter().any(
@@ -456,7 +528,7 @@ impl ProviderSim {
         state: &mut State,
         call: Call<'_>,
         cx: &Context<'_>,
-    ) -> Result<(Reply, Outcome), Failure> {
+    ) -> Result<(Reply, Outcome, Option<StreamPlan>), Failure> {
         let Call {
             route: route_index,
             path_params,
@@ -464,6 +536,8 @@ impl ProviderSim {
             owner,
             fate,
             wall,
+            delivery,
+            stream_end,
         } = call;
         let route = &self.routes[route_index];
         let body = if request.body.iter().all(u8::is_ascii_whitespace) {
@@ -502,9 +576,12 @@ impl ProviderSim {
         match route.spec.response {
             ResponseSpec::Json => {
                 let output = adapt_example(route.example, &accepted, now_ms / 1000);
-                Ok((self.success_json(output, cx), Outcome::Success))
+                Ok((self.success_json(output, cx), Outcome::Success, None))
             }
-            ResponseSpec::Audio { content_type, .. } => {
+            ResponseSpec::Audio {
+                content_type,
+                stream,
+            } => {
                 let format = ["response_format", "output_format"]
                     .iter()
                     .find_map(|name| accepted.get(*name).and_then(Value::as_str));
@@ -516,14 +593,44 @@ impl ProviderSim {
                     .find_map(|name| accepted.get(*name).and_then(Value::as_str))
                     .map_or(0, |text| text.chars().count());
                 let seed = audio::fnv1a(accepted.to_string().as_bytes());
-                let bytes = audio::synthesize(content_type, seed, 2 + text_len / 20);
+                let units = 2 + text_len / 20;
+                if delivery == Delivery::Buffered {
+                    let bytes = audio::synthesize(content_type, seed, units);
+                    let reply = Reply {
+                        status: 200,
+                        headers: Vec::new(),
+                        content_type: content_type.to_owned(),
+                        body: Bytes::from(bytes),
+                    };
+                    return Ok((reply, Outcome::Success, None));
+                }
+                let pacing = state.stream_pacing;
+                let audio_bytes = pacing
+                    .total_bytes
+                    .unwrap_or_else(|| audio::buffered_len(content_type, units));
+                // Server-sent events when asked for and the endpoint declares them.
+                let events = stream.and_then(|s| s.events).filter(|_| {
+                    accepted.get("stream_format").and_then(Value::as_str) == Some("sse")
+                });
+                let plan = StreamPlan {
+                    synth: audio::Synth::new(content_type, seed, audio_bytes),
+                    audio_bytes,
+                    chunk_bytes: pacing.chunk_bytes.max(1),
+                    interval: pacing.interval,
+                    events: events.map(|names| Events {
+                        names,
+                        input_tokens: (text_len as u64).div_ceil(4),
+                    }),
+                    end: stream_end,
+                    gate: state.gate.clone(),
+                };
                 let reply = Reply {
                     status: 200,
                     headers: Vec::new(),
-                    content_type: content_type.to_owned(),
-                    body: Bytes::from(bytes),
+                    content_type: plan.content_type(content_type).to_owned(),
+                    body: Bytes::new(),
                 };
-                Ok((reply, Outcome::Success))
+                Ok((reply, Outcome::Success, Some(plan)))
             }
             ResponseSpec::Job(job) => {
                 let output = adapt_example(route.example, &accepted, now_ms / 1000);
@@ -555,13 +662,13 @@ impl ProviderSim {
                             "queue_position": state.pace.queued_polls,
                         });
                         state.jobs.insert(id, record);
-                        Ok((Reply::json(200, &body), Outcome::Success))
+                        Ok((Reply::json(200, &body), Outcome::Success, None))
                     }
                     JobFlow::KlingTask { .. } => {
                         let id = state.task_id();
                         let data = kling_task_data(&id, &record, &Phase::Queued(0));
                         state.jobs.insert(id, record);
-                        Ok((self.success_json(data, cx), Outcome::Success))
+                        Ok((self.success_json(data, cx), Outcome::Success, None))
                     }
                     // A job flow this simulator does not implement: answered as a server error.
                     _ => Err(Failure::Server(501)),
@@ -712,12 +819,17 @@ struct Call<'a> {
     owner: &'a str,
     fate: Fate,
     wall: SystemTime,
+    delivery: Delivery,
+    /// Where a streamed answer ends.
+    stream_end: PlannedEnd,
 }
 
 /// What a scripted entry does to the request that takes it.
 enum Effect {
     /// Handle normally, with this job fate if it is a job submission.
     Proceed(Option<Fate>),
+    /// Handle normally, and end the streamed answer so.
+    EndStream(PlannedEnd),
     /// Do not answer normally: reset, hang, or a malformed body.
     Drop(Outcome, Action),
     /// Answer with this error.
@@ -729,6 +841,12 @@ fn effect_of(entry: &Scripted, capacity: u32) -> Effect {
         Scripted::Pass | Scripted::ForKey { .. } => Effect::Proceed(None),
         Scripted::JobFails { message } => Effect::Proceed(Some(Fate::Fail(message.clone()))),
         Scripted::JobNeverFinishes => Effect::Proceed(Some(Fate::Stall)),
+        Scripted::CutStream { after_bytes } => {
+            Effect::EndStream(PlannedEnd::CutAfter(*after_bytes))
+        }
+        Scripted::StallStream { after_bytes } => {
+            Effect::EndStream(PlannedEnd::StallAfter(*after_bytes))
+        }
         Scripted::Reset => Effect::Drop(Outcome::Reset, Action::Reset),
         Scripted::Hang => Effect::Drop(Outcome::Hang, Action::Hang),
         Scripted::MalformedJson => Effect::Drop(Outcome::Malformed, Action::Reply(malformed())),
@@ -818,11 +936,11 @@ impl State {
         Ok(Identity { fingerprint: fp })
     }
 
-    fn take_script(&mut self, fp: &str, is_job_submit: bool) -> Option<Scripted> {
+    fn take_script(&mut self, fp: &str, kind: RequestKind) -> Option<Scripted> {
         let index = self
             .script
             .iter()
-            .position(|entry| entry.applies(fp, is_job_submit))?;
+            .position(|entry| entry.applies(fp, kind))?;
         self.script.remove(index)
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use media_sdk::spec::{EndpointSpec, JobFlow, JobSpec, ResponseSpec};
+use media_sdk::spec::{EndpointSpec, JobFlow, JobSpec, ResponseSpec, StreamSpec};
 use media_sdk::{Endpoint, ValidationError};
 use media_sdk_spec::{PathTemplate, TemplateError};
 
@@ -184,10 +184,14 @@ pub(crate) struct RoutePaths {
     pub path: PathTemplate,
     /// The poll path of a job polled at a path of its own (Kling's tasks).
     pub poll: Option<PathTemplate>,
+    /// The path of the streaming variant of an audio endpoint, when it has one of its own
+    /// (ElevenLabs' `/stream`).
+    pub stream: Option<PathTemplate>,
 }
 
 impl RoutePaths {
-    /// Parses `route`'s path and poll path; the error names which one is malformed.
+    /// Parses `route`'s path, poll path and stream path; the error names which one is
+    /// malformed.
     pub(crate) fn of(route: &SimRoute) -> Result<Self, (&'static str, TemplateError)> {
         let path = PathTemplate::parse(route.spec.path).map_err(|e| ("path", e))?;
         let poll = match route.spec.response {
@@ -197,7 +201,18 @@ impl RoutePaths {
             }) => Some(PathTemplate::parse(poll_path).map_err(|e| ("poll_path", e))?),
             _ => None,
         };
-        Ok(Self { path, poll })
+        let stream = match route.spec.response {
+            ResponseSpec::Audio {
+                stream:
+                    Some(StreamSpec {
+                        path: Some(stream_path),
+                        ..
+                    }),
+                ..
+            } => Some(PathTemplate::parse(stream_path).map_err(|e| ("stream.path", e))?),
+            _ => None,
+        };
+        Ok(Self { path, poll, stream })
     }
 }
 

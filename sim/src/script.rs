@@ -49,6 +49,19 @@ pub enum Scripted {
     },
     /// Applies to the next job submission: it is accepted and then stays in progress forever.
     JobNeverFinishes,
+    /// Applies to the next streamed audio answer: after `after_bytes` bytes of body the
+    /// connection is closed abruptly, so the client sees an incomplete chunked body.
+    CutStream {
+        /// Bytes of the body sent before the cut (SSE: bytes of the event stream).
+        after_bytes: u64,
+    },
+    /// Applies to the next streamed audio answer: after `after_bytes` bytes of body nothing more
+    /// is sent, and the connection stays open, until the client gives up or the simulator
+    /// shuts down.
+    StallStream {
+        /// Bytes of the body sent before the stall (SSE: bytes of the event stream).
+        after_bytes: u64,
+    },
     /// The inner outcome, only for requests made with one key. Build it with
     /// [`for_key`](Self::for_key); only the key's fingerprint is kept.
     ForKey {
@@ -80,8 +93,8 @@ impl Scripted {
         }
     }
 
-    /// Whether the entry applies to a request made with key `fp`.
-    pub(crate) fn applies(&self, fp: &str, is_job_submit: bool) -> bool {
+    /// Whether the entry applies to a request of `kind` made with key `fp`.
+    pub(crate) fn applies(&self, fp: &str, kind: RequestKind) -> bool {
         let key_ok = match self {
             Scripted::ForKey {
                 key_fingerprint, ..
@@ -89,11 +102,27 @@ impl Scripted {
             _ => true,
         };
         let kind_ok = match self.outcome() {
-            Scripted::JobFails { .. } | Scripted::JobNeverFinishes => is_job_submit,
+            Scripted::JobFails { .. } | Scripted::JobNeverFinishes => {
+                kind == RequestKind::JobSubmit
+            }
+            Scripted::CutStream { .. } | Scripted::StallStream { .. } => {
+                kind == RequestKind::Stream
+            }
             _ => true,
         };
         key_ok && kind_ok
     }
+}
+
+/// What a request is, for the entries that apply to one kind only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestKind {
+    /// The submission of a job.
+    JobSubmit,
+    /// A call answered with streamed audio.
+    Stream,
+    /// Anything else.
+    Other,
 }
 
 /// Random faults, drawn from the simulator's seeded generator (see

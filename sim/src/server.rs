@@ -15,8 +15,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::limits::Clock;
-use super::log::{RECORDED_HEADERS, RequestRecord};
+use super::log::{RECORDED_HEADERS, RequestRecord, StreamEnd, StreamRecord};
 use super::provider::{Action, Decision, ProviderSim, SimRequest};
+use super::stream::Streamer;
 
 /// Largest request body read; larger bodies get the connection reset.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     log: Mutex<Vec<RequestRecord>>,
     log_len: watch::Sender<usize>,
+    /// Bumped on every change to the log, streams' progress included.
+    log_version: watch::Sender<u64>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -38,6 +41,7 @@ impl Shared {
             clock,
             log: Mutex::new(Vec::new()),
             log_len: watch::Sender::new(0),
+            log_version: watch::Sender::new(0),
             shutdown: watch::Sender::new(false),
         }
     }
@@ -56,14 +60,47 @@ impl Shared {
         let _ = len.wait_for(|len| *len >= count).await;
     }
 
+    /// Waits until `done` holds for the request log.
+    pub(crate) async fn wait_for_log(&self, done: impl Fn(&[RequestRecord]) -> bool) {
+        let mut version = self.log_version.subscribe();
+        loop {
+            // Marks the current version seen before reading, so no change is missed.
+            version.borrow_and_update();
+            if done(&self.requests()) {
+                return;
+            }
+            if version.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Records the progress of the streamed answer to request `seq`.
+    fn record_stream(&self, seq: usize, progress: StreamRecord) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(record) = log.get_mut(seq) {
+            record.stream = Some(progress);
+        }
+        drop(log);
+        self.log_version.send_modify(|v| *v += 1);
+    }
+
     pub(crate) fn shut_down(&self) {
         self.shutdown.send_replace(true);
     }
 
-    fn record(&self, provider: &'static str, request: &SimRequest, decision: &Decision) {
-        let status = match &decision.action {
-            Action::Reply(reply) => Some(reply.status),
-            Action::Reset | Action::Hang => None,
+    /// Logs a request; returns its position in the log.
+    fn record(&self, provider: &'static str, request: &SimRequest, decision: &Decision) -> usize {
+        let (status, stream) = match &decision.action {
+            Action::Reply(reply) => (Some(reply.status), None),
+            Action::Stream(reply, _) => (
+                Some(reply.status),
+                Some(StreamRecord {
+                    bytes_sent: 0,
+                    end: StreamEnd::Streaming,
+                }),
+            ),
+            Action::Reset | Action::Hang => (None, None),
         };
         tracing::debug!(
             provider,
@@ -98,9 +135,14 @@ impl Shared {
             key_fingerprint: decision.key_fingerprint.clone(),
             status,
             outcome: decision.outcome,
+            stream,
         };
+        let seq = log.len();
         log.push(record);
         self.log_len.send_replace(log.len());
+        drop(log);
+        self.log_version.send_modify(|v| *v += 1);
+        seq
     }
 }
 
@@ -194,7 +236,7 @@ async fn handle(
         tokio::time::sleep(latency).await;
     }
     let decision = provider.decide(&request, shared.clock.now(), SystemTime::now());
-    shared.record(provider.spec.id, &request, &decision);
+    let seq = shared.record(provider.spec.id, &request, &decision);
     match decision.action {
         Action::Reply(reply) => {
             let mut response = Response::builder()
@@ -205,6 +247,26 @@ async fn handle(
             }
             Ok(response
                 .body(Body::from(reply.body))
+                .unwrap_or_else(|_| Response::new(Body::empty())))
+        }
+        Action::Stream(reply, plan) => {
+            let mut response = Response::builder()
+                .status(reply.status)
+                .header(http::header::CONTENT_TYPE, reply.content_type);
+            for (name, value) in reply.headers {
+                response = response.header(name, value);
+            }
+            // A cut closes the connection with a FIN after the bytes sent (not a reset, which
+            // would make the client's kernel discard what it has not read yet): the client
+            // reads an incomplete chunked body.
+            let progress = {
+                let shared = shared.clone();
+                Box::new(move |progress: StreamRecord| shared.record_stream(seq, progress))
+            };
+            let streamer = Streamer::new(*plan, progress, shared.shutdown.subscribe());
+            // No length: hyper sends the body chunked, each piece as it is produced.
+            Ok(response
+                .body(Body::from_stream(streamer.into_stream()))
                 .unwrap_or_else(|_| Response::new(Body::empty())))
         }
         Action::Reset => {

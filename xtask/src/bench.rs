@@ -131,10 +131,10 @@ fn build_runtime_bench(root: &Path) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Runtime figures (overhead, overload, fleet, health).
+// Runtime figures (overhead, overload, fleet, health, stream).
 
 fn run_runtime_bench(root: &Path, quick: bool) -> Result<Value> {
-    eprintln!("bench: runtime figures (overhead, overload, fleet, health writes)");
+    eprintln!("bench: runtime figures (overhead, overload, fleet, health writes, streaming)");
     let mut command = cargo();
     command
         .current_dir(root)
@@ -356,6 +356,7 @@ fn summarize(runtime: &Value, key_pool: &Value, codegen: &Value) -> Result<Value
     let l = "/overload";
     let f = "/fleet";
     let h = "/health";
+    let s = "/stream";
     Ok(json!({
         "overhead_median_ratio": num(runtime, &format!("{o}/median_ratio"))?,
         "overhead_median_us": num(runtime, &format!("{o}/median_added_us"))?,
@@ -381,6 +382,9 @@ fn summarize(runtime: &Value, key_pool: &Value, codegen: &Value) -> Result<Value
         "ddb_requests_per_1000": num(runtime, &format!("{h}/ddb_requests_per_1000"))?,
         "outage_rss_growth_bytes": num(runtime, &format!("{h}/outage_rss_growth_bytes"))?,
         "outage_queue_bound_bytes": num(runtime, &format!("{h}/queue_bound_bytes"))?,
+        "tts_stream_ttfb_ms": num(runtime, &format!("{s}/tts_stream_ttfb_ms"))?,
+        "tts_buffered_ms": num(runtime, &format!("{s}/tts_buffered_ms"))?,
+        "tts_stream_peak_rss_mib": num(runtime, &format!("{s}/tts_stream_peak_rss_mib"))?,
         "codegen_providers_yaml_ms": num(codegen, "/providers_yaml/median_ms")?,
         "codegen_200_endpoints_ms": num(codegen, "/large/median_ms")?,
     }))
@@ -413,6 +417,10 @@ fn rows(r: &Value) -> Result<Vec<[String; 4]>> {
     let failure_p99 = num(r, "/overload_failure_p99_ms")?;
     let successes = l("overload/successes")?;
     let fleet_rps = num(r, "/fleet_requests_per_success")?;
+    let ttfb = num(r, "/tts_stream_ttfb_ms")?;
+    let buffered = num(r, "/tts_buffered_ms")?;
+    let stream_rss = num(r, "/tts_stream_peak_rss_mib")?;
+    let st = |p: &str| num(r, &format!("{rt}/stream/{p}"));
     Ok(vec![
         [
             "Overhead: median, SDK vs bare reqwest".into(),
@@ -557,6 +565,32 @@ fn rows(r: &Value) -> Result<Vec<[String; 4]>> {
             ),
             format!("≤ queue bound {}", mib(bound)),
             verdict(rss <= bound).into(),
+        ],
+        [
+            format!(
+                "TTS streaming: first byte vs buffered ({:.0} KiB paced over {:.0} ms)",
+                st("paced_bytes")? / 1024.0,
+                st("paced_over_ms")?
+            ),
+            format!(
+                "{ttfb:.1} ms vs {buffered:.0} ms (whole stream {:.0} ms)",
+                st("tts_stream_total_ms")?
+            ),
+            "first byte ≤ 1/10 of buffered".into(),
+            verdict(ttfb * 10.0 <= buffered).into(),
+        ],
+        [
+            format!(
+                "TTS streaming: peak RSS above baseline, {:.0} MiB consumed chunk by chunk",
+                st("long_stream_bytes")? / (1024.0 * 1024.0)
+            ),
+            format!(
+                "{stream_rss:.1} MiB ({:.1} s, {} chunks)",
+                st("long_stream_seconds")?,
+                st("long_stream_chunks")?
+            ),
+            "< 50 MiB".into(),
+            verdict(stream_rss < 50.0).into(),
         ],
         [
             format!(
@@ -720,7 +754,23 @@ are about.
    capacity times one queued item, estimated from above as a `HealthItem` plus its strings (the queue holds the smaller `CallMetric`; items are built by the background task).
    RSS is process-wide: memory freed by the earlier figures is reused first, so the growth can
    read 0 (the peak is in the raw results).
-6. **Codegen**. The `xtask codegen` binary is run on `providers.yaml` and on a spec with every
+6. **Streaming audio** (`media-sdk-bench --only stream`). The simulator serves OpenAI's
+   `speech` streaming natively on its path, paced: about 1 MiB (1,048,576 bytes) in 16 KiB
+   chunks spread over 2 s (`StreamPacing::over`), the first chunk at once. Each run (7, 3
+   quick) makes one streaming call (`ProviderClient::stream`, what the generated
+   `speech_stream` calls) and reads it to the end, then one buffered `speech` call of the same
+   audio. **`tts_stream_ttfb_ms`**: from the call to the first chunk in the caller's hands
+   (median); **`tts_buffered_ms`**: the buffered call's whole time (median), which waits for
+   the last chunk; target: the first byte in at most a tenth of that. **`tts_stream_peak_rss_mib`**:
+   `media-sdk-bench` runs itself as a `stream-rss-worker` child (the simulator stays in the
+   parent, so its memory is not counted) that builds an `Sdk`, warms up with the first chunks of
+   one stream, reads its `VmRSS` as the baseline, resets its peak (`/proc/self/clear_refs`),
+   consumes a 200 MiB stream in 64 KiB chunks (each dropped at once; the request raises the
+   stream's byte cap for this figure only) and reports `VmHWM` (or the largest `VmRSS`
+   sampled when the peak cannot be reset) minus the baseline; target < 50 MiB. The simulator
+   produces each chunk when the connection asks for it, so neither side ever holds the whole
+   body.
+7. **Codegen**. The `xtask codegen` binary is run on `providers.yaml` and on a spec with every
    provider of `providers.yaml` plus one with 200 copies of OpenAI's `speech` endpoint (renamed
    ids and types), writing into a temporary directory; the median wall time of several runs.
 ";
@@ -760,6 +810,13 @@ mod tests {
                 "ddb_requests_per_1000": 40.0, "outage_rss_growth_bytes": 0,
                 "queue_bound_bytes": 3_440_000, "outage_seconds": 60,
                 "outage_metrics_per_sec": 2000, "outage_dropped_full": 10,
+            },
+            "stream": {
+                "paced_bytes": 1_048_576, "paced_over_ms": 2000,
+                "tts_stream_ttfb_ms": 2.5, "tts_stream_total_ms": 2010.0,
+                "tts_buffered_ms": 2005.0, "long_stream_bytes": 209_715_200,
+                "long_stream_chunks": 3200, "long_stream_seconds": 1.5,
+                "tts_stream_peak_rss_mib": 4.0,
             },
         });
         let key_pool = json!({
@@ -811,6 +868,8 @@ mod tests {
             "MISSED"
         );
         assert_eq!(verdict_of(&storm, "Fleet: requests per success, no"), "-");
+        assert_eq!(verdict_of(&met, "TTS streaming: first byte"), "met");
+        assert_eq!(verdict_of(&met, "TTS streaming: peak RSS"), "met");
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! the key-pool (criterion) and codegen figures and writes the document.
 //!
 //! ```text
-//! media-sdk-bench [--quick] [--only overhead,overload,fleet,health]
+//! media-sdk-bench [--quick] [--only overhead,overload,fleet,health,stream]
 //! ```
 //!
 //! Prints one JSON object on stdout; progress goes to stderr. The fleet figure runs this same
 //! binary as worker processes (`media-sdk-bench fleet-worker`, an internal subcommand that
-//! reads its plan on stdin).
+//! reads its plan on stdin); the streaming memory figure too (`media-sdk-bench
+//! stream-rss-worker`, which reads its plan from its arguments).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -20,14 +21,16 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result, anyhow, bail};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use media_sdk::Sdk;
+use futures::StreamExt;
 use media_sdk::health::{
     DynamoStore, HealthItem, HealthRecorder, MemoryStore, MetricItem, RecorderConfig,
 };
 use media_sdk::openai::{self, SpeechRequest};
 use media_sdk::spec::ProviderSpec;
+use media_sdk::spec::{EndpointSpec, ResponseSpec, StreamSpec};
 use media_sdk::telemetry::CallMetric;
-use media_sdk_sim::{RateLimit, SimStats, Simulator};
+use media_sdk::{Audio, DecodeError, Endpoint, ResponseBody, Sdk, Validate, ValidationError};
+use media_sdk_sim::{RateLimit, SimRoute, SimStats, Simulator, StreamPacing};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -49,8 +52,10 @@ impl Mode {
 const USER_AGENT: &str = concat!("media-sdk/", env!("CARGO_PKG_VERSION"));
 
 fn main() -> Result<()> {
-    if std::env::args().nth(1).as_deref() == Some(FLEET_WORKER) {
-        return fleet_worker();
+    match std::env::args().nth(1).as_deref() {
+        Some(FLEET_WORKER) => return fleet_worker(),
+        Some(STREAM_RSS_WORKER) => return stream_rss_worker(),
+        _ => {}
     }
     let mut quick = false;
     let mut only: Option<Vec<String>> = None;
@@ -83,6 +88,9 @@ fn main() -> Result<()> {
         }
         if wants("health") {
             out.insert("health".into(), health(mode).await?);
+        }
+        if wants("stream") {
+            out.insert("stream".into(), stream(mode).await?);
         }
         anyhow::Ok(())
     })?;
@@ -989,6 +997,281 @@ async fn health(mode: Mode) -> Result<Value> {
         "queued_item_bytes": item_bytes,
         "queue_bound_bytes": bound,
     }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Streaming audio: time to the first byte against the buffered call, and memory while a long
+// stream is consumed chunk by chunk.
+
+/// Audio of the latency figure: about 1 MB, paced by the simulator over about 2 s.
+const PACED_BYTES: u64 = 1 << 20;
+const PACED_CHUNK: usize = 16 * 1024;
+const PACED_OVER: Duration = Duration::from_secs(2);
+/// Audio of the memory figure: 200 MB in 64 KiB chunks, as fast as they are read.
+const LONG_BYTES: u64 = 200 * 1024 * 1024;
+const LONG_CHUNK: usize = 64 * 1024;
+const STREAM_RSS_WORKER: &str = "stream-rss-worker";
+
+/// `response` with a stream allowing `max_bytes`: the declared stream, else OpenAI's native
+/// one (on the endpoint's own path, raw audio).
+const fn streaming(response: ResponseSpec, max_bytes: u64) -> ResponseSpec {
+    match response {
+        ResponseSpec::Audio {
+            content_type,
+            stream: Some(stream),
+        } => ResponseSpec::Audio {
+            content_type,
+            stream: Some(StreamSpec {
+                max_bytes,
+                ..stream
+            }),
+        },
+        ResponseSpec::Audio {
+            content_type,
+            stream: None,
+        } => ResponseSpec::Audio {
+            content_type,
+            stream: Some(StreamSpec {
+                path: None,
+                idle_timeout_ms: 30_000,
+                max_bytes,
+                events: None,
+            }),
+        },
+        other => other,
+    }
+}
+
+/// OpenAI's speech request with a stream cap of 1 GiB: the shipped cap is sized for speech,
+/// the memory figure streams 200 MB on purpose. Everything else is the generated endpoint's.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+struct LongSpeech(SpeechRequest);
+
+impl Validate for LongSpeech {
+    fn validate(&self) -> std::result::Result<(), ValidationError> {
+        self.0.validate()
+    }
+}
+
+impl Endpoint for LongSpeech {
+    type Output = Audio;
+    const SPEC: EndpointSpec = EndpointSpec {
+        response: streaming(<SpeechRequest as Endpoint>::SPEC.response, 1 << 30),
+        ..<SpeechRequest as Endpoint>::SPEC
+    };
+    fn path_params(&self) -> Vec<(&'static str, String)> {
+        self.0.path_params()
+    }
+    fn query_params(&self) -> Vec<(&'static str, String)> {
+        self.0.query_params()
+    }
+    fn decode(body: ResponseBody) -> std::result::Result<Audio, DecodeError> {
+        SpeechRequest::decode(body)
+    }
+}
+
+/// The simulator's OpenAI routes, with speech streaming natively on its path (as the shipped
+/// spec declares it once streams are in `providers.yaml`; added here when it is not).
+fn streaming_openai_routes() -> Vec<SimRoute> {
+    media_sdk_sim::providers::openai::routes()
+        .into_iter()
+        .map(|route| SimRoute {
+            spec: EndpointSpec {
+                response: streaming(route.spec.response, 1 << 30),
+                ..route.spec
+            },
+            ..route
+        })
+        .collect()
+}
+
+fn median(mut values: Vec<u64>) -> u64 {
+    values.sort_unstable();
+    percentile(&values, 0.5)
+}
+
+async fn stream(mode: Mode) -> Result<Value> {
+    let runs = mode.pick(3, 7);
+    let key = "sk-bench-stream-0001";
+    let sim = Simulator::builder()
+        .provider(&openai::PROVIDER, streaming_openai_routes())
+        .keys("openai", [key])
+        .stream_pacing(
+            "openai",
+            StreamPacing::over(PACED_BYTES, PACED_CHUNK, PACED_OVER),
+        )
+        .start()
+        .await?;
+    let sdk = Sdk::builder()
+        .providers(&[&openai::PROVIDER])
+        .keys("openai", [key])
+        .base_url("openai", sim.base_url("openai"))
+        .emf(false)
+        .build()?;
+    let client = sdk.provider("openai").context("no openai client")?;
+
+    progress(&format!(
+        "stream: {runs} x {} KiB paced over {} ms, streamed and buffered",
+        PACED_BYTES / 1024,
+        PACED_OVER.as_millis()
+    ));
+    let (mut ttfb, mut stream_total, mut buffered) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        let mut audio = client.stream(SpeechRequest::new("stream")).await?;
+        let mut bytes = 0_u64;
+        let mut first = None;
+        while let Some(chunk) = audio.next().await {
+            bytes += chunk?.len() as u64;
+            first.get_or_insert_with(|| started.elapsed());
+        }
+        if bytes != PACED_BYTES {
+            bail!("streamed {bytes} bytes, expected {PACED_BYTES}");
+        }
+        ttfb.push(first.context("an empty stream")?.as_micros() as u64);
+        stream_total.push(started.elapsed().as_micros() as u64);
+
+        let started = Instant::now();
+        let whole = sdk.openai()?.speech(SpeechRequest::new("stream")).await?;
+        if whole.bytes.len() as u64 != PACED_BYTES {
+            bail!(
+                "buffered {} bytes, expected {PACED_BYTES}",
+                whole.bytes.len()
+            );
+        }
+        buffered.push(started.elapsed().as_micros() as u64);
+    }
+
+    progress(&format!(
+        "stream: {} MiB consumed chunk by chunk in a child process",
+        LONG_BYTES >> 20
+    ));
+    sim.set_stream_pacing(
+        "openai",
+        StreamPacing {
+            chunk_bytes: LONG_CHUNK,
+            interval: Duration::ZERO,
+            total_bytes: Some(LONG_BYTES),
+        },
+    );
+    let exe = std::env::current_exe().context("locate media-sdk-bench")?;
+    let output = tokio::process::Command::new(&exe)
+        .arg(STREAM_RSS_WORKER)
+        .arg(sim.base_url("openai"))
+        .arg(key)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .env_remove("MEDIA_SDK_EMF")
+        .output()
+        .await
+        .context("run the stream memory worker")?;
+    if !output.status.success() {
+        bail!("the stream memory worker failed: {}", output.status);
+    }
+    let worker: RssReport =
+        serde_json::from_slice(&output.stdout).context("the stream memory worker's report")?;
+    sim.shutdown().await;
+
+    let ms = |us: u64| us as f64 / 1_000.0;
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    Ok(json!({
+        "runs": runs,
+        "paced_bytes": PACED_BYTES,
+        "paced_chunk_bytes": PACED_CHUNK,
+        "paced_over_ms": PACED_OVER.as_millis() as u64,
+        "tts_stream_ttfb_ms": ms(median(ttfb)),
+        "tts_stream_total_ms": ms(median(stream_total)),
+        "tts_buffered_ms": ms(median(buffered)),
+        "long_stream_bytes": worker.bytes,
+        "long_stream_chunks": worker.chunks,
+        "long_stream_seconds": worker.seconds,
+        "rss_baseline_bytes": worker.baseline_bytes,
+        "rss_peak_bytes": worker.peak_bytes,
+        "rss_peak_source": worker.peak_source,
+        "tts_stream_peak_rss_mib": mib(worker.peak_bytes.saturating_sub(worker.baseline_bytes)),
+    }))
+}
+
+/// What the stream memory worker measured.
+#[derive(Debug, Serialize, Deserialize)]
+struct RssReport {
+    bytes: u64,
+    chunks: u64,
+    seconds: f64,
+    baseline_bytes: u64,
+    peak_bytes: u64,
+    /// `"VmHWM"` when the peak could be reset before the stream, else `"VmRSS samples"`.
+    peak_source: String,
+}
+
+/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
+fn proc_status_bytes(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The stream memory worker: `stream-rss-worker BASE_URL KEY`. Builds its `Sdk`, warms it up
+/// with the first chunks of a stream (then dropped), takes its resident set as the baseline, resets the peak
+/// (`/proc/self/clear_refs`), consumes a long stream chunk by chunk (each chunk dropped at
+/// once) and prints the peak as one JSON line.
+fn stream_rss_worker() -> Result<()> {
+    let mut args = std::env::args().skip(2);
+    let base_url = args
+        .next()
+        .context("stream-rss-worker needs BASE_URL KEY")?;
+    let key = args
+        .next()
+        .context("stream-rss-worker needs BASE_URL KEY")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let sdk = shipped_sdk(&[key], &base_url)?;
+        let client = sdk.provider("openai").context("no openai client")?;
+        // Warm-up: a connection, the runtime's buffers; the first chunks, then cancelled.
+        let mut warm_up = client
+            .stream(LongSpeech(SpeechRequest::new("warm-up")))
+            .await?;
+        for _ in 0..16 {
+            warm_up.next().await.context("a short warm-up stream")??;
+        }
+        drop(warm_up);
+        let baseline = proc_status_bytes("VmRSS").context("no VmRSS")?;
+        let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        let started = Instant::now();
+        let mut audio = client
+            .stream(LongSpeech(SpeechRequest::new("a long stream")))
+            .await?;
+        let (mut bytes, mut chunks, mut sampled) = (0_u64, 0_u64, baseline);
+        while let Some(chunk) = audio.next().await {
+            bytes += chunk?.len() as u64;
+            chunks += 1;
+            if chunks.is_multiple_of(16) {
+                sampled = sampled.max(proc_status_bytes("VmRSS").unwrap_or(0));
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let hwm = proc_status_bytes("VmHWM").unwrap_or(0);
+        let (peak_bytes, peak_source) = if reset {
+            (hwm.max(sampled), "VmHWM")
+        } else {
+            (sampled, "VmRSS samples")
+        };
+        anyhow::Ok(RssReport {
+            bytes,
+            chunks,
+            seconds,
+            baseline_bytes: baseline,
+            peak_bytes,
+            peak_source: peak_source.to_owned(),
+        })
+    })?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
 }
 
 #[cfg(test)]
