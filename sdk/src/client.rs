@@ -297,17 +297,7 @@ impl ProviderClient {
         options: &CallOptions,
     ) -> Result<E::Output> {
         let endpoint = &E::SPEC;
-        if let Some(reason) = &self.inner.unusable {
-            return Err(Error::Config(reason.clone()));
-        }
-        request
-            .validate()
-            .and_then(|()| check_path_params(&request.path_params()))
-            .map_err(|source| Error::Invalid {
-                provider: endpoint.provider,
-                endpoint: endpoint.id,
-                source,
-            })?;
+        self.admissible(&request)?;
         let span = tracing::info_span!(
             "media_sdk.call",
             provider = endpoint.provider,
@@ -317,6 +307,22 @@ impl ProviderClient {
         let result = self.run(&request, &mut call).instrument(span).await;
         self.finish(&call, result.as_ref().err());
         result
+    }
+
+    /// Whether `request` may be sent at all: this client is usable and the request is valid
+    /// (its limits and its path parameters). Checked before any key is drawn.
+    fn admissible<E: Endpoint>(&self, request: &E) -> Result<()> {
+        if let Some(reason) = &self.inner.unusable {
+            return Err(Error::Config(reason.clone()));
+        }
+        request
+            .validate()
+            .and_then(|()| check_path_params(&request.path_params()))
+            .map_err(|source| Error::Invalid {
+                provider: E::SPEC.provider,
+                endpoint: E::SPEC.id,
+                source,
+            })
     }
 
     /// Sends `request` to the endpoint's streaming variant and returns its audio as it arrives
@@ -332,9 +338,6 @@ impl ProviderClient {
         options: &CallOptions,
     ) -> Result<AudioStream> {
         let endpoint = &E::SPEC;
-        if let Some(reason) = &self.inner.unusable {
-            return Err(Error::Config(reason.clone()));
-        }
         let ResponseSpec::Audio {
             content_type: default_type,
             stream: Some(stream),
@@ -345,14 +348,7 @@ impl ProviderClient {
                 endpoint.provider, endpoint.id
             )));
         };
-        request
-            .validate()
-            .and_then(|()| check_path_params(&request.path_params()))
-            .map_err(|source| Error::Invalid {
-                provider: endpoint.provider,
-                endpoint: endpoint.id,
-                source,
-            })?;
+        self.admissible(&request)?;
         let span = tracing::info_span!(
             "media_sdk.stream",
             provider = endpoint.provider,
