@@ -1,5 +1,5 @@
 //! Every generated client end to end against the simulator over loopback HTTP: requests, faults,
-//! concurrency.
+//! concurrency, streamed audio.
 //!
 //! One test binary for these suites (one link instead of one per file).
 
@@ -9,3 +9,4 @@ mod e2e_support;
 mod concurrency;
 mod faults;
 mod requests;
+mod stream;
