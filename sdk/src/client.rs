@@ -127,7 +127,7 @@ pub use self::url::resolve_provider_url;
 use crate::admission::{Admission, QueuePlace, Refusal};
 use crate::auth;
 use crate::classify::{Failure, classify_with, shorten};
-use crate::endpoint::{Audio, Endpoint, ResponseBody};
+use crate::endpoint::{Audio, DecodeError, Endpoint, ResponseBody};
 use crate::error::{Error, Result, StreamFailure};
 use crate::keys::{KeyLease, KeyPool};
 use crate::spec::{EndpointSpec, ProviderSpec, ResponseSpec, StreamSpec};
@@ -479,6 +479,30 @@ impl ProviderClient {
         )?;
         let reply = self.send(call, &prepared).await?;
         let body = match endpoint.response {
+            // Audio as server-sent events (OpenAI's `stream_format: sse` on the buffered
+            // path): the caller gets the audio, never the event text.
+            ResponseSpec::Audio {
+                content_type,
+                stream:
+                    Some(StreamSpec {
+                        events: Some(names),
+                        ..
+                    }),
+            } if reply.content_type.as_deref().is_some_and(is_event_stream) => {
+                let bytes =
+                    streaming::event_body_audio(&reply.payload, &names).map_err(|message| {
+                        Error::Decode {
+                            provider: endpoint.provider,
+                            endpoint: endpoint.id,
+                            source: DecodeError(message),
+                        }
+                    })?;
+                ResponseBody {
+                    bytes,
+                    content_type: Some(content_type.to_owned()),
+                    job_id: None,
+                }
+            }
             ResponseSpec::Json | ResponseSpec::Audio { .. } => ResponseBody {
                 bytes: reply.payload,
                 content_type: reply.content_type,
@@ -1633,6 +1657,28 @@ mod tests {
         );
         assert!(one_metric(&kept).success);
         assert!(gate.reader_gone());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_buffered_call_answered_with_events_returns_their_audio() {
+        let events = concat!(
+            "data: {\"type\":\"speech.audio.delta\",\"audio\":\"SUQz\"}\n\n",
+            "data: {\"type\":\"speech.audio.delta\",\"audio\":\"YXVkaW8=\"}\n\n",
+            "data: {\"type\":\"speech.audio.done\"}\n\n",
+        );
+        let first_event = &events[..events.find("\n\n").unwrap() + 2];
+        let script = Scripted::new()
+            .answer(200, &[("content-type", "text/event-stream")], events)
+            .answer(200, &[("content-type", "text/event-stream")], first_event);
+        let (client, _, _) = client(&openai::PROVIDER, &["sk-key-a"], script);
+        let audio = client.call(streamed()).await.unwrap();
+        assert_eq!(&audio.bytes[..], b"ID3audio");
+        assert_eq!(audio.content_type, "audio/mpeg");
+        let error = client.call(streamed()).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Decode { source, .. } if source.0.contains("ended without")),
+            "{error:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -222,6 +222,31 @@ impl AudioFlow {
     }
 }
 
+/// The audio of a whole `text/event-stream` body read by a buffered call (OpenAI answers
+/// `stream_format: sse` with events on the buffered path too): the delta events' audio, joined,
+/// up to the `done` event, which must come.
+pub(super) fn event_body_audio(
+    body: &[u8],
+    names: &AudioEvents,
+) -> std::result::Result<Bytes, String> {
+    let mut reader = SseReader::new(MAX_EVENT_BYTES);
+    let mut events = Vec::new();
+    reader.feed(body, &mut events).map_err(|e| e.to_string())?;
+    // A last event without its blank line still counts.
+    reader
+        .feed(b"\n\n", &mut events)
+        .map_err(|e| e.to_string())?;
+    let mut audio = Vec::new();
+    for event in &events {
+        match audio_of(event, names).map_err(|(_, message)| message)? {
+            EventAudioItem::Audio(bytes) => audio.extend_from_slice(&bytes),
+            EventAudioItem::Done => return Ok(Bytes::from(audio)),
+            EventAudioItem::Other => {}
+        }
+    }
+    Err(format!("the events ended without `{}`", names.done))
+}
+
 enum EventAudioItem {
     Audio(Bytes),
     Done,
