@@ -5,9 +5,10 @@
 //!
 //! `providers.yaml` at the repository root describes every provider; `cargo xtask codegen`
 //! turns it into the typed clients, one module per provider ([`openai`], [`fal`], [`kling`],
-//! [`elevenlabs`]) with its client ([`OpenAi`], ...) reached from [`Sdk`]. Every call made through them draws a key
-//! from the provider's pool, rotates to another key on HTTP 429, backs off on transient
-//! failures, and records a health metric without slowing the request.
+//! [`elevenlabs`]) with its client ([`OpenAi`], ...) reached from [`Sdk`]. Every call made
+//! through them draws a key from the provider's pool, rotates to another key on HTTP 429, backs
+//! off on transient failures, and records a health metric without slowing the request; audio
+//! endpoints that declare a stream also hand their audio over as it arrives ([`AudioStream`]).
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
