@@ -76,6 +76,43 @@ struct EventAudio {
     done: bool,
 }
 
+impl EventAudio {
+    fn new(names: AudioEvents) -> Self {
+        Self {
+            reader: SseReader::new(MAX_EVENT_BYTES),
+            names,
+            scratch: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Reads `chunk` of the event stream, handing the audio of every delta event to `audio`,
+    /// until the `done` event (whatever follows it is ignored).
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        mut audio: impl FnMut(Bytes),
+    ) -> std::result::Result<(), (StreamFailure, String)> {
+        if self.done {
+            return Ok(());
+        }
+        self.reader
+            .feed(chunk, &mut self.scratch)
+            .map_err(|e| (StreamFailure::BadEvent, e.to_string()))?;
+        for event in self.scratch.drain(..) {
+            match audio_of(&event, &self.names)? {
+                EventAudioItem::Audio(bytes) if !bytes.is_empty() => audio(bytes),
+                EventAudioItem::Done => {
+                    self.done = true;
+                    break;
+                }
+                EventAudioItem::Audio(_) | EventAudioItem::Other => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 impl AudioFlow {
     /// The flow of an answer whose headers `call` received with `lease`; `event_stream` when
     /// its content type is `text/event-stream`.
@@ -88,15 +125,7 @@ impl AudioFlow {
         event_stream: bool,
         content_length: Option<u64>,
     ) -> Self {
-        let events = spec
-            .events
-            .filter(|_| event_stream)
-            .map(|names| EventAudio {
-                reader: SseReader::new(MAX_EVENT_BYTES),
-                names,
-                scratch: Vec::new(),
-                done: false,
-            });
+        let events = spec.events.filter(|_| event_stream).map(EventAudio::new);
         let idle_timeout = Duration::from_millis(spec.idle_timeout_ms);
         let max_wire_bytes = if events.is_some() {
             // Base64 is 4/3 of the audio, plus each event's JSON and framing.
@@ -166,32 +195,15 @@ impl AudioFlow {
                 format!("more than {} bytes", self.max_wire_bytes),
             ));
         }
-        let Some(events) = &mut self.events else {
-            if !chunk.is_empty() {
-                self.pending.push_back(chunk);
-            }
-            return Ok(());
-        };
-        if events.done {
-            return Ok(());
-        }
-        events
-            .reader
-            .feed(&chunk, &mut events.scratch)
-            .map_err(|e| (StreamFailure::BadEvent, e.to_string()))?;
-        for event in events.scratch.drain(..) {
-            match audio_of(&event, &events.names)? {
-                EventAudioItem::Audio(audio) if !audio.is_empty() => {
-                    self.pending.push_back(audio);
+        match &mut self.events {
+            Some(events) => events.feed(&chunk, |audio| self.pending.push_back(audio)),
+            None => {
+                if !chunk.is_empty() {
+                    self.pending.push_back(chunk);
                 }
-                EventAudioItem::Done => {
-                    events.done = true;
-                    break;
-                }
-                EventAudioItem::Audio(_) | EventAudioItem::Other => {}
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// Whether everything the provider will send is in.
@@ -229,22 +241,19 @@ pub(super) fn event_body_audio(
     body: &[u8],
     names: &AudioEvents,
 ) -> std::result::Result<Bytes, String> {
-    let mut reader = SseReader::new(MAX_EVENT_BYTES);
-    let mut events = Vec::new();
-    reader.feed(body, &mut events).map_err(|e| e.to_string())?;
-    // A last event without its blank line still counts.
-    reader
-        .feed(b"\n\n", &mut events)
-        .map_err(|e| e.to_string())?;
+    let mut events = EventAudio::new(*names);
     let mut audio = Vec::new();
-    for event in &events {
-        match audio_of(event, names).map_err(|(_, message)| message)? {
-            EventAudioItem::Audio(bytes) => audio.extend_from_slice(&bytes),
-            EventAudioItem::Done => return Ok(Bytes::from(audio)),
-            EventAudioItem::Other => {}
-        }
+    // A last event without its blank line still counts.
+    for part in [body, b"\n\n"] {
+        events
+            .feed(part, |bytes| audio.extend_from_slice(&bytes))
+            .map_err(|(_, message)| message)?;
     }
-    Err(format!("the events ended without `{}`", names.done))
+    if events.done {
+        Ok(Bytes::from(audio))
+    } else {
+        Err(format!("the events ended without `{}`", names.done))
+    }
 }
 
 enum EventAudioItem {
