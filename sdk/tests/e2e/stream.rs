@@ -99,6 +99,22 @@ fn only_metric(telemetry: &Recorded, endpoint: &str) -> CallMetric {
     metrics.into_iter().next().unwrap()
 }
 
+/// An OpenAI speech stream of `text` opened behind a gate, and its first chunk, read once the
+/// gate released it.
+async fn gated_first_chunk(env: &Env, text: &str) -> (AudioStream, Vec<u8>) {
+    let gate = env.sim.gate_streams("openai");
+    let mut stream = bounded(
+        "the headers",
+        env.sdk.openai().unwrap().speech_stream(speech(text)),
+    )
+    .await
+    .unwrap();
+    gate.release(1);
+    let mut got = Vec::new();
+    bounded("the first chunk", read_until(&mut stream, &mut got, CHUNK)).await;
+    (stream, got)
+}
+
 fn speech(text: &str) -> SpeechRequest {
     SpeechRequest {
         voice: Voice::Nova,
@@ -421,20 +437,7 @@ async fn a_stream_cut_mid_way_ends_in_an_interrupted_error_and_is_not_replayed()
             after_bytes: CHUNK as u64,
         }],
     );
-    let gate = env.sim.gate_streams("openai");
-    let mut stream = bounded(
-        "the headers",
-        env.sdk
-            .openai()
-            .unwrap()
-            .speech_stream(speech("Cut short, never replayed.")),
-    )
-    .await
-    .unwrap();
-
-    gate.release(1);
-    let mut got = Vec::new();
-    bounded("the first chunk", read_until(&mut stream, &mut got, CHUNK)).await;
+    let (mut stream, got) = gated_first_chunk(&env, "Cut short, never replayed.").await;
     assert!(got.starts_with(b"ID3"));
     // The cut needs no permit: it follows the first chunk.
     let error = bounded("the cut", stream.next())
@@ -479,19 +482,7 @@ async fn a_stream_cut_mid_way_ends_in_an_interrupted_error_and_is_not_replayed()
 #[tokio::test]
 async fn dropping_the_stream_cancels_it_and_releases_the_key() {
     let env = env().await;
-    let gate = env.sim.gate_streams("openai");
-    let mut stream = bounded(
-        "the headers",
-        env.sdk
-            .openai()
-            .unwrap()
-            .speech_stream(speech("Dropped after the first chunk.")),
-    )
-    .await
-    .unwrap();
-    gate.release(1);
-    let mut got = Vec::new();
-    bounded("the first chunk", read_until(&mut stream, &mut got, CHUNK)).await;
+    let (stream, _) = gated_first_chunk(&env, "Dropped after the first chunk.").await;
     assert_eq!(in_flight(&env.sdk, "openai"), 1);
 
     drop(stream);
