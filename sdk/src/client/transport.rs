@@ -159,26 +159,32 @@ fn answer_of(mut response: reqwest::Response) -> Answer {
 
 /// A failure before any answer arrived.
 fn sending_error(error: &reqwest::Error) -> TransportError {
+    network_error(error, Phase::Sending)
+}
+
+/// A failure while reading a body.
+fn reading_error(error: &reqwest::Error) -> TransportError {
+    network_error(error, Phase::Reading)
+}
+
+/// When a network failure happened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before the answer's headers.
+    Sending,
+    /// While reading the answer's body.
+    Reading,
+}
+
+fn network_error(error: &reqwest::Error, phase: Phase) -> TransportError {
     let kind = match (error.is_connect(), error.is_timeout()) {
         (true, true) => NetworkErrorKind::ConnectTimeout,
         (true, false) => NetworkErrorKind::Connect,
         (false, true) => NetworkErrorKind::Timeout,
         // Closed after the request went out but before any answer.
-        (false, false) if error.is_request() && !error.is_builder() => NetworkErrorKind::Closed,
-        (false, false) => NetworkErrorKind::Other,
-    };
-    TransportError {
-        kind,
-        message: error.to_string(),
-    }
-}
-
-/// A failure while reading a body.
-fn reading_error(error: &reqwest::Error) -> TransportError {
-    let kind = match (error.is_connect(), error.is_timeout()) {
-        (true, true) => NetworkErrorKind::ConnectTimeout,
-        (false, true) => NetworkErrorKind::Timeout,
-        (true, false) => NetworkErrorKind::Connect,
+        (false, false) if phase == Phase::Sending && error.is_request() && !error.is_builder() => {
+            NetworkErrorKind::Closed
+        }
         (false, false) => NetworkErrorKind::Other,
     };
     TransportError {
