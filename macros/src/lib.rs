@@ -28,10 +28,8 @@ const KNOWN_KEYS: &str = "provider, id, health_id, method, path, response, conte
 const STREAM_KEYS: &str = "path, idle_timeout_ms, max_bytes, events";
 const EVENTS_KEYS: &str = "type_field, delta, audio_field, done";
 
-/// Default of `stream(idle_timeout_ms)`, as in `providers.yaml`'s `defaults.stream`.
-const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 10_000;
-/// Default of `stream(max_bytes)`: 512 MiB, as in `providers.yaml`'s `defaults.stream`.
-const DEFAULT_STREAM_MAX_BYTES: u64 = 512 << 20;
+// Defaults of `stream(idle_timeout_ms, max_bytes)`: `providers.yaml`'s, from the shared crate.
+use media_sdk_spec::{DEFAULT_STREAM_IDLE_TIMEOUT_MS, DEFAULT_STREAM_MAX_BYTES};
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let fields = named_fields(input)?;

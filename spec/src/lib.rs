@@ -7,7 +7,9 @@
 //!   request path;
 //! - the closed sets a spec chooses from: [`AuthKind`], [`Method`], [`ResponseKind`] and
 //!   [`JobFlowKind`], each with [`FromStr`](std::str::FromStr), [`Display`](std::fmt::Display)
-//!   and `as_str` in the spelling `providers.yaml` uses.
+//!   and `as_str` in the spelling `providers.yaml` uses;
+//! - the defaults a spec and a derived request type share, such as
+//!   [`DEFAULT_STREAM_IDLE_TIMEOUT_MS`].
 //!
 //! Features: `serde` (`Serialize`/`Deserialize` of the kinds), `schemars` (their JSON Schema),
 //! `http` (`Method::as_http`).
@@ -21,3 +23,9 @@ pub use kinds::{AuthKind, JobFlowKind, Method, ResponseKind, UnknownKind};
 pub use path::{
     PathTemplate, RenderError, Segment, TemplateError, TemplateErrorKind, segment_problem,
 };
+
+/// Default longest wait for the next chunk of a streamed answer (`stream.idle_timeout_ms`):
+/// ten seconds.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 10_000;
+/// Default most bytes of audio one stream may deliver (`stream.max_bytes`): 512 MiB.
+pub const DEFAULT_STREAM_MAX_BYTES: u64 = 512 << 20;

@@ -336,10 +336,8 @@ policy_block! {
     }
 }
 
-/// Default of `stream.idle_timeout_ms`: ten seconds.
-pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 10_000;
-/// Default of `stream.max_bytes`: 512 MiB.
-pub const DEFAULT_STREAM_MAX_BYTES: u64 = 512 << 20;
+/// Defaults of `stream.idle_timeout_ms` and `stream.max_bytes` (shared with the derive).
+pub use media_sdk_spec::{DEFAULT_STREAM_IDLE_TIMEOUT_MS, DEFAULT_STREAM_MAX_BYTES};
 
 policy_block! {
     /// Alert thresholds.
