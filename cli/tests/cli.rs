@@ -391,6 +391,7 @@ fn metric(
         error_class: (!ok).then_some("retries_exhausted"),
         attempts: 1,
         key_fingerprint: Some("k_00000000".into()),
+        credits: 0,
         at: SystemTime::now(),
     }
 }

@@ -560,6 +560,11 @@ impl ProviderClient {
             ttfb_ms,
             success: matches!(end, StreamEnd::Completed),
             cancelled: matches!(end, StreamEnd::Cancelled),
+            credits: if matches!(end, StreamEnd::Completed) {
+                call.credits
+            } else {
+                0
+            },
             ..call_metric(call, latency_ms, error)
         });
     }
@@ -877,6 +882,9 @@ pub struct CallOptions {
     pub max_wait: Option<Duration>,
     /// Attempts for transient failures (`retry.max_attempts`).
     pub max_attempts: Option<u32>,
+    /// Credits the call costs when it succeeds (declared by the media capabilities), recorded
+    /// in its metric for per-key usage and budgets. `None`: 0.
+    pub credits: Option<u32>,
 }
 
 impl CallOptions {
@@ -902,6 +910,12 @@ impl CallOptions {
         self.max_attempts = Some(attempts);
         self
     }
+
+    /// Costing this many credits when it succeeds (recorded in the call's metric).
+    pub fn credits(mut self, credits: u32) -> Self {
+        self.credits = Some(credits);
+        self
+    }
 }
 
 /// Bookkeeping of one call, for logs and telemetry, and its retry state.
@@ -913,6 +927,8 @@ struct Call {
     attempts: u32,
     status: Option<u16>,
     key: Option<String>,
+    /// Credits the call costs when it succeeds.
+    credits: u32,
     /// Budgets and what the call has used of them.
     retry: CallRetry,
 }
@@ -931,6 +947,7 @@ impl Call {
             attempts: 0,
             status: None,
             key: None,
+            credits: options.credits.unwrap_or(0),
             retry: CallRetry::new(
                 *retry,
                 provider.timeouts.request(),
@@ -1018,6 +1035,7 @@ fn call_metric(call: &Call, latency_ms: u64, error: Option<&Error>) -> CallMetri
         error_class: error.map(Error::class),
         attempts: call.attempts,
         key_fingerprint: call.key.clone(),
+        credits: if error.is_none() { call.credits } else { 0 },
         at: SystemTime::now(),
     }
 }

@@ -18,6 +18,7 @@ mod admission;
 mod auth;
 mod classify;
 mod client;
+pub mod dynamic;
 mod endpoint;
 mod error;
 mod generated;

@@ -34,6 +34,9 @@ pub struct CallMetric {
     pub attempts: u32,
     /// Fingerprint of the key that served the last attempt (never the key).
     pub key_fingerprint: Option<String>,
+    /// Credits the call cost (0 for a failed call, or when none were declared; see
+    /// [`CallOptions::credits`](crate::CallOptions::credits)).
+    pub credits: u32,
     /// When the call finished.
     pub at: SystemTime,
 }

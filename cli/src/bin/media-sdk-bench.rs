@@ -857,6 +857,7 @@ fn synthetic_metric(i: u64) -> CallMetric {
         error_class: i.is_multiple_of(20).then_some("api"),
         attempts: 1,
         key_fingerprint: Some("k_0123abcd".into()),
+        credits: 0,
         at: SystemTime::now(),
     }
 }

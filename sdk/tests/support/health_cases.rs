@@ -40,6 +40,7 @@ pub fn call(health_id: &'static str, at: SystemTime, latency_ms: u64, success: b
         error_class: (!success).then_some("api"),
         attempts: 1,
         key_fingerprint: Some("fp-1a2b3c".to_owned()),
+        credits: 0,
         at,
     }
 }

@@ -58,6 +58,8 @@
 //! The answer has the media API's shape: [`ImageResult`] `{ images: [{ url }], model,
 //! credits_used }`. Images returned inline (`b64_json`) become `data:` URLs.
 
+pub mod capability;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
