@@ -3,6 +3,8 @@
 //! Everything is rendered in memory with `quote` and formatted with `prettyplease`; the
 //! output depends only on the spec (YAML order is kept), so two runs give identical bytes.
 
+mod capabilities;
+
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 use serde_json::Value;
@@ -45,6 +47,11 @@ pub fn render(spec: &Spec, spec_name: &str) -> Result<Vec<GeneratedFile>, Render
             name,
         });
     }
+    let name = "capabilities.rs".to_owned();
+    files.push(GeneratedFile {
+        content: format_file(&name, spec_name, capabilities::file(spec, spec_name))?,
+        name,
+    });
     let name = "mod.rs".to_owned();
     files.push(GeneratedFile {
         content: format_file(&name, spec_name, mod_file(spec, spec_name))?,
@@ -2137,6 +2144,10 @@ fn mod_file(spec: &Spec, spec_name: &str) -> TokenStream {
             #[rustfmt::skip]
             pub mod #ids;
         )*
+        #[rustfmt::skip]
+        mod capabilities;
+
+        pub use capabilities::{CAPABILITIES, ENDPOINTS};
 
         #(#reexports)*
 

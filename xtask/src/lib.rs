@@ -9,6 +9,7 @@ pub mod bench;
 pub mod build;
 pub mod codegen;
 pub mod diag;
+pub mod fixture;
 pub mod names;
 pub mod output;
 pub mod schema;

@@ -156,6 +156,11 @@ pub fn screaming(id: &str) -> String {
     id.to_ascii_uppercase()
 }
 
+/// The constant of an endpoint in `generated::capabilities`, e.g. `OPENAI_SPEECH`.
+pub fn endpoint_const(provider: &str, endpoint: &str) -> String {
+    format!("{}_{}", screaming(provider), screaming(endpoint))
+}
+
 /// The constant name of an id such as a health id: ASCII letters and digits upper-cased, every
 /// other character `_`, e.g. `openai-tts` → `OPENAI_TTS`. `None` when that is not a Rust
 /// identifier (empty, or starting with a digit).

@@ -18,7 +18,7 @@ use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Error as YamlError;
 
 use crate::diag::{Diagnostic, Loc};
-use crate::spec::{Defaults, Map, Provider, Spanned};
+use crate::spec::{Capabilities, Defaults, Map, Provider, Spanned};
 
 /// Parses `text` as a `T` with the options `parse` uses.
 pub(crate) fn from_str<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, YamlError> {
@@ -84,6 +84,8 @@ struct Partial {
     defaults: Option<Defaults>,
     #[serde(default)]
     providers: Option<Map<Provider>>,
+    #[serde(default)]
+    capabilities: Option<Capabilities>,
 }
 
 /// A YAML node of any shape, every node and key with its position.

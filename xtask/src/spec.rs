@@ -15,7 +15,7 @@ use std::ops::Deref;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::diag::{Diagnostics, Loc};
 
@@ -162,6 +162,11 @@ pub struct Spec {
     pub defaults: Defaults,
     /// Providers by id (a lowercase Rust identifier: the module and `Sdk` accessor name).
     pub providers: Map<Provider>,
+    /// The provider-neutral media capabilities: per capability, the candidate endpoints and
+    /// how the unified request maps onto each (optional; a capability left out has no
+    /// candidates).
+    #[serde(default)]
+    pub capabilities: Option<Capabilities>,
 }
 
 /// Policy blocks applied to every provider.
@@ -612,6 +617,11 @@ pub struct Endpoint {
     pub path: Spanned<String>,
     /// Rust name of the generated request struct.
     pub request: Spanned<String>,
+    /// A valid request (what `cargo xtask demo` sends), checked against `fields` and `rules`.
+    /// Optional: the default is the request made of the required fields' defaults, so an
+    /// endpoint with a required field that has no default must give one.
+    #[serde(default)]
+    pub example_request: Option<Spanned<JsonNode>>,
     /// What the endpoint returns.
     pub response: Spanned<Response>,
     /// Request fields by wire name, in the order they are generated.
@@ -974,8 +984,502 @@ impl Field {
 }
 
 impl Endpoint {
+    /// The example request as compact JSON: `example_request`, else the object of the
+    /// required fields' defaults, in field order (validation makes sure every required field
+    /// has one then).
+    pub fn example_request_json(&self) -> String {
+        if let Some(example) = &self.example_request {
+            return example.value.to_json_text();
+        }
+        let entries: Vec<String> = self
+            .fields
+            .iter()
+            .filter(|(_, f)| f.required)
+            .filter_map(|(name, f)| {
+                let default = f.default.as_ref()?;
+                Some(format!(
+                    "{}:{}",
+                    serde_json::Value::from(name.value.as_str()),
+                    default.value
+                ))
+            })
+            .collect();
+        format!("{{{}}}", entries.join(","))
+    }
+
     /// The path, parsed (validation reports a malformed one).
     pub fn template(&self) -> Result<PathTemplate, media_sdk_spec::TemplateError> {
         PathTemplate::parse(&self.path.value)
+    }
+}
+
+/// A JSON value written in YAML, with the position of every node and key (example requests,
+/// capability templates), so checks can point inside it. Mapping keys keep their source order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonNode {
+    /// `null`, `~` or nothing.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Number(serde_json::Number),
+    /// A string.
+    String(String),
+    /// A sequence.
+    Array(Vec<Spanned<JsonNode>>),
+    /// A mapping (string keys), entries in source order.
+    Object(Vec<(Spanned<String>, Spanned<JsonNode>)>),
+}
+
+impl JsonNode {
+    /// The value as compact JSON text, keys in source order.
+    pub fn to_json_text(&self) -> String {
+        let mut out = String::new();
+        self.write_json(&mut out);
+        out
+    }
+
+    fn write_json(&self, out: &mut String) {
+        match self {
+            JsonNode::Null => out.push_str("null"),
+            JsonNode::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            JsonNode::Number(n) => out.push_str(&n.to_string()),
+            JsonNode::String(s) => out.push_str(&serde_json::Value::from(s.as_str()).to_string()),
+            JsonNode::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.value.write_json(out);
+                }
+                out.push(']');
+            }
+            JsonNode::Object(entries) => {
+                out.push('{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::from(key.value.as_str()).to_string());
+                    out.push(':');
+                    value.value.write_json(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// The value as a `serde_json::Value`.
+    pub fn to_value(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            JsonNode::Null => Value::Null,
+            JsonNode::Bool(b) => Value::Bool(*b),
+            JsonNode::Number(n) => Value::Number(n.clone()),
+            JsonNode::String(s) => Value::String(s.clone()),
+            JsonNode::Array(items) => items.iter().map(|i| i.value.to_value()).collect(),
+            JsonNode::Object(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.value.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The entries of an object (`None` for any other value).
+    pub fn entries(&self) -> Option<&[(Spanned<String>, Spanned<JsonNode>)]> {
+        match self {
+            JsonNode::Object(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The value of key `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Spanned<JsonNode>> {
+        self.entries()?
+            .iter()
+            .find(|(k, _)| k.value == key)
+            .map(|(_, v)| v)
+    }
+
+    /// A scalar as the text it compares as (strings as themselves, numbers and booleans as
+    /// written); `None` for null, arrays and objects.
+    pub fn scalar_text(&self) -> Option<String> {
+        match self {
+            JsonNode::String(s) => Some(s.clone()),
+            JsonNode::Number(n) => Some(n.to_string()),
+            JsonNode::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The input named by a placeholder: a string that is exactly `"{name}"`, `name` made of
+    /// lowercase letters, digits and `_`.
+    pub fn placeholder(&self) -> Option<&str> {
+        let JsonNode::String(s) = self else {
+            return None;
+        };
+        let name = s.strip_prefix('{')?.strip_suffix('}')?;
+        (!name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        .then_some(name)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonNode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NodeVisitor;
+        impl<'de> Visitor<'de> for NodeVisitor {
+            type Value = JsonNode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<JsonNode, E> {
+                Ok(JsonNode::Null)
+            }
+            fn visit_none<E>(self) -> Result<JsonNode, E> {
+                Ok(JsonNode::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<JsonNode, D::Error> {
+                JsonNode::deserialize(d)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<JsonNode, E> {
+                Ok(JsonNode::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<JsonNode, E> {
+                Ok(JsonNode::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<JsonNode, E> {
+                Ok(JsonNode::Number(v.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<JsonNode, E> {
+                serde_json::Number::from_f64(v)
+                    .map(JsonNode::Number)
+                    .ok_or_else(|| E::custom(format!("{v} is not a JSON number")))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<JsonNode, E> {
+                Ok(JsonNode::String(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<JsonNode, E> {
+                Ok(JsonNode::String(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<JsonNode, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = access.next_element()? {
+                    items.push(item);
+                }
+                Ok(JsonNode::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<JsonNode, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = access.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(JsonNode::Object(entries))
+            }
+        }
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+impl JsonSchema for JsonNode {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "JsonValue".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({})
+    }
+}
+
+/// The media capabilities (`capabilities:`). Every capability is optional: one left out has
+/// no candidates.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Text to speech. Inputs: `text`, `voice`, `speed` (default 1.0). Endpoints: audio.
+    #[serde(default)]
+    pub tts: Option<Capability>,
+    /// Images. Inputs: `prompt`, `size`, `quality` (and `model`, which selects a model).
+    /// Endpoints: json or job.
+    #[serde(default)]
+    pub image: Option<Capability>,
+    /// Video. Inputs: `prompt`, `duration`, `aspect_ratio` (and `model`). Endpoints: job.
+    #[serde(default)]
+    pub video: Option<Capability>,
+    /// Sound and music. Inputs: `prompt`, `duration` (and `model`). Endpoints: job, json or
+    /// audio.
+    #[serde(default)]
+    pub sound: Option<Capability>,
+}
+
+impl Capabilities {
+    /// Every capability declared, with its kind, in the order tts, image, video, sound.
+    pub fn iter(&self) -> impl Iterator<Item = (CapabilityKind, &Capability)> {
+        [
+            (CapabilityKind::Tts, &self.tts),
+            (CapabilityKind::Image, &self.image),
+            (CapabilityKind::Video, &self.video),
+            (CapabilityKind::Sound, &self.sound),
+        ]
+        .into_iter()
+        .filter_map(|(kind, cap)| cap.as_ref().map(|c| (kind, c)))
+    }
+}
+
+/// The four capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CapabilityKind {
+    /// Text to speech.
+    Tts,
+    /// Images.
+    Image,
+    /// Video.
+    Video,
+    /// Sound and music.
+    Sound,
+}
+
+impl CapabilityKind {
+    /// Every kind, in table order.
+    pub const ALL: [CapabilityKind; 4] = [
+        CapabilityKind::Tts,
+        CapabilityKind::Image,
+        CapabilityKind::Video,
+        CapabilityKind::Sound,
+    ];
+
+    /// The name used in the spec (`tts`, `image`, `video`, `sound`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapabilityKind::Tts => "tts",
+            CapabilityKind::Image => "image",
+            CapabilityKind::Video => "video",
+            CapabilityKind::Sound => "sound",
+        }
+    }
+
+    /// The unified inputs a template may name, each with whether it is always present (so a
+    /// placeholder of it always gives a value). `model` is not one: it selects a model.
+    pub fn inputs(self) -> &'static [(&'static str, bool)] {
+        match self {
+            CapabilityKind::Tts => &[("text", true), ("voice", true), ("speed", false)],
+            CapabilityKind::Image => &[("prompt", true), ("size", false), ("quality", false)],
+            CapabilityKind::Video => &[
+                ("prompt", true),
+                ("duration", false),
+                ("aspect_ratio", false),
+            ],
+            CapabilityKind::Sound => &[("prompt", true), ("duration", false)],
+        }
+    }
+
+    /// The response kinds an endpoint of this capability may have.
+    pub fn response_kinds(self) -> &'static [ResponseKind] {
+        match self {
+            CapabilityKind::Tts => &[ResponseKind::Audio],
+            CapabilityKind::Image => &[ResponseKind::Json, ResponseKind::Job],
+            CapabilityKind::Video => &[ResponseKind::Job],
+            CapabilityKind::Sound => &[ResponseKind::Job, ResponseKind::Json, ResponseKind::Audio],
+        }
+    }
+}
+
+/// One capability: its candidate endpoints in preference order.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Capability {
+    /// How candidates are ordered per request: `fastest_healthy` (default; by the health
+    /// monitor, fastest healthy first, ties in declared order) or `in_order` (declared order).
+    /// Either way the next candidate is tried when one fails.
+    #[serde(default)]
+    pub fallback: Option<Spanned<FallbackPolicy>>,
+    /// The candidate endpoints, in preference order.
+    #[serde(default)]
+    pub endpoints: Vec<CapabilityEntry>,
+}
+
+/// How the candidates of a capability are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackPolicy {
+    /// Fastest healthy first, by the health monitor (the default).
+    FastestHealthy,
+    /// The declared order.
+    InOrder,
+}
+
+/// One candidate endpoint of a capability.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityEntry {
+    /// The endpoint, as `provider.endpoint`.
+    pub endpoint: Spanned<String>,
+    /// Template of the endpoint's request: a JSON object of its fields, where a string that is
+    /// exactly `"{input}"` is replaced by that unified input, or left out with its key when
+    /// the input is absent or at its default; an object left empty is left out too. Default
+    /// `{}`.
+    #[serde(default)]
+    pub request: Option<Spanned<JsonNode>>,
+    /// Credits per call (tts) or per output item (image, video, sound) when the model does not
+    /// say otherwise (default 1).
+    #[serde(default)]
+    pub credits: Option<Spanned<u32>>,
+    /// How the unified voice maps onto the endpoint's voice field (tts only).
+    #[serde(default)]
+    pub voices: Option<Spanned<VoicesSpec>>,
+    /// The models this entry serves, by canonical name, in order (image, video, sound: at
+    /// least one; the first is the entry's default model).
+    #[serde(default)]
+    pub models: Map<ModelSpec>,
+    /// Where the output's URLs are in the answer (json and job endpoints), tried in order.
+    #[serde(default)]
+    pub output: Vec<Spanned<OutputSpec>>,
+}
+
+/// How the unified voice maps onto an endpoint's voice field (the field of the `"{voice}"`
+/// placeholder). The values of that field's enum, if it is one, always pass as themselves.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoicesSpec {
+    /// Facade voice names (lowercase) and the field value each one sends, checked first.
+    #[serde(default)]
+    pub names: Map<Spanned<JsonNode>>,
+    /// Voices that look like the provider's own voice ids pass through.
+    #[serde(default)]
+    pub ids: Option<Spanned<VoiceIdsSpec>>,
+}
+
+/// What a provider voice id looks like, and how it is sent.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceIdsSpec {
+    /// Required prefix (default: none).
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+    /// Exact length in bytes (default: any).
+    #[serde(default)]
+    pub length: Option<Spanned<u64>>,
+    /// The field's value for an id, with `"{voice}"` placeholders, e.g. `{ id: "{voice}" }`
+    /// (default `"{voice}"`: the id itself).
+    #[serde(default, rename = "as")]
+    pub template: Option<Spanned<JsonNode>>,
+}
+
+/// One model a capability entry serves.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Other accepted names (e.g. `dalle-3`).
+    #[serde(default)]
+    pub aliases: Vec<Spanned<String>>,
+    /// JSON object merged over the entry's request template (default `{}`).
+    #[serde(default)]
+    pub request: Option<Spanned<JsonNode>>,
+    /// Restricted options (`size`, `quality`, `duration`, ...): a list of accepted values sent
+    /// as written, or a mapping from accepted value to the JSON sent for it. Options not listed
+    /// pass as given.
+    #[serde(default)]
+    pub options: Map<Spanned<JsonNode>>,
+    /// Credits per output item (default: the entry's `credits`).
+    #[serde(default)]
+    pub credits: Option<Spanned<u32>>,
+    /// Credits per output item by option value, `{ option: { value: credits } }`, overriding
+    /// `credits`.
+    #[serde(default)]
+    pub credits_by: Map<Map<Spanned<u32>>>,
+}
+
+impl ModelSpec {
+    /// The accepted values of option `node` (a list or a mapping), each with the JSON sent for
+    /// it and where the value is. Entries that are not scalars are skipped (validation reports
+    /// them).
+    pub fn option_values(node: &Spanned<JsonNode>) -> Vec<(String, Loc, &JsonNode)> {
+        match &node.value {
+            JsonNode::Array(items) => items
+                .iter()
+                .filter_map(|i| Some((i.value.scalar_text()?, i.loc, &i.value)))
+                .collect(),
+            JsonNode::Object(entries) => entries
+                .iter()
+                .map(|(k, v)| (k.value.clone(), k.loc, &v.value))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Where an output's media are in the answer: a JSON pointer (`*` walks every array
+/// element), written alone or as `{ pointer, inline }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    /// The JSON pointer.
+    pub pointer: String,
+    /// `None`: the strings found are URLs. `Some(media type)`: they are base64 data, returned
+    /// as `data:` URLs.
+    pub inline: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for OutputSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OutputVisitor;
+        impl<'de> Visitor<'de> for OutputVisitor {
+            type Value = OutputSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON pointer, or a mapping with `pointer` and `inline`")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<OutputSpec, E> {
+                Ok(OutputSpec {
+                    pointer: v.to_owned(),
+                    inline: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<OutputSpec, A::Error> {
+                use serde::de::Error as _;
+                let mut pointer = None;
+                let mut inline = None;
+                while let Some(key) = access.next_key::<String>()? {
+                    match key.as_str() {
+                        "pointer" => pointer = Some(access.next_value::<String>()?),
+                        "inline" => inline = Some(access.next_value::<String>()?),
+                        other => {
+                            return Err(A::Error::unknown_field(other, &["pointer", "inline"]));
+                        }
+                    }
+                }
+                let pointer = pointer.ok_or_else(|| A::Error::missing_field("pointer"))?;
+                Ok(OutputSpec { pointer, inline })
+            }
+        }
+        deserializer.deserialize_any(OutputVisitor)
+    }
+}
+
+impl JsonSchema for OutputSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "OutputSpec".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Where an output's media are in the answer: a JSON pointer (`*` walks every array element), or `{ pointer, inline }` where `inline` is the media type of base64 data returned as a `data:` URL.",
+            "oneOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "pointer": { "type": "string" },
+                        "inline": { "type": "string" }
+                    },
+                    "required": ["pointer"],
+                    "additionalProperties": false
+                }
+            ]
+        })
     }
 }

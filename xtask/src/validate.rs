@@ -1,5 +1,9 @@
 //! Semantic checks of a parsed spec. Every problem is reported, sorted by position.
 
+mod capabilities;
+
+pub use capabilities::find_endpoint;
+
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -237,6 +241,8 @@ impl Checker {
         if spec.providers.is_empty() {
             self.err(spec.version.loc, "the spec declares no providers");
         }
+        self.endpoint_consts(spec);
+        capabilities::capabilities(spec, &mut self.diags);
     }
 
     /// Range checks of a (merged) policy. Values inherited from `defaults` are checked once
@@ -661,6 +667,7 @@ impl Checker {
         for rule in &endpoint.rules {
             self.rule(rule, &endpoint.fields);
         }
+        capabilities::example_request(eid, endpoint, &mut self.diags);
         self.response(&endpoint.response, types);
         if let Some(stream) = &endpoint.response.value.stream
             && endpoint.response.value.kind.value == ResponseKind::Audio
@@ -1294,6 +1301,32 @@ impl Checker {
 }
 
 impl Checker {
+    /// The constants of `generated::capabilities` (`<PROVIDER>_<ENDPOINT>`) must be distinct.
+    fn endpoint_consts(&mut self, spec: &Spec) {
+        let mut seen = HashMap::new();
+        let mut pairs = std::collections::HashSet::new();
+        for (pid, provider) in spec.providers.iter() {
+            for (eid, _) in provider.endpoints.iter() {
+                // A duplicate provider or endpoint id is reported as such.
+                if !pairs.insert((&pid.value, &eid.value)) {
+                    continue;
+                }
+                let name = crate::names::endpoint_const(&pid.value, &eid.value);
+                if let Some(first) = first_use(&mut seen, &name, eid.loc) {
+                    self.err(
+                        eid.loc,
+                        format!(
+                            "endpoint `{}.{}` gives the same constant `{name}` as the endpoint at {}",
+                            pid.value,
+                            eid.value,
+                            at(first)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     /// An endpoint's `stream` block (the response is audio: checked by `response`).
     fn stream(&mut self, endpoint: &Endpoint, stream: &Stream) {
         if let Some(path) = &stream.path {

@@ -37,8 +37,8 @@ providers:
         request: SpeakRequest
         response: { kind: audio, content_type: audio/mpeg }
         fields:
-          voice: { in: path, type: string, required: true }
-          text: { type: string, required: true, min_length: 1, max_length: 100 }
+          voice: { in: path, type: string, required: true, default: v1 }
+          text: { type: string, required: true, min_length: 1, max_length: 100, default: Hi }
           model: { type: enum, name: Model, values: [fast, slow], default: fast }
           speed: { type: number, min: 0.5, max: 2 }
         rules:
@@ -57,6 +57,7 @@ providers:
           example: { url: https://cdn.acme.test/x.png }
         fields:
           prompt: { type: string, required: true }
+        example_request: { prompt: A cat }
 ";
 
 /// A second provider appended to `providers:`, for cross-provider checks.
@@ -74,6 +75,22 @@ const OTHER: &str = "  other:
         path: /go
         request: GoRequest
         response: { kind: audio }
+";
+
+/// A valid `capabilities:` section appended to `BASE` (from line 60).
+const CAPS: &str = "capabilities:
+  tts:
+    endpoints:
+      - endpoint: acme.speak
+        request: { text: \"{text}\", voice: \"{voice}\", model: slow, speed: \"{speed}\" }
+  image:
+    fallback: in_order
+    endpoints:
+      - endpoint: acme.render
+        request: { prompt: \"{prompt}\" }
+        models:
+          r1: { aliases: [render-1], credits: 2 }
+        output: [/url]
 ";
 
 struct Case {
@@ -122,7 +139,7 @@ const CASES: &[Case] = &[
         append: OTHER,
         expected: &[
             "t.yaml:29:20: health_id `9-speak` must start with a letter (it is also exported as a constant)",
-            "t.yaml:64:20: health_id `acme-render` gives the same constant `ACME_RENDER` as the health id at 43:20",
+            "t.yaml:65:20: health_id `acme-render` gives the same constant `ACME_RENDER` as the health id at 43:20",
         ],
     },
     Case {
@@ -256,7 +273,7 @@ const CASES: &[Case] = &[
         append: OTHER,
         expected: &[
             "t.yaml:36:61: providers.acme.endpoints.speak.fields.text.min_length: expected an unsigned integer, found \"one\"",
-            "t.yaml:60:63: providers.other.keys.recommended_pool.max: expected an unsigned integer, found \"lots\"",
+            "t.yaml:61:63: providers.other.keys.recommended_pool.max: expected an unsigned integer, found \"lots\"",
         ],
     },
     Case {
@@ -275,7 +292,7 @@ const CASES: &[Case] = &[
         proves: "a missing field names the block it is missing from",
         edits: &[("        request: GoRequest\n", "")],
         append: OTHER,
-        expected: &["t.yaml:67:9: providers.other.endpoints.go: missing field `request`"],
+        expected: &["t.yaml:68:9: providers.other.endpoints.go: missing field `request`"],
     },
     Case {
         proves: "an unknown auth kind lists the known ones",
@@ -302,8 +319,8 @@ const CASES: &[Case] = &[
         edits: &[("  other:\n", "  acme:\n")],
         append: OTHER,
         expected: &[
-            "t.yaml:55:3: client name `Acme` is also used by another provider (at 20:3)",
-            "t.yaml:55:3: duplicate provider `acme` (first at 20:3)",
+            "t.yaml:56:3: client name `Acme` is also used by another provider (at 20:3)",
+            "t.yaml:56:3: duplicate provider `acme` (first at 20:3)",
         ],
     },
     Case {
@@ -316,13 +333,13 @@ const CASES: &[Case] = &[
         proves: "health ids are unique across providers",
         edits: &[("health_id: other-go", "health_id: acme-speak")],
         append: OTHER,
-        expected: &["t.yaml:64:20: duplicate health id `acme-speak` (first at 29:20)"],
+        expected: &["t.yaml:65:20: duplicate health id `acme-speak` (first at 29:20)"],
     },
     Case {
         proves: "environment variables are unique across providers",
         edits: &[("env: OTHER_KEYS", "env: ACME_KEYS")],
         append: OTHER,
-        expected: &["t.yaml:60:18: duplicate environment variable `ACME_KEYS` (first at 25:18)"],
+        expected: &["t.yaml:61:18: duplicate environment variable `ACME_KEYS` (first at 25:18)"],
     },
     Case {
         proves: "environment variable names must be ^[A-Z_][A-Z0-9_]*$",
@@ -633,7 +650,7 @@ const CASES: &[Case] = &[
         )],
         append: OTHER,
         expected: &[
-            "t.yaml:70:38: enum `Model` is declared by provider `acme` (at 37:38); a field can only share an enum of its own provider",
+            "t.yaml:71:38: enum `Model` is declared by provider `acme` (at 37:38); a field can only share an enum of its own provider",
         ],
     },
     Case {
@@ -742,7 +759,7 @@ const CASES: &[Case] = &[
             ("path: /v1/render", "path: /v1/speak/{x}/live"),
             (
                 "prompt: { type: string, required: true }",
-                "prompt: { type: string, required: true }\n          x: { in: path, type: string, required: true }",
+                "prompt: { type: string, required: true }\n          x: { in: path, type: string, required: true, default: a }",
             ),
         ],
         append: "",
@@ -822,6 +839,202 @@ const CASES: &[Case] = &[
         expected: &[
             "t.yaml:33:68: the stream method `speak_stream_with` of endpoint `speak` clashes with a method of endpoint `speak_stream`",
             "t.yaml:33:68: the stream method `speak_stream` of endpoint `speak` clashes with a method of endpoint `speak_stream`",
+        ],
+    },
+    Case {
+        proves: "a minimal capabilities section is valid",
+        edits: &[],
+        append: CAPS,
+        expected: &["<no error>"],
+    },
+    Case {
+        proves: "an example request is checked against the fields: types, names, limits, enum values",
+        edits: &[(
+            "example_request: { prompt: A cat }",
+            "example_request: { prompt: 5, size: big }",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:55:36: /prompt: expected a string, got 5",
+            "t.yaml:55:39: /size: not a declared field; expected one of prompt",
+        ],
+    },
+    Case {
+        proves: "an example request is checked against limits, enum values and the rules",
+        edits: &[(
+            "        request: SpeakRequest\n",
+            "        request: SpeakRequest\n        example_request: { voice: v2, text: \"\", speed: 3, model: fast }\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:33:45: /text: 0 characters, fewer than min_length 1",
+            "t.yaml:33:56: /speed: 3 is more than max 2",
+            "t.yaml:33:56: /speed: not allowed when `model` is `fast`",
+        ],
+    },
+    Case {
+        proves: "an example request names enum values of the field; required fields need a value",
+        edits: &[(
+            "        request: SpeakRequest\n",
+            "        request: SpeakRequest\n        example_request: { voice: null, model: medium, text: [a] }\n",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:33:35: /voice: required field is null",
+            "t.yaml:33:48: /model: expected one of fast, slow, got \"medium\"",
+            "t.yaml:33:62: /text: expected a string, got [\"a\"]",
+        ],
+    },
+    Case {
+        proves: "an endpoint with a required field without default needs an example request",
+        edits: &[("        example_request: { prompt: A cat }\n", "")],
+        append: "",
+        expected: &[
+            "t.yaml:42:7: endpoint `render` needs `example_request`: required field `prompt` has no default",
+        ],
+    },
+    Case {
+        proves: "a candidate names an existing endpoint whose answer fits the capability",
+        edits: &[
+            (
+                "      - endpoint: acme.speak\n",
+                "      - endpoint: acme.nope\n",
+            ),
+            (
+                "      - endpoint: acme.render\n",
+                "      - endpoint: acme.speak\n",
+            ),
+        ],
+        append: CAPS,
+        expected: &[
+            "t.yaml:59:19: unknown endpoint `acme.nope`; expected `provider.endpoint`, one of acme.speak, acme.render",
+            "t.yaml:64:19: `acme.speak` answers audio; an image endpoint must answer json or job",
+            "t.yaml:65:20: /prompt: not a declared field; expected one of voice, text, model, speed",
+            "t.yaml:68:18: `output` does not apply to an audio endpoint: the answer is the audio",
+        ],
+    },
+    Case {
+        proves: "placeholders are the capability's inputs; `model` is not one; keys are fields",
+        edits: &[
+            ("text: \"{text}\", voice", "text: \"{txt}\", voice"),
+            (
+                "request: { prompt: \"{prompt}\" }",
+                "request: { prompt: \"{model}\", size: \"{size}\" }",
+            ),
+        ],
+        append: CAPS,
+        expected: &[
+            "t.yaml:60:26: `{txt}` is not an input of tts; expected one of {text}, {voice}, {speed}",
+            "t.yaml:65:28: `{model}` is not a placeholder: the image input `model` selects one of `models`; set the model's field in `models.<name>.request`",
+            "t.yaml:65:39: /size: not a declared field; expected one of prompt",
+        ],
+    },
+    Case {
+        proves: "required fields are covered by the template or every model's request",
+        edits: &[
+            ("request: { prompt: \"{prompt}\" }", "request: {}"),
+            (
+                "r1: { aliases: [render-1], credits: 2 }",
+                "r1: { request: { prompt: fixed } }\n          r2: { aliases: [r1] }",
+            ),
+        ],
+        append: CAPS,
+        expected: &[
+            "t.yaml:65:18: required field `prompt` of `acme.render` has no default and it is not set by the request template (model `r2`)",
+            "t.yaml:68:27: model name `r1` is already used in this entry (at 67:11)",
+        ],
+    },
+    Case {
+        proves: "credits_by refers to declared options and values; options are inputs and type-check",
+        edits: &[
+            (
+                "prompt: { type: string, required: true }\n",
+                "prompt: { type: string, required: true }\n          size: { type: enum, name: Size, values: [s, l] }\n",
+            ),
+            (
+                "request: { prompt: \"{prompt}\" }",
+                "request: { prompt: \"{prompt}\", size: \"{size}\" }",
+            ),
+            (
+                "r1: { aliases: [render-1], credits: 2 }",
+                "r1: { options: { size: { small: s, huge: xl }, speed: [1] }, credits_by: { size: { small: 1, big: 3 }, quality: { hd: 2 } } }",
+            ),
+        ],
+        append: CAPS,
+        expected: &[
+            "t.yaml:68:52: /size: expected one of s, l, got \"xl\"",
+            "t.yaml:68:58: `speed` is not an option of image; expected one of size, quality",
+            "t.yaml:68:104: credits_by value `big` is not a value of option `size`; expected one of small, huge",
+            "t.yaml:68:114: credits_by option `quality` is not one of the model's `options`",
+        ],
+    },
+    Case {
+        proves: "voices only on tts, with a voice placeholder; names and ids check against the voice field",
+        edits: &[
+            (
+                "speed: \"{speed}\" }\n",
+                "speed: \"{speed}\" }\n        voices: { names: { Alloy: 5 }, ids: { length: 0, as: \"{text}\" } }\n",
+            ),
+            (
+                "        output: [/url]\n",
+                "        output: [/url]\n        voices: { names: { a: b } }\n",
+            ),
+        ],
+        append: CAPS,
+        expected: &[
+            "t.yaml:61:28: voice name `Alloy` must be lowercase",
+            "t.yaml:61:35: /voice: expected a string, got 5",
+            "t.yaml:61:55: length must be greater than 0",
+            "t.yaml:61:62: `{text}` is not allowed here; a voice id template takes only `{voice}`",
+            "t.yaml:70:17: `voices` only applies to tts, not image",
+        ],
+    },
+    Case {
+        proves: "output pointers start with / and walk the response fields; audio has no output",
+        edits: &[
+            (
+                "output: [/url]",
+                "output: [url, /url/x, /nope, { pointer: /url, inline: png }]",
+            ),
+            (
+                "speed: \"{speed}\" }\n",
+                "speed: \"{speed}\" }\n        output: [/x]\n",
+            ),
+        ],
+        append: CAPS,
+        expected: &[
+            "t.yaml:61:18: `output` does not apply to an audio endpoint: the answer is the audio",
+            "t.yaml:69:18: output pointer `url` must start with `/`",
+            "t.yaml:69:23: output pointer `/url/x`: `x` under a string field",
+            "t.yaml:69:31: output pointer `/nope`: no field `nope`; expected one of url",
+            "t.yaml:69:38: inline `png` is not a media type",
+        ],
+    },
+    Case {
+        proves: "a tts entry takes no models; other entries need models and output; fallback is closed",
+        edits: &[
+            (
+                "speed: \"{speed}\" }\n",
+                "speed: \"{speed}\" }\n        models: { m: {} }\n",
+            ),
+            (
+                "        models:\n          r1: { aliases: [render-1], credits: 2 }\n        output: [/url]\n",
+                "",
+            ),
+        ],
+        append: CAPS,
+        expected: &[
+            "t.yaml:61:19: a tts entry takes no `models`",
+            "t.yaml:65:19: an image entry needs `models` (the first is its default model)",
+            "t.yaml:65:19: an image entry on a json endpoint needs `output` (where the URLs are)",
+        ],
+    },
+    Case {
+        proves: "the fallback policy is fastest_healthy or in_order",
+        edits: &[("fallback: in_order", "fallback: random")],
+        append: CAPS,
+        expected: &[
+            "t.yaml:62:15: capabilities.image.fallback: unknown variant `random`, expected one of fastest_healthy, in_order",
         ],
     },
 ];

@@ -45,7 +45,10 @@ fn writes_every_file_then_nothing_on_a_second_run() {
         first.iter().all(|c| matches!(c, Change::Create(_))),
         "{first:?}"
     );
-    assert_eq!(listing(&paths.out), ["mod.rs", "store.rs"]);
+    assert_eq!(
+        listing(&paths.out),
+        ["capabilities.rs", "mod.rs", "store.rs"]
+    );
     assert!(paths.schema.is_file());
 
     let second = xtask::codegen(&paths, false).expect("codegen");
@@ -54,7 +57,10 @@ fn writes_every_file_then_nothing_on_a_second_run() {
         "unchanged files are not rewritten: {second:?}"
     );
     // No temporary files are left behind.
-    assert_eq!(listing(&paths.out), ["mod.rs", "store.rs"]);
+    assert_eq!(
+        listing(&paths.out),
+        ["capabilities.rs", "mod.rs", "store.rs"]
+    );
 }
 
 #[test]
@@ -136,7 +142,10 @@ fn check_names_stale_missing_and_extra_files_and_writes_nothing() {
         ]
     );
     // Check mode changed nothing.
-    assert_eq!(listing(&paths.out), ["gone.rs", "store.rs"]);
+    assert_eq!(
+        listing(&paths.out),
+        ["capabilities.rs", "gone.rs", "store.rs"]
+    );
     assert_eq!(
         fs::read_to_string(paths.out.join("store.rs")).expect("read"),
         "// edited by hand\n"
@@ -144,7 +153,10 @@ fn check_names_stale_missing_and_extra_files_and_writes_nothing() {
 
     // A real run fixes all three, removing the stale provider file.
     xtask::codegen(&paths, false).expect("codegen");
-    assert_eq!(listing(&paths.out), ["mod.rs", "store.rs"]);
+    assert_eq!(
+        listing(&paths.out),
+        ["capabilities.rs", "mod.rs", "store.rs"]
+    );
     assert!(xtask::codegen(&paths, true).expect("check").is_empty());
 }
 
@@ -174,6 +186,7 @@ fn cli_check_fails_naming_each_file_and_the_fix() {
     let lines: Vec<&str> = stderr.lines().collect();
     let expected = [
         format!("missing: {}", paths.schema.display()),
+        format!("missing: {}", paths.out.join("capabilities.rs").display()),
         format!("missing: {}", paths.out.join("mod.rs").display()),
         format!("missing: {}", paths.out.join("store.rs").display()),
         format!("missing: {}", paths.sim.display()),
@@ -247,7 +260,7 @@ fn the_schema_is_what_codegen_writes_and_describes_the_model() {
         .map(String::as_str)
         .collect();
     top.sort_unstable();
-    assert_eq!(top, ["defaults", "providers", "version"]);
+    assert_eq!(top, ["capabilities", "defaults", "providers", "version"]);
     let required: Vec<&str> = schema["required"]
         .as_array()
         .expect("required")
@@ -284,6 +297,22 @@ fn the_schema_is_what_codegen_writes_and_describes_the_model() {
     );
     assert_eq!(consts(&defs["ResponseKind"]), ["json", "audio", "job"]);
     assert_eq!(consts(&defs["JobFlowKind"]), ["fal_queue", "kling_task"]);
+    assert_eq!(
+        consts(&defs["FallbackPolicy"]),
+        ["fastest_healthy", "in_order"]
+    );
+    // An output is a pointer or `{ pointer, inline }`; example requests and templates are any
+    // JSON.
+    assert_eq!(defs["OutputSpec"]["oneOf"][0]["type"], "string");
+    assert_eq!(
+        defs["OutputSpec"]["oneOf"][1]["required"],
+        serde_json::json!(["pointer"])
+    );
+    assert!(
+        defs["Endpoint"]["properties"]["example_request"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("required fields' defaults"))
+    );
     // Every provider key of the real spec is a property of the Provider definition.
     let provider_props = defs["Provider"]["properties"]
         .as_object()

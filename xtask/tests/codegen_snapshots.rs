@@ -20,12 +20,19 @@ fn render(spec_path: &Path, spec_name: &str) -> xtask::Rendered {
 }
 
 #[test]
-fn real_providers_yaml_gives_one_file_per_provider_in_spec_order_then_mod_rs() {
+fn real_providers_yaml_gives_one_file_per_provider_in_spec_order_then_capabilities_and_mod_rs() {
     let rendered = render(&root().join("providers.yaml"), "providers.yaml");
     let names: Vec<&str> = rendered.files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
         names,
-        ["openai.rs", "fal.rs", "kling.rs", "elevenlabs.rs", "mod.rs"]
+        [
+            "openai.rs",
+            "fal.rs",
+            "kling.rs",
+            "elevenlabs.rs",
+            "capabilities.rs",
+            "mod.rs"
+        ]
     );
     assert_eq!(rendered.sim.name, "providers.rs");
 }
@@ -39,6 +46,7 @@ fn edge_case_specs() {
         "params",
         "jobs_defaults",
         "shared_enum",
+        "capabilities",
     ] {
         let name = format!("{spec}.yaml");
         let rendered = render(&specs.join(&name), &name);
@@ -142,7 +150,7 @@ fn a_large_spec_renders_quickly() {
     let started = std::time::Instant::now();
     let rendered = xtask::render("big.yaml", &spec).unwrap_or_else(|e| panic!("{e}"));
     let elapsed = started.elapsed();
-    assert_eq!(rendered.files.len(), 2);
+    assert_eq!(rendered.files.len(), 3);
     assert!(rendered.files[0].content.contains("pub struct E199Request"));
     assert!(
         elapsed < std::time::Duration::from_secs(20),

@@ -7,8 +7,11 @@
 //! dependencies are shared with the workspace's own builds), `src/` copied, then
 //!
 //! - `sdk/src/generated/` and `sim/src/providers.rs` replaced by what the generator renders now
-//!   for `providers.yaml` (the runtime uses those types; the checked-in copies are
-//!   `checked_in_output_is_up_to_date`'s concern),
+//!   for `providers.yaml` with the provider of `tests/fixtures/appended_tts_provider.yaml`
+//!   appended (a superset of the real spec: every real provider and capability, plus one TTS
+//!   provider added by YAML alone; the runtime uses those types; the checked-in copies are
+//!   `checked_in_output_is_up_to_date`'s concern, and `cargo check` of the workspace compiles
+//!   them),
 //! - each edge-case spec's client modules under `media_sdk::edge_cases::<spec>`, its providers
 //!   re-exported at the root where its simulator routes look for them
 //!   (`media_sdk::<provider>::<Request>`), and its routes under
@@ -113,7 +116,16 @@ fn scratch_files(root: &Path) -> BTreeMap<PathBuf, String> {
         !path.starts_with("sdk/src/generated") && path != Path::new("sim/src/providers.rs")
     });
 
-    let real = render(&root.join("providers.yaml"), "providers.yaml");
+    let real = {
+        let spec = fs::read_to_string(root.join("providers.yaml")).expect("read providers.yaml");
+        let fragment =
+            fs::read_to_string(root.join("xtask/tests/fixtures/appended_tts_provider.yaml"))
+                .expect("read the appended provider fixture");
+        let spec = xtask::fixture::append(&spec, &fragment)
+            .unwrap_or_else(|e| panic!("append the fixture provider: {e}"));
+        xtask::render("providers.yaml", &spec)
+            .unwrap_or_else(|e| panic!("providers.yaml with the appended provider is valid:\n{e}"))
+    };
     for file in real.files {
         let content = match file.name.as_str() {
             "mod.rs" => format!("{DENY_WARNINGS}{}", file.content),

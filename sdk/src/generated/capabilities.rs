@@ -4,7 +4,8 @@
 
 use crate::dynamic::DynEndpoint;
 use crate::media::capability::{
-    Capabilities, Capability, CapabilityKind, Entry, Fallback, Model, OutputPath, VoiceIds, Voices,
+    Capabilities, Capability, CapabilityKind, Entry, Fallback, Model, OutputPath,
+    VoiceIds, Voices,
 };
 
 /// Every endpoint of the spec, in spec order, callable with a JSON request.
@@ -17,26 +18,40 @@ pub static ENDPOINTS: &[DynEndpoint] = &[
     ELEVENLABS_TEXT_TO_SPEECH,
 ];
 
-const OPENAI_SPEECH: DynEndpoint = DynEndpoint::audio::<super::openai::SpeechRequest>(
-    r#"{"input":"Hello from the media SDK.","voice":"alloy","model":"tts-1"}"#,
-    true,
-);
-const OPENAI_IMAGES: DynEndpoint = DynEndpoint::json::<super::openai::ImageRequest>(
-    r#"{"prompt":"A lighthouse at dawn","model":"dall-e-3","size":"1024x1024"}"#,
-);
-const FAL_FLUX_PRO: DynEndpoint = DynEndpoint::job::<super::fal::FluxProRequest, super::fal::FluxProOutput>(
-    r#"{"prompt":"A lighthouse at dawn","image_size":"landscape_16_9"}"#,
-);
-const FAL_STABLE_AUDIO: DynEndpoint = DynEndpoint::job::<super::fal::StableAudioRequest, super::fal::StableAudioOutput>(
-    r#"{"prompt":"Rain on a tin roof","seconds_total":10}"#,
-);
-const KLING_TEXT_TO_VIDEO: DynEndpoint = DynEndpoint::job::<super::kling::TextToVideoRequest, super::kling::VideoTaskResult>(
+/// `openai.speech`.
+const OPENAI_SPEECH: DynEndpoint = DynEndpoint::audio::<
+    super::openai::SpeechRequest,
+>(r#"{"input":"Hello from the media SDK.","voice":"alloy","model":"tts-1"}"#, true);
+
+/// `openai.images`.
+const OPENAI_IMAGES: DynEndpoint = DynEndpoint::json::<
+    super::openai::ImageRequest,
+>(r#"{"prompt":"A lighthouse at dawn","model":"dall-e-3","size":"1024x1024"}"#);
+
+/// `fal.flux_pro`.
+const FAL_FLUX_PRO: DynEndpoint = DynEndpoint::job::<
+    super::fal::FluxProRequest,
+    super::fal::FluxProOutput,
+>(r#"{"prompt":"A lighthouse at dawn","image_size":"landscape_16_9"}"#);
+
+/// `fal.stable_audio`.
+const FAL_STABLE_AUDIO: DynEndpoint = DynEndpoint::job::<
+    super::fal::StableAudioRequest,
+    super::fal::StableAudioOutput,
+>(r#"{"prompt":"Rain on a tin roof","seconds_total":10}"#);
+
+/// `kling.text_to_video`.
+const KLING_TEXT_TO_VIDEO: DynEndpoint = DynEndpoint::job::<
+    super::kling::TextToVideoRequest,
+    super::kling::VideoTaskResult,
+>(
     r#"{"prompt":"A paper boat drifting down a stream","duration":"5","aspect_ratio":"16:9"}"#,
 );
-const ELEVENLABS_TEXT_TO_SPEECH: DynEndpoint = DynEndpoint::audio::<super::elevenlabs::ElevenTtsRequest>(
-    r#"{"text":"Hello from the media SDK.","voice_id":"21m00Tcm4TlvDq8ikWAM"}"#,
-    true,
-);
+
+/// `elevenlabs.text_to_speech`.
+const ELEVENLABS_TEXT_TO_SPEECH: DynEndpoint = DynEndpoint::audio::<
+    super::elevenlabs::ElevenTtsRequest,
+>(r#"{"text":"Hello from the media SDK.","voice_id":"21m00Tcm4TlvDq8ikWAM"}"#, true);
 
 /// The media capabilities of the spec (`capabilities:`), interpreted by `Sdk::media`.
 pub static CAPABILITIES: Capabilities = Capabilities {
@@ -45,19 +60,37 @@ pub static CAPABILITIES: Capabilities = Capabilities {
         fallback: Fallback::FastestHealthy,
         entries: &[
             Entry {
-                endpoint: &ENDPOINTS[0],
+                endpoint: &OPENAI_SPEECH,
                 request: r#"{"input":"{text}","voice":"{voice}","speed":"{speed}"}"#,
                 credits: 1,
                 voices: Some(Voices {
                     names: &[],
-                    listed: &["alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse", "marin", "cedar"],
-                    ids: Some(VoiceIds { prefix: "voice_", length: None, template: r#"{"id":"{voice}"}"# }),
+                    listed: &[
+                        "alloy",
+                        "ash",
+                        "ballad",
+                        "coral",
+                        "echo",
+                        "fable",
+                        "onyx",
+                        "nova",
+                        "sage",
+                        "shimmer",
+                        "verse",
+                        "marin",
+                        "cedar",
+                    ],
+                    ids: Some(VoiceIds {
+                        prefix: "voice_",
+                        length: None,
+                        template: r#"{"id":"{voice}"}"#,
+                    }),
                 }),
                 models: &[],
                 output: &[],
             },
             Entry {
-                endpoint: &ENDPOINTS[5],
+                endpoint: &ELEVENLABS_TEXT_TO_SPEECH,
                 request: r#"{"text":"{text}","voice_id":"{voice}","voice_settings":{"speed":"{speed}"}}"#,
                 credits: 1,
                 voices: Some(Voices {
@@ -83,7 +116,11 @@ pub static CAPABILITIES: Capabilities = Capabilities {
                         ("sam", r#""yoZ06aMxZJJ28mfd3POQ""#),
                     ],
                     listed: &[],
-                    ids: Some(VoiceIds { prefix: "", length: Some(20), template: r#""{voice}""# }),
+                    ids: Some(VoiceIds {
+                        prefix: "",
+                        length: Some(20),
+                        template: r#""{voice}""#,
+                    }),
                 }),
                 models: &[],
                 output: &[],
@@ -95,7 +132,7 @@ pub static CAPABILITIES: Capabilities = Capabilities {
         fallback: Fallback::FastestHealthy,
         entries: &[
             Entry {
-                endpoint: &ENDPOINTS[1],
+                endpoint: &OPENAI_IMAGES,
                 request: r#"{"prompt":"{prompt}","size":"{size}","quality":"{quality}"}"#,
                 credits: 1,
                 voices: None,
@@ -105,8 +142,18 @@ pub static CAPABILITIES: Capabilities = Capabilities {
                         aliases: &["dalle-3"],
                         request: r#"{"model":"dall-e-3","n":1}"#,
                         options: &[
-                            ("size", &[("1024x1024", r#""1024x1024""#), ("1792x1024", r#""1792x1024""#), ("1024x1792", r#""1024x1792""#)]),
-                            ("quality", &[("standard", r#""standard""#), ("hd", r#""hd""#)]),
+                            (
+                                "size",
+                                &[
+                                    ("1024x1024", r#""1024x1024""#),
+                                    ("1792x1024", r#""1792x1024""#),
+                                    ("1024x1792", r#""1024x1792""#),
+                                ],
+                            ),
+                            (
+                                "quality",
+                                &[("standard", r#""standard""#), ("hd", r#""hd""#)],
+                            ),
                         ],
                         credits: 10,
                         credits_by: &[("quality", "hd", 20)],
@@ -116,97 +163,148 @@ pub static CAPABILITIES: Capabilities = Capabilities {
                         aliases: &[],
                         request: r#"{"model":"gpt-image-1","n":1}"#,
                         options: &[
-                            ("size", &[("1024x1024", r#""1024x1024""#), ("1536x1024", r#""1536x1024""#), ("1024x1536", r#""1024x1536""#), ("auto", r#""auto""#)]),
-                            ("quality", &[("low", r#""low""#), ("medium", r#""medium""#), ("high", r#""high""#), ("auto", r#""auto""#)]),
+                            (
+                                "size",
+                                &[
+                                    ("1024x1024", r#""1024x1024""#),
+                                    ("1536x1024", r#""1536x1024""#),
+                                    ("1024x1536", r#""1024x1536""#),
+                                    ("auto", r#""auto""#),
+                                ],
+                            ),
+                            (
+                                "quality",
+                                &[
+                                    ("low", r#""low""#),
+                                    ("medium", r#""medium""#),
+                                    ("high", r#""high""#),
+                                    ("auto", r#""auto""#),
+                                ],
+                            ),
                         ],
                         credits: 10,
                         credits_by: &[("quality", "low", 5), ("quality", "high", 20)],
                     },
                 ],
                 output: &[
-                    OutputPath { pointer: "/data/*/url", inline_type: None },
-                    OutputPath { pointer: "/data/*/b64_json", inline_type: Some("image/png") },
+                    OutputPath {
+                        pointer: "/data/*/url",
+                        inline_type: None,
+                    },
+                    OutputPath {
+                        pointer: "/data/*/b64_json",
+                        inline_type: Some("image/png"),
+                    },
                 ],
             },
             Entry {
-                endpoint: &ENDPOINTS[2],
+                endpoint: &FAL_FLUX_PRO,
                 request: r#"{"prompt":"{prompt}","image_size":"{size}"}"#,
                 credits: 1,
                 voices: None,
-                models: &[Model {
-                    name: "flux-pro",
-                    aliases: &[],
-                    request: "{}",
-                    options: &[
-                        ("size", &[
-                            ("square_hd", r#""square_hd""#),
-                            ("square", r#""square""#),
-                            ("portrait_4_3", r#""portrait_4_3""#),
-                            ("portrait_16_9", r#""portrait_16_9""#),
-                            ("landscape_4_3", r#""landscape_4_3""#),
-                            ("landscape_16_9", r#""landscape_16_9""#),
-                            ("1024x1024", r#""square_hd""#),
-                            ("512x512", r#""square""#),
-                            ("1792x1024", r#"{"width":1792,"height":1024}"#),
-                            ("1024x1792", r#"{"width":1024,"height":1792}"#),
-                            ("1536x1024", r#"{"width":1536,"height":1024}"#),
-                            ("1024x1536", r#"{"width":1024,"height":1536}"#),
-                        ]),
-                        ("quality", &[("standard", r#""standard""#), ("hd", r#""hd""#)]),
-                    ],
-                    credits: 5,
-                    credits_by: &[],
-                }],
-                output: &[OutputPath { pointer: "/images/*/url", inline_type: None }],
+                models: &[
+                    Model {
+                        name: "flux-pro",
+                        aliases: &[],
+                        request: r#"{}"#,
+                        options: &[
+                            (
+                                "size",
+                                &[
+                                    ("square_hd", r#""square_hd""#),
+                                    ("square", r#""square""#),
+                                    ("portrait_4_3", r#""portrait_4_3""#),
+                                    ("portrait_16_9", r#""portrait_16_9""#),
+                                    ("landscape_4_3", r#""landscape_4_3""#),
+                                    ("landscape_16_9", r#""landscape_16_9""#),
+                                    ("1024x1024", r#""square_hd""#),
+                                    ("512x512", r#""square""#),
+                                    ("1792x1024", r#"{"width":1792,"height":1024}"#),
+                                    ("1024x1792", r#"{"width":1024,"height":1792}"#),
+                                    ("1536x1024", r#"{"width":1536,"height":1024}"#),
+                                    ("1024x1536", r#"{"width":1024,"height":1536}"#),
+                                ],
+                            ),
+                            (
+                                "quality",
+                                &[("standard", r#""standard""#), ("hd", r#""hd""#)],
+                            ),
+                        ],
+                        credits: 5,
+                        credits_by: &[],
+                    },
+                ],
+                output: &[
+                    OutputPath {
+                        pointer: "/images/*/url",
+                        inline_type: None,
+                    },
+                ],
             },
         ],
     },
     video: Capability {
         kind: CapabilityKind::Video,
         fallback: Fallback::FastestHealthy,
-        entries: &[Entry {
-            endpoint: &ENDPOINTS[4],
-            request: r#"{"prompt":"{prompt}","duration":"{duration}","aspect_ratio":"{aspect_ratio}"}"#,
-            credits: 1,
-            voices: None,
-            models: &[
-                Model {
-                    name: "kling-v1",
-                    aliases: &[],
-                    request: r#"{"model_name":"kling-v1"}"#,
-                    options: &[("duration", &[("5", r#""5""#), ("10", r#""10""#)])],
-                    credits: 50,
-                    credits_by: &[("duration", "10", 100)],
-                },
-                Model {
-                    name: "kling-v2-master",
-                    aliases: &[],
-                    request: r#"{"model_name":"kling-v2-master"}"#,
-                    options: &[("duration", &[("5", r#""5""#), ("10", r#""10""#)])],
-                    credits: 100,
-                    credits_by: &[("duration", "10", 200)],
-                },
-            ],
-            output: &[OutputPath { pointer: "/videos/*/url", inline_type: None }],
-        }],
+        entries: &[
+            Entry {
+                endpoint: &KLING_TEXT_TO_VIDEO,
+                request: r#"{"prompt":"{prompt}","duration":"{duration}","aspect_ratio":"{aspect_ratio}"}"#,
+                credits: 1,
+                voices: None,
+                models: &[
+                    Model {
+                        name: "kling-v1",
+                        aliases: &[],
+                        request: r#"{"model_name":"kling-v1"}"#,
+                        options: &[("duration", &[("5", r#""5""#), ("10", r#""10""#)])],
+                        credits: 50,
+                        credits_by: &[("duration", "10", 100)],
+                    },
+                    Model {
+                        name: "kling-v2-master",
+                        aliases: &[],
+                        request: r#"{"model_name":"kling-v2-master"}"#,
+                        options: &[("duration", &[("5", r#""5""#), ("10", r#""10""#)])],
+                        credits: 100,
+                        credits_by: &[("duration", "10", 200)],
+                    },
+                ],
+                output: &[
+                    OutputPath {
+                        pointer: "/videos/*/url",
+                        inline_type: None,
+                    },
+                ],
+            },
+        ],
     },
     sound: Capability {
         kind: CapabilityKind::Sound,
         fallback: Fallback::FastestHealthy,
-        entries: &[Entry {
-            endpoint: &ENDPOINTS[3],
-            request: r#"{"prompt":"{prompt}","seconds_total":"{duration}"}"#,
-            credits: 1,
-            voices: None,
-            models: &[Model {
-                name: "stable-audio",
-                aliases: &[],
-                request: "{}",
-                options: &[],
-                credits: 2,
-                credits_by: &[],
-            }],
-            output: &[OutputPath { pointer: "/audio_file/url", inline_type: None }],
-        }],
+        entries: &[
+            Entry {
+                endpoint: &FAL_STABLE_AUDIO,
+                request: r#"{"prompt":"{prompt}","seconds_total":"{duration}"}"#,
+                credits: 1,
+                voices: None,
+                models: &[
+                    Model {
+                        name: "stable-audio",
+                        aliases: &[],
+                        request: r#"{}"#,
+                        options: &[],
+                        credits: 2,
+                        credits_by: &[],
+                    },
+                ],
+                output: &[
+                    OutputPath {
+                        pointer: "/audio_file/url",
+                        inline_type: None,
+                    },
+                ],
+            },
+        ],
     },
 };

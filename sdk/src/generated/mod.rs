@@ -11,11 +11,11 @@ pub mod fal;
 pub mod kling;
 #[rustfmt::skip]
 pub mod elevenlabs;
+
 #[rustfmt::skip]
 mod capabilities;
 
 pub use capabilities::{CAPABILITIES, ENDPOINTS};
-
 pub use elevenlabs::ElevenLabs;
 pub use fal::Fal;
 pub use kling::Kling;
