@@ -429,6 +429,17 @@ impl Checker {
     fn provider(&mut self, id: &Spanned<String>, provider: &Provider, defaults: &Defaults) {
         if let Some(problem) = names::snake_ident_problem(&id.value, "provider id") {
             self.err(id.loc, problem);
+        } else if matches!(
+            id.value.as_str(),
+            "capabilities" | "provider_ids" | "health_ids"
+        ) {
+            self.err(
+                id.loc,
+                format!(
+                    "provider id `{}` clashes with a module of the generated code",
+                    id.value
+                ),
+            );
         }
         if provider.name.value.trim().is_empty() {
             self.err(provider.name.loc, "provider name must not be empty");

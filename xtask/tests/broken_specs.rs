@@ -1030,6 +1030,14 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        proves: "a provider id must not be a module of the generated code",
+        edits: &[("  acme:\n", "  capabilities:\n")],
+        append: "",
+        expected: &[
+            "t.yaml:20:3: provider id `capabilities` clashes with a module of the generated code",
+        ],
+    },
+    Case {
         proves: "the fallback policy is fastest_healthy or in_order",
         edits: &[("fallback: in_order", "fallback: random")],
         append: CAPS,
