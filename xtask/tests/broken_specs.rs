@@ -1038,6 +1038,25 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        proves: "free text fills a string field, speed a number; options restrict optional inputs",
+        edits: &[
+            (
+                "text: \"{text}\", voice: \"{voice}\", model: slow, speed: \"{speed}\"",
+                "text: \"{text}\", voice: \"{speed}\", model: \"{text}\"",
+            ),
+            (
+                "r1: { aliases: [render-1], credits: 2 }",
+                "r1: { options: { prompt: [a] } }",
+            ),
+        ],
+        append: CAPS,
+        expected: &[
+            "t.yaml:60:43: /voice: `{speed}` cannot fill a string field",
+            "t.yaml:60:61: /model: `{text}` cannot fill an enum field",
+            "t.yaml:67:28: `prompt` is not an option of image; expected one of size, quality",
+        ],
+    },
+    Case {
         proves: "the fallback policy is fastest_healthy or in_order",
         edits: &[("fallback: in_order", "fallback: random")],
         append: CAPS,
@@ -1109,4 +1128,28 @@ fn print_actual() {
             println!("    {l:?},");
         }
     }
+}
+
+/// A model's request and its option values are checked against the endpoint's rules for that
+/// model (the way DALL-E 3 only takes some sizes), on the `capabilities.yaml` edge-case spec.
+#[test]
+fn model_requests_and_option_values_obey_the_rules_of_their_model() {
+    let spec = include_str!("specs/capabilities.yaml")
+        .replacen("quality: [draft]\n", "quality: [draft, fine]\n", 1)
+        .replacen(
+            "request: { model: pic-1 }",
+            "request: { model: pic-1, count: 3 }",
+            1,
+        );
+    let lines = match xtask::render("capabilities.yaml", &spec) {
+        Err(xtask::Error::Spec(d)) => d.lines(),
+        other => panic!("expected a spec error, got {other:?}"),
+    };
+    assert_eq!(
+        lines,
+        [
+            "capabilities.yaml:140:45: /count: 3 is more than 1 when `model` is `pic-1` (model `pic-1`)",
+            "capabilities.yaml:143:32: /quality: `fine` is not allowed when `model` is `pic-1` (model `pic-1`); allowed: draft",
+        ]
+    );
 }

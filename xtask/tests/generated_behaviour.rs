@@ -394,3 +394,37 @@ fn provider_descriptors_follow_the_spec() {
         *fal::PROVIDER.endpoint("flux_pro").expect("endpoint")
     );
 }
+
+/// What codegen's checks of `example_request` promise: each example request of
+/// `media_sdk::ENDPOINTS` decodes into its endpoint's request type and passes its limits and
+/// rules, as `DynEndpoint::call` will need.
+#[test]
+fn every_example_request_decodes_into_its_request_type_and_validates() {
+    fn check<E: serde::de::DeserializeOwned + Validate + Endpoint>() -> String {
+        let id = format!("{}.{}", E::SPEC.provider, E::SPEC.id);
+        let endpoint = media_sdk::ENDPOINTS
+            .iter()
+            .find(|e| e.spec().provider == E::SPEC.provider && e.spec().id == E::SPEC.id)
+            .unwrap_or_else(|| panic!("{id} is in ENDPOINTS"));
+        let request: E = serde_json::from_value(endpoint.example_request())
+            .unwrap_or_else(|e| panic!("the example request of {id} decodes: {e}"));
+        if let Err(e) = request.validate() {
+            panic!("the example request of {id} is valid: {e:?}");
+        }
+        id
+    }
+    let checked = [
+        check::<SpeechRequest>(),
+        check::<ImageRequest>(),
+        check::<FluxProRequest>(),
+        check::<fal::StableAudioRequest>(),
+        check::<kling::TextToVideoRequest>(),
+        check::<ElevenTtsRequest>(),
+    ];
+    // Every endpoint of the spec is covered, in spec order.
+    let all: Vec<String> = media_sdk::ENDPOINTS
+        .iter()
+        .map(|e| format!("{}.{}", e.spec().provider, e.spec().id))
+        .collect();
+    assert_eq!(all, checked);
+}

@@ -67,6 +67,32 @@ impl Check<'_> {
         true
     }
 
+    /// A free-text input (`text`, `prompt`) must fill a field that takes any string, and
+    /// `speed` a numeric one. (Other inputs go through voice mappings or option values, which
+    /// are checked themselves.)
+    fn placeholder_type(&mut self, field: &Field, node: &Spanned<JsonNode>, path: &str) {
+        let Some(name) = node.value.placeholder() else {
+            return;
+        };
+        let fits = match name {
+            "text" | "prompt" => {
+                matches!(field.ty.value, FieldType::String | FieldType::Json)
+                    || (field.ty.value == FieldType::Enum && field.open)
+            }
+            "speed" => matches!(field.ty.value, FieldType::Number | FieldType::Json),
+            _ => true,
+        };
+        if !fits {
+            self.err(
+                node.loc,
+                format!(
+                    "{path}: `{{{name}}}` cannot fill {} field",
+                    a(field.ty.value.as_str())
+                ),
+            );
+        }
+    }
+
     /// An object against `fields`: every key a field, every value of its type; the required
     /// fields present (or defaulted) when `require`.
     fn object(&mut self, fields: &Map<Field>, node: &Spanned<JsonNode>, path: &str, require: bool) {
@@ -130,6 +156,7 @@ impl Check<'_> {
     /// objects, arrays and custom variants.
     fn value(&mut self, field: &Field, node: &Spanned<JsonNode>, path: &str) {
         if self.placeholder(node) {
+            self.placeholder_type(field, node, path);
             return;
         }
         let v = &node.value;
@@ -633,7 +660,12 @@ fn entry(spec: &Spec, kind: CapabilityKind, entry: &CapabilityEntry, out: &mut V
                     );
                 }
             }
-            if !kind.inputs().iter().any(|(i, _)| *i == option.value) {
+            // Options restrict the optional inputs (`size`, `quality`, `duration`, ...).
+            if !kind
+                .inputs()
+                .iter()
+                .any(|(i, always)| *i == option.value && !always)
+            {
                 check.err(
                     option.loc,
                     format!(
@@ -644,7 +676,7 @@ fn entry(spec: &Spec, kind: CapabilityKind, entry: &CapabilityEntry, out: &mut V
                             &kind
                                 .inputs()
                                 .iter()
-                                .skip(1)
+                                .filter(|(_, always)| !always)
                                 .map(|(i, _)| *i)
                                 .collect::<Vec<_>>()
                         )
