@@ -2,8 +2,9 @@
 //!
 //! The code generator lives here as a library so the CLI (`src/main.rs`) and the tests share
 //! it: [`spec`] is the serde model of `providers.yaml`, [`validate`] its semantic checks,
-//! [`codegen`](mod@codegen) renders the typed clients, [`schema`] the JSON Schema, and [`output`] applies
-//! the result to disk atomically.
+//! [`codegen`](mod@codegen) renders the typed clients and the capability table, [`schema`] the
+//! JSON Schema, and [`output`] applies the result to disk atomically. [`fixture`] splices a
+//! provider fragment into a copy of the spec, for tests that append a provider.
 
 pub mod bench;
 pub mod build;

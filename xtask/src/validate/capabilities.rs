@@ -23,6 +23,15 @@ enum Placeholders {
     Voice,
 }
 
+/// Whether an object must hold every required field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Completeness {
+    /// A whole value: required fields without a default must be present.
+    Whole,
+    /// A part (a request template, a model's request): coverage is checked on the merge.
+    Partial,
+}
+
 struct Check<'a> {
     out: &'a mut Vec<Diagnostic>,
     placeholders: Placeholders,
@@ -94,8 +103,14 @@ impl Check<'_> {
     }
 
     /// An object against `fields`: every key a field, every value of its type; the required
-    /// fields present (or defaulted) when `require`.
-    fn object(&mut self, fields: &Map<Field>, node: &Spanned<JsonNode>, path: &str, require: bool) {
+    /// fields present (or defaulted) when it is [`Completeness::Whole`].
+    fn object(
+        &mut self,
+        fields: &Map<Field>,
+        node: &Spanned<JsonNode>,
+        path: &str,
+        completeness: Completeness,
+    ) {
         let Some(entries) = node.value.entries() else {
             self.err(
                 node.loc,
@@ -132,7 +147,7 @@ impl Check<'_> {
                 Some(field) => self.value(field, value, &here),
             }
         }
-        if require {
+        if completeness == Completeness::Whole {
             for (name, field) in fields.iter() {
                 let present = node
                     .value
@@ -196,7 +211,7 @@ impl Check<'_> {
                     JsonNode::String(s) if field.open || wires.contains(s) => None,
                     JsonNode::Object(_) if field.custom.is_some() => {
                         if let Some(custom) = &field.custom {
-                            self.object(&custom.fields, node, path, true);
+                            self.object(&custom.fields, node, path, Completeness::Whole);
                         }
                         None
                     }
@@ -212,7 +227,7 @@ impl Check<'_> {
             }
             FieldType::Object => match (v, &field.fields) {
                 (JsonNode::Object(_), Some(fields)) => {
-                    self.object(fields, node, path, true);
+                    self.object(fields, node, path, Completeness::Whole);
                     None
                 }
                 (JsonNode::Object(_), None) => None,
@@ -294,15 +309,10 @@ impl Check<'_> {
         }
     }
 
-    /// The endpoint's `rules` against a request object; placeholders are not checked unless
-    /// `literal_mode` (example requests, where `"{x}"` is just a string).
-    fn rules(
-        &mut self,
-        endpoint: &Endpoint,
-        node: &JsonNode,
-        when_model: &str,
-        literal_mode: bool,
-    ) {
+    /// The endpoint's `rules` against a request object. Placeholders are not checked (their
+    /// value is not known), except in literal values, where `"{x}"` is just a string.
+    fn rules(&mut self, endpoint: &Endpoint, node: &JsonNode, when_model: &str) {
+        let literal_mode = self.placeholders == Placeholders::Literal;
         for rule in &endpoint.rules {
             let when = &rule.when;
             let current = match node.get(&when.field.value) {
@@ -410,8 +420,8 @@ pub(super) fn example_request(
     };
     match &endpoint.example_request {
         Some(example) => {
-            check.object(&endpoint.fields, example, "", true);
-            check.rules(endpoint, &example.value, "", true);
+            check.object(&endpoint.fields, example, "", Completeness::Whole);
+            check.rules(endpoint, &example.value, "");
         }
         None => {
             let missing: Vec<&str> = required_without_default(endpoint)
@@ -553,7 +563,7 @@ fn entry(spec: &Spec, kind: CapabilityKind, entry: &CapabilityEntry, out: &mut V
         out: &mut *out,
         placeholders: Placeholders::Inputs(kind),
     };
-    check.object(&endpoint.fields, template, "", false);
+    check.object(&endpoint.fields, template, "", Completeness::Partial);
 
     // Models: names unique, requests, options, credits.
     if kind == CapabilityKind::Tts {
@@ -584,7 +594,7 @@ fn entry(spec: &Spec, kind: CapabilityKind, entry: &CapabilityEntry, out: &mut V
             }
         }
         if let Some(request) = &model.request {
-            check.object(&endpoint.fields, request, "", false);
+            check.object(&endpoint.fields, request, "", Completeness::Partial);
         }
     }
 
@@ -640,7 +650,7 @@ fn entry(spec: &Spec, kind: CapabilityKind, entry: &CapabilityEntry, out: &mut V
                 );
             }
         }
-        check.rules(endpoint, request, for_model, false);
+        check.rules(endpoint, request, for_model);
         let Some(model) = model else { continue };
         let mut found = Vec::new();
         placeholders(&endpoint.fields, request, "", &mut found);
@@ -701,8 +711,10 @@ fn entry(spec: &Spec, kind: CapabilityKind, entry: &CapabilityEntry, out: &mut V
                 };
                 for value in &sent {
                     literal.value(field, value, path);
-                    // Top-level fields: the value must also pass the rules for this model.
-                    if let Some(key) = path.strip_prefix('/').filter(|k| !k.contains('/')) {
+                }
+                // Top-level fields: each value must also pass the rules for this model.
+                if let Some(key) = path.strip_prefix('/').filter(|k| !k.contains('/')) {
+                    for value in &sent {
                         let with = merged(
                             request,
                             &JsonNode::Object(vec![(
@@ -710,7 +722,7 @@ fn entry(spec: &Spec, kind: CapabilityKind, entry: &CapabilityEntry, out: &mut V
                                 value.clone(),
                             )]),
                         );
-                        literal.rules(endpoint, &with, for_model, false);
+                        check.rules(endpoint, &with, for_model);
                     }
                 }
             }
