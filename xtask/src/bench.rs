@@ -230,9 +230,8 @@ pub fn large_spec(providers_yaml: &str, count: usize) -> Result<String> {
             .context("providers.yaml has no openai images endpoint after speech")?
         + 1;
     let block = providers_yaml[start..end].trim_end();
-    let mut spec = providers_yaml.trim_end().to_owned();
-    spec.push_str(
-        "\n\n  big:\n    name: Big\n    client: Big\n    description: A synthetic provider for codegen timing.\n    base_url: https://big.invalid\n    base_url_env: BIG_BASE_URL\n    auth:\n      kind: bearer\n    keys:\n      env: BIG_API_KEYS\n      recommended_pool: { min: 1, max: 5 }\n    errors:\n      message: [/error/message]\n      code: [/error/code]\n    endpoints:\n",
+    let mut fragment = String::from(
+        "providers:\n  big:\n    name: Big\n    client: Big\n    description: A synthetic provider for codegen timing.\n    base_url: https://big.invalid\n    base_url_env: BIG_BASE_URL\n    auth:\n      kind: bearer\n    keys:\n      env: BIG_API_KEYS\n      recommended_pool: { min: 1, max: 5 }\n    errors:\n      message: [/error/message]\n      code: [/error/code]\n    endpoints:\n",
     );
     for n in 0..count {
         let copy = block
@@ -244,9 +243,12 @@ pub fn large_spec(providers_yaml: &str, count: usize) -> Result<String> {
             .replace("name: Voice", &format!("name: Voice{n}"))
             .replace("name: SpeechFormat", &format!("name: SpeechFormat{n}"))
             .replace("name: StreamFormat", &format!("name: StreamFormat{n}"));
-        spec.push_str(&copy);
-        spec.push('\n');
+        fragment.push_str(&copy);
+        fragment.push('\n');
     }
+    // At the end of `providers:`, before the `capabilities:` section.
+    let spec = crate::fixture::append(providers_yaml, &fragment)
+        .map_err(|e| anyhow::anyhow!("cannot add the synthetic provider: {e}"))?;
     Ok(spec)
 }
 
