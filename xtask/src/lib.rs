@@ -6,6 +6,7 @@
 //! JSON Schema, and [`output`] applies the result to disk atomically. [`fixture`] splices a
 //! provider fragment into a copy of the spec, for tests that append a provider.
 
+pub mod appended;
 pub mod bench;
 pub mod build;
 pub mod codegen;

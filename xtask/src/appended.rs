@@ -1,0 +1,172 @@
+//! The "no Rust edit" check of `cargo xtask test`: a provider appended to `providers.yaml` (with
+//! a text-to-speech capability entry) is generated, built, called by the demo, and serves the
+//! media API's `POST /api/v1/media/tts` when every other text-to-speech provider fails.
+//!
+//! The workspace's sources are copied to `target/appended-provider/`, the fixture
+//! `xtask/tests/fixtures/appended_tts_provider.yaml` is spliced into the copy's
+//! `providers.yaml` ([`crate::fixture::append`]), and `cargo xtask codegen` runs there. Nothing
+//! else of the copy is touched: every Rust file is the workspace's own. The copy builds in the
+//! workspace's target directory, so only its own crates are compiled again.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{CodegenPaths, codegen, fixture};
+
+/// The fixture, relative to the workspace root.
+pub const FIXTURE: &str = "xtask/tests/fixtures/appended_tts_provider.yaml";
+/// The appended provider's id (the fixture's).
+pub const PROVIDER: &str = "echovox";
+
+/// Entries of the workspace root never copied: build output, VCS data, the test venv.
+const SKIPPED: &[&str] = &["target", ".git", ".venv"];
+
+/// Runs the check from the workspace root `root`.
+pub fn run(root: &Path) -> Result<()> {
+    let copy = root.join("target").join("appended-provider");
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy)
+            .with_context(|| format!("cannot clear {}", copy.display()))?;
+    }
+    copy_tree(root, &copy, true)?;
+
+    let fragment = read(&root.join(FIXTURE))?;
+    let spec_path = copy.join("providers.yaml");
+    let spec = read(&spec_path)?;
+    let appended = fixture::append(&spec, &fragment)
+        .map_err(|e| anyhow::anyhow!("{FIXTURE} does not splice into providers.yaml: {e}"))?;
+    std::fs::write(&spec_path, appended)
+        .with_context(|| format!("cannot write {}", spec_path.display()))?;
+    codegen(&CodegenPaths::defaults(&copy), false)
+        .map_err(|e| anyhow::anyhow!("codegen of the appended spec failed:\n{e}"))?;
+
+    let target = root.join("target");
+    let demo = output(
+        cargo(&copy, &target)
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "media-sdk-cli",
+                "--bin",
+                "media-sdk",
+                "--",
+            ])
+            .args(["demo", "--requests", "40"]),
+        "the demo on the appended spec",
+    )?;
+    check_demo(&demo)?;
+    output(
+        cargo(&copy, &target).args([
+            "test",
+            "--quiet",
+            "-p",
+            "media-sdk-service",
+            "--test",
+            "e2e",
+            "--",
+            "last_tts_candidate",
+        ]),
+        "the media API's fallback test on the appended spec",
+    )?;
+    println!("appended provider `{PROVIDER}`: generated, built, called by the demo, serving tts");
+    Ok(())
+}
+
+/// The demo's report names the appended provider's endpoint with calls made.
+fn check_demo(report: &str) -> Result<()> {
+    let line = report
+        .lines()
+        .find(|l| l.contains(PROVIDER))
+        .with_context(|| format!("the demo's report never mentions `{PROVIDER}`:\n{report}"))?;
+    if line.contains("no data") {
+        bail!("the demo never called `{PROVIDER}`:\n{report}");
+    }
+    Ok(())
+}
+
+fn cargo(dir: &Path, target: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir).env("CARGO_TARGET_DIR", target);
+    cmd
+}
+
+/// Runs `cmd`; its stdout on success, else an error with both streams.
+fn output(cmd: &mut Command, what: &str) -> Result<String> {
+    println!("==> {what}");
+    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout)
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Copies `from` into `to` (created), skipping [`SKIPPED`] at the top level and any nested
+/// `target` directory.
+fn copy_tree(from: &Path, to: &Path, top: bool) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name();
+        let skipped = if top {
+            SKIPPED.iter().any(|s| name == *s)
+        } else {
+            name == "target"
+        };
+        if skipped {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let dest = to.join(&name);
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &dest, false)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &dest)
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_without_the_provider_or_its_data_fails() {
+        assert!(check_demo("openai speech  12 calls").is_err());
+        assert!(check_demo("echovox speech  unknown: no data").is_err());
+        assert!(check_demo("echovox speech  3 calls").is_ok());
+    }
+
+    #[test]
+    fn the_copy_leaves_out_build_output_and_vcs_data() {
+        let from = tempfile::tempdir().unwrap();
+        for dir in ["target/debug", ".git", "sdk/src", "sdk/target"] {
+            std::fs::create_dir_all(from.path().join(dir)).unwrap();
+        }
+        std::fs::write(from.path().join("sdk/src/lib.rs"), "//! x").unwrap();
+        std::fs::write(from.path().join("sdk/target/junk"), "x").unwrap();
+        std::fs::write(from.path().join("Cargo.toml"), "[workspace]").unwrap();
+        let to = tempfile::tempdir().unwrap();
+        copy_tree(from.path(), to.path(), true).unwrap();
+        assert!(to.path().join("Cargo.toml").is_file());
+        assert!(to.path().join("sdk/src/lib.rs").is_file());
+        assert!(!to.path().join("target").exists());
+        assert!(!to.path().join(".git").exists());
+        assert!(!to.path().join("sdk/target").exists());
+    }
+}
