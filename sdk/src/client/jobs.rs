@@ -271,7 +271,7 @@ impl ProviderClient {
     /// retried with that key within the provider's `retry.deadline_ms`.
     ///
     /// A job that ends (done or failed) records one metric, its latency counted from the
-    /// submit; a job still queued or running records none.
+    /// submit, and so does a poll that fails; a job still queued or running records none.
     ///
     /// # Errors
     ///
@@ -342,7 +342,6 @@ impl ProviderClient {
         call.started = Instant::now()
             .checked_sub(since_submit)
             .unwrap_or_else(Instant::now);
-        call.key = Some(lease.fingerprint().to_owned());
         let tracker = JobTracker {
             lease,
             id: ticket.id.clone(),
@@ -388,7 +387,10 @@ impl ProviderClient {
                 };
                 self.finish_job(&call, Some(&error));
             }
-            Err(error) => self.finish_job(&call, Some(error)),
+            // A failure before any request (a ticket URL refused) says nothing about the
+            // provider: logged by the caller, not recorded.
+            Err(error) if call.key.is_some() => self.finish_job(&call, Some(error)),
+            Err(_) => {}
         }
         state
     }
