@@ -547,7 +547,8 @@ mod tests {
                 .unwrap_err()
                 .contains("not fal/flux_pro")
         );
-        let cases: [(&str, fn(&mut JobTicket)); 5] = [
+        type Spoil = fn(&mut JobTicket);
+        let cases: [(&str, Spoil); 5] = [
             ("empty id", |t| t.id.clear()),
             ("long id", |t| t.id = "a".repeat(MAX_TICKET_ID + 1)),
             ("key with a slash", |t| t.key = "k_/..".into()),

@@ -515,7 +515,9 @@ async fn a_failed_video_is_reported_and_tampered_tickets_are_refused() {
         serde_json::from_value::<VideoTicket>(value).unwrap()
     };
     let before = env.sim.requests().len();
-    let cases: [(&str, &dyn Fn(&mut Value), fn(&MediaError) -> bool); 5] = [
+    type Edit<'a> = &'a dyn Fn(&mut Value);
+    type Expected = fn(&MediaError) -> bool;
+    let cases: [(&str, Edit, Expected); 5] = [
         (
             "another endpoint",
             &|t| t["job"]["endpoint"] = json!("flux_pro"),
