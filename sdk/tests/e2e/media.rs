@@ -5,10 +5,14 @@
 
 use crate::e2e_support;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use e2e_support::{Env, OPENAI_KEYS, fast, keys_of, tuned};
-use media_sdk::health::{HealthItem, MetricItem};
+use media_sdk::health::{
+    HealthItem, HealthStore, MemoryStore, MetricItem, MetricPage, PageCursor, RateLimitItem,
+    StoreFuture,
+};
 use media_sdk::media::capability::{Capabilities, Capability, Fallback};
 use media_sdk::media::{
     ImageInput, Media, MediaConfig, MediaError, OptionValue, SoundInput, TtsInput, VideoInput,
@@ -668,4 +672,74 @@ async fn providers_the_sdk_lacks_are_skipped() {
         "{error:?}"
     );
     assert_eq!(sim.requests().len(), 1);
+}
+
+/// A store whose reads never answer (writes go to memory).
+#[derive(Debug, Default)]
+struct SilentReads(MemoryStore);
+
+impl HealthStore for SilentReads {
+    fn write_batch<'a>(&'a self, items: &'a [HealthItem]) -> StoreFuture<'a, Vec<HealthItem>> {
+        self.0.write_batch(items)
+    }
+
+    fn query_metrics<'a>(
+        &'a self,
+        _: &'a str,
+        _: SystemTime,
+        _: Option<PageCursor>,
+    ) -> StoreFuture<'a, MetricPage> {
+        Box::pin(std::future::pending())
+    }
+
+    fn query_rate_limits<'a>(
+        &'a self,
+        _: &'a str,
+        _: SystemTime,
+    ) -> StoreFuture<'a, Vec<RateLimitItem>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn publish_cooldown<'a>(
+        &'a self,
+        provider: &'a str,
+        key_fingerprint: &'a str,
+        until: SystemTime,
+    ) -> StoreFuture<'a, bool> {
+        self.0.publish_cooldown(provider, key_fingerprint, until)
+    }
+
+    fn active_cooldowns<'a>(
+        &'a self,
+        provider: &'a str,
+    ) -> StoreFuture<'a, Vec<(String, SystemTime)>> {
+        self.0.active_cooldowns(provider)
+    }
+}
+
+#[tokio::test]
+async fn a_health_read_past_its_bound_keeps_the_declared_order_with_one_warning() {
+    let (logs, _guard) = e2e_support::capture_logs();
+    let env = env().await;
+    let mut builder = Sdk::builder().health_store(Arc::new(SilentReads::default()));
+    for spec in media_sdk::PROVIDERS {
+        builder = builder
+            .keys(spec.id, keys_of(spec.id).iter().copied())
+            .base_url(spec.id, env.sim.base_url(spec.id));
+    }
+    let sdk = builder.build().unwrap();
+    // Short, so the test waits little; the store never answers anyway.
+    let config = MediaConfig::new().health_timeout(Duration::from_millis(20));
+    let speech = Media::new(&sdk, &config)
+        .tts(&tts("Hi", "alloy"))
+        .await
+        .unwrap();
+    assert_eq!(speech.provider, "openai", "the declared order");
+    assert_eq!(logs.count("health read too slow"), 1, "{}", logs.text());
+    // A capability with one candidate reads no health at all.
+    Media::new(&sdk, &config)
+        .tts(&tts("Hi", "voice_1234"))
+        .await
+        .unwrap();
+    assert_eq!(logs.count("health read too slow"), 1);
 }
