@@ -743,3 +743,54 @@ async fn a_health_read_past_its_bound_keeps_the_declared_order_with_one_warning(
         .unwrap();
     assert_eq!(logs.count("health read too slow"), 1);
 }
+
+#[tokio::test]
+async fn a_poll_refused_for_its_key_never_quarantines_the_key() {
+    let env = Env::with(&[], |b| b.job_pace("kling", JobPace::default())).await;
+    let media = env.sdk.media();
+    let job = media
+        .video_submit(&VideoInput::new("A boat"))
+        .await
+        .unwrap();
+    let owner = job.ticket.job().key_fingerprint().to_owned();
+    let [one, two] = [0, 1].map(|i| keys_of("kling")[i]);
+    let (owner_key, other_key) = if e2e_support::fp(one) == owner {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    let quarantined = || {
+        env.sdk
+            .provider("kling")
+            .unwrap()
+            .pool()
+            .snapshot()
+            .into_iter()
+            .filter(|k| matches!(k.state, media_sdk::keys::KeyState::Quarantined { .. }))
+            .count()
+    };
+
+    // The ticket edited to name our other key: the provider knows no such job for it.
+    let mut value = serde_json::to_value(&job.ticket).unwrap();
+    value["job"]["key"] = json!(e2e_support::fp(other_key));
+    let edited: VideoTicket = serde_json::from_value(value).unwrap();
+    let error = media.video_status(&edited).await.unwrap_err();
+    assert!(
+        matches!(&error, MediaError::Provider(Error::Api { status: 404, .. })),
+        "{error:?}"
+    );
+
+    // The owner's key refused (HTTP 401): reported, not quarantined.
+    env.sim.revoke_key("kling", owner_key);
+    let error = media.video_status(&job.ticket).await.unwrap_err();
+    assert!(
+        matches!(&error, MediaError::Provider(Error::Api { status: 401, .. })),
+        "{error:?}"
+    );
+    assert_eq!(quarantined(), 0);
+    env.sim.restore_key("kling", owner_key);
+    assert_eq!(
+        media.video_status(&job.ticket).await.unwrap(),
+        VideoStatus::Pending
+    );
+}
