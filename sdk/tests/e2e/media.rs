@@ -794,3 +794,37 @@ async fn a_poll_refused_for_its_key_never_quarantines_the_key() {
         VideoStatus::Pending
     );
 }
+
+#[tokio::test]
+async fn a_request_budget_bounds_every_candidate() {
+    let env = env().await;
+    let spent = env
+        .sdk
+        .media()
+        .deadline(Duration::ZERO)
+        .tts(&tts("Hi", "alloy"))
+        .await
+        .unwrap_err();
+    let MediaError::AllProvidersFailed { attempts } = &spent else {
+        panic!("{spent}");
+    };
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts
+            .iter()
+            .all(|(_, e)| e.to_string().contains("deadline reached")),
+        "{spent}"
+    );
+    assert!(
+        env.sim.requests().is_empty(),
+        "nothing sent past the budget"
+    );
+    let speech = env
+        .sdk
+        .media()
+        .deadline(Duration::from_secs(60))
+        .tts(&tts("Hi", "alloy"))
+        .await
+        .unwrap();
+    assert_eq!(speech.provider, "openai");
+}
