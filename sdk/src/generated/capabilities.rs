@@ -61,7 +61,7 @@ pub static CAPABILITIES: Capabilities = Capabilities {
         entries: &[
             Entry {
                 endpoint: &OPENAI_SPEECH,
-                request: r#"{"input":"{text}","voice":"{voice}","speed":"{speed}"}"#,
+                request: r#"{"model":"tts-1","input":"{text}","voice":"{voice}","speed":"{speed}"}"#,
                 credits: 1,
                 voices: Some(Voices {
                     names: &[],
