@@ -988,13 +988,25 @@ impl Endpoint {
     /// required fields' defaults, in field order (validation makes sure every required field
     /// has one then).
     pub fn example_request_json(&self) -> String {
-        if let Some(example) = &self.example_request {
-            return example.value.to_json_text();
+        match &self.example_request {
+            Some(example) => self.with_required_defaults(&example.value.to_json_text()),
+            None => self.with_required_defaults("{}"),
         }
-        let entries: Vec<String> = self
+    }
+
+    /// `object` (JSON object text) with every required field that has a default and is absent
+    /// from it added, with that default: what the typed request's `new()` fills in, and what
+    /// decoding a JSON request (the data path of the facade and the demo) would otherwise
+    /// refuse as missing.
+    pub fn with_required_defaults(&self, object: &str) -> String {
+        let present: std::collections::BTreeSet<String> =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(object)
+                .map(|map| map.keys().cloned().collect())
+                .unwrap_or_default();
+        let added: Vec<String> = self
             .fields
             .iter()
-            .filter(|(_, f)| f.required)
+            .filter(|(name, f)| f.required && !present.contains(name.value.as_str()))
             .filter_map(|(name, f)| {
                 let default = f.default.as_ref()?;
                 Some(format!(
@@ -1004,7 +1016,12 @@ impl Endpoint {
                 ))
             })
             .collect();
-        format!("{{{}}}", entries.join(","))
+        if added.is_empty() {
+            return object.to_owned();
+        }
+        let body = object.trim().trim_start_matches('{').trim_end_matches('}').trim();
+        let separator = if body.is_empty() { "" } else { "," };
+        format!("{{{body}{separator}{}}}", added.join(","))
     }
 
     /// The path, parsed (validation reports a malformed one).

@@ -116,9 +116,11 @@ fn an_appended_tts_provider_is_generated_and_joins_the_tts_fallback_last() {
         ]
     );
     let echovox = entries.last().expect("an entry");
+    // The template, with the required `model` it leaves out filled with its default (a JSON
+    // request is decoded strictly: without it, every call would be refused).
     assert_eq!(
         text(field(echovox, "request")),
-        r####"r#"{"input":"{text}","voice":"{voice}","speed":"{speed}"}"#"####
+        r####"r#"{"input":"{text}","voice":"{voice}","speed":"{speed}","model":"vox-1"}"#"####
     );
     assert_eq!(text(field(echovox, "credits")), "1");
     // Its voice enum's values pass as themselves.

@@ -149,10 +149,12 @@ fn entry(
         unreachable!("validation checks that `{}` exists", entry.endpoint.value)
     };
     let endpoint_const = ident(&names::endpoint_const(pid, eid));
-    let template = entry
-        .request
-        .as_ref()
-        .map_or_else(|| "{}".to_owned(), |r| r.value.to_json_text());
+    let template = endpoint.with_required_defaults(
+        &entry
+            .request
+            .as_ref()
+            .map_or_else(|| "{}".to_owned(), |r| r.value.to_json_text()),
+    );
     let request = raw_str(&template);
     let credits = entry.credits.as_ref().map_or(DEFAULT_CREDITS, |c| c.value);
     let credits_lit = u32_lit(credits);
