@@ -8,6 +8,7 @@
 //! | [`AlertKind::RateLimits`] | provider (all its health ids; per-id counts as detail) | rate-limit events in the last hour | > `alerts.rate_limits_per_hour` |
 //! | [`AlertKind::Latency`] | health id | average latency over the health window | > `alerts.avg_latency_ms` |
 //! | [`AlertKind::SuccessRate`] | health id | success rate over the health window | < `alerts.success_rate` |
+//! | [`AlertKind::KeyBudget`] | key (fingerprint in the description) | what the key spent today (UTC) | ≥ `keys.daily_budget` |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,10 @@ pub enum AlertKind {
     Latency,
     /// Success rate of one health id over the window below the limit.
     SuccessRate,
+    /// One key spent its `keys.daily_budget` (credits or calls) and is set aside until the next
+    /// UTC day; raised by the key pool, once per key and day
+    /// ([`KeyPool::budget_alerts`](crate::keys::KeyPool::budget_alerts)).
+    KeyBudget,
 }
 
 /// A crossed alert threshold.

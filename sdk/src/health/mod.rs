@@ -54,9 +54,12 @@ pub use dynamo::{DYNAMO_TIMEOUT_ENV, DynamoStore, DynamoTimeouts, TableSetup};
 pub use emf::{DEFAULT_NAMESPACE, EmfTelemetry, Fanout};
 pub use memory::{DEFAULT_MEMORY_MAX_ITEMS, DEFAULT_MEMORY_PAGE_SIZE, MemoryStore};
 pub use monitor::{DEFAULT_CACHE_TTL, HealthError, HealthMonitor};
-pub use recorder::{FlushReport, FlushTimeout, HealthRecorder, RecorderConfig, RecorderStats};
+pub use recorder::{
+    BUDGET_RETENTION, FlushReport, FlushTimeout, HealthRecorder, RecorderConfig, RecorderStats,
+};
 pub use report::{
-    HealthReport, ProviderStatus, RATE_LIMIT_WINDOW, check_provider_health, evaluate,
+    HealthReport, KeyUsage, ProviderStatus, RATE_LIMIT_WINDOW, check_provider_health, evaluate,
+    key_usage,
 };
 pub use store::{
     CONFIG_TABLE_ENV, COOLDOWN_PK_PREFIX, DEFAULT_STORE_TIMEOUT, HealthItem, HealthStore,

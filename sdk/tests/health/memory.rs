@@ -395,6 +395,7 @@ fn report(rate_limits: u64, avg: Option<f64>, success: Option<f64>, requests: u6
         provider_rate_limits: rate_limits,
         window: Duration::from_secs(300),
         checked_at: at_ms(START_MS),
+        keys: Vec::new(),
     }
 }
 
