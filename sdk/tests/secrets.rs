@@ -19,7 +19,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use futures::StreamExt;
 use media_sdk::health::{AlertKind, ManualClock, MemoryStore};
-use media_sdk::keys::{KeySourceError, KeyState, fingerprint};
+use media_sdk::keys::{KeyLoader, KeySourceError, KeyState, LoadFuture, fingerprint};
 use media_sdk::openai::SpeechRequest;
 use media_sdk::spec::{DailyBudget, KeySource, ProviderSpec, SecretsManagerSource};
 use media_sdk::{AudioStream, CallOptions, Error, Sdk, SdkBuilder};
@@ -590,4 +590,79 @@ async fn health_reports_usage_per_key() {
         fps(&[K1, K2]).into_iter().map(|fp| (fp, 2, 2, 6)).collect();
     expected.sort();
     assert_eq!(usage, expected);
+}
+
+/// An embedder's key source: hands out `keys` and counts its reads.
+#[derive(Debug)]
+struct CountingLoader {
+    keys: std::sync::Mutex<Vec<String>>,
+    reads: tokio::sync::watch::Sender<u32>,
+}
+
+impl CountingLoader {
+    fn new(keys: &[&str]) -> Self {
+        Self {
+            keys: std::sync::Mutex::new(keys.iter().map(|k| (*k).to_owned()).collect()),
+            reads: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    fn set(&self, keys: &[&str]) {
+        *self.keys.lock().unwrap() = keys.iter().map(|k| (*k).to_owned()).collect();
+    }
+}
+
+impl KeyLoader for CountingLoader {
+    fn describe(&self) -> String {
+        "the test's loader".into()
+    }
+
+    fn load(&self) -> LoadFuture<'_> {
+        let keys = self.keys.lock().unwrap().clone();
+        self.reads.send_modify(|n| *n += 1);
+        Box::pin(async move { Ok(keys) })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_background_reload_reads_on_its_interval_and_stops_with_the_sdk() {
+    let loader = Arc::new(CountingLoader::new(&[K1]));
+    let mut reads = loader.reads.subscribe();
+    let sdk = Sdk::builder()
+        .providers(&[&media_sdk::openai::PROVIDER])
+        .key_loader("openai", loader.clone())
+        .key_reload_interval(Some(Duration::from_secs(60)))
+        .cooldown_sync_interval(None)
+        .health_store(Arc::new(MemoryStore::new()))
+        .build()
+        .unwrap();
+    let pool = sdk.provider("openai").unwrap().pool().clone();
+    // On a current-thread runtime the read and its application happen in one poll of the
+    // reload task: once the read is seen, the pool is updated.
+    reads.wait_for(|n| *n == 1).await.unwrap();
+    assert_eq!(pool.fingerprints(), fps(&[K1]), "read at start");
+    let started = tokio::time::Instant::now();
+    loader.set(&[K2]);
+    reads.wait_for(|n| *n == 2).await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(60),
+        "the next read one interval later"
+    );
+    assert_eq!(pool.fingerprints(), fps(&[K2]));
+
+    drop(sdk);
+    for _ in 0..100 {
+        if Arc::strong_count(&loader) == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        Arc::strong_count(&loader),
+        1,
+        "the reload task ended with the Sdk"
+    );
+    tokio::time::advance(Duration::from_secs(600)).await;
+    assert_eq!(*reads.borrow(), 2);
 }

@@ -2095,15 +2095,15 @@ fn provider_module(spec: &Spec, id: &str, provider: &Provider) -> TokenStream {
         crate_uses.push(ident("ValidationError"));
     }
     let mut spec_uses = vec![ident("AlertThresholds"), ident("AuthScheme")];
-    if uses.daily_budget {
-        spec_uses.push(ident("DailyBudget"));
-    }
     if uses.envelope {
         spec_uses.push(ident("Envelope"));
     }
+    spec_uses.extend(["BodyLimits"].map(ident));
+    if uses.daily_budget {
+        spec_uses.push(ident("DailyBudget"));
+    }
     spec_uses.extend(
         [
-            "BodyLimits",
             "ErrorRules",
             "HealthRules",
             "KeyLimits",

@@ -536,7 +536,8 @@ pub struct Auth {
     pub ttl_secs: Option<Spanned<u64>>,
 }
 
-/// Environment variables holding a provider's key pool.
+/// A provider's key pool: environment variables by default, or a secret (`source`); how often
+/// it is re-read and what one key may spend per day.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Keys {
