@@ -366,16 +366,16 @@ impl SdkTelemetry {
             if reloader.interval.is_none() || reloader.kind == SourceKind::Env {
                 continue;
             }
-            let budgets = self
+            let budget = self
                 .budgets
                 .iter()
                 .find(|(pool, _)| pool.provider() == reloader.pool.provider())
-                .map(|(_, ids)| (self.store.clone(), self.clock.clone(), ids.clone()));
-            runtime.spawn(reload::run(
-                reloader.clone(),
-                budgets,
-                self.shutdown.clone(),
-            ));
+                .map(|(_, ids)| reload::FleetBudget {
+                    store: self.store.clone(),
+                    clock: self.clock.clone(),
+                    health_ids: ids.clone(),
+                });
+            runtime.spawn(reload::run(reloader.clone(), budget, self.shutdown.clone()));
         }
         tracing::debug!(store = ?self.store, "health recorder started");
         Background { recorder }

@@ -46,7 +46,7 @@ mod report;
 mod store;
 pub mod table;
 
-pub use alerts::{Alert, AlertKind, alerts, alerts_for, render_table};
+pub use alerts::{Alert, AlertKind, alerts, alerts_for, render_key_usage, render_table};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cooldowns::spawn_cooldown_sync;
 #[cfg(feature = "dynamodb")]

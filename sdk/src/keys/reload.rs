@@ -166,11 +166,20 @@ pub(crate) async fn reload_all(reloaders: &[Arc<Reloader>]) -> Result<ReloadRepo
     }
 }
 
+/// Where a pool with a daily budget reads the fleet's spending after each reload.
+#[derive(Debug, Clone)]
+pub(crate) struct FleetBudget {
+    pub(crate) store: Arc<dyn HealthStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The provider's health ids (every endpoint's metrics count).
+    pub(crate) health_ids: Vec<&'static str>,
+}
+
 /// Re-reads `reloader` at once, then every interval, until `shutdown` is closed (the `Sdk` was
 /// dropped). With budgets it also sums the fleet's spending from `store` after each read.
 pub(crate) async fn run(
     reloader: Arc<Reloader>,
-    budgets: Option<(Arc<dyn HealthStore>, Arc<dyn Clock>, Vec<&'static str>)>,
+    budget: Option<FleetBudget>,
     mut shutdown: tokio::sync::watch::Receiver<()>,
 ) {
     let Some(interval) = reloader.interval else {
@@ -185,9 +194,14 @@ pub(crate) async fn run(
         }
         // Errors were logged by the reloader.
         let _ = reloader.reload().await;
-        if let Some((store, clock, health_ids)) = &budgets
-            && let Err(error) =
-                sync_fleet_usage(store.as_ref(), clock.as_ref(), &reloader.pool, health_ids).await
+        if let Some(budget) = &budget
+            && let Err(error) = sync_fleet_usage(
+                budget.store.as_ref(),
+                budget.clock.as_ref(),
+                &reloader.pool,
+                &budget.health_ids,
+            )
+            .await
         {
             tracing::debug!(provider = reloader.pool.provider(), %error, "cannot sum the fleet's key spending");
         }
