@@ -56,16 +56,16 @@
 //!   first read is in the background: use [`SdkBuilder::build_loaded`] to wait for it), then
 //!   every `keys.reload_secs` ([`SdkBuilder::key_reload_interval`] overrides it), and on
 //!   demand with [`Sdk::reload_keys`]. Keys that did not change keep their state, removed keys
-//!   drain, and a failed or empty read keeps the pool (one WARN). With a `keys.daily_budget`,
-//!   each read is followed by summing the fleet's spending per key from the health store
-//!   ([`Sdk::sync_key_budgets`]); between reads, this process counts its own calls.
+//!   drain, and a failed or empty read keeps the pool (one WARN). With a `keys.daily_budget`
+//!   (whatever the source), the fleet's spending per key is summed from the health store on the
+//!   same interval ([`Sdk::sync_key_budgets`]); in between, this process counts its own calls.
 //! - **Flushing.** [`Sdk::flush`] delivers every queued metric within a deadline. Call it before
 //!   a Lambda handler returns: a frozen Lambda runs no background task.
 //! - **Drop.** When the last clone of an `Sdk` (and of its provider clients) is dropped, the
 //!   recorder's queue closes and its task writes what is left, then ends; the sync task stops
-//!   at its next tick; the key reload tasks stop at once. This is best effort: it needs the runtime to keep running afterwards,
-//!   which is not the case when `main` returns or a Lambda invocation ends, so call
-//!   [`Sdk::flush`] there.
+//!   at its next tick; the key reload tasks stop at once. This is best effort: it needs the
+//!   runtime to keep running afterwards, which is not the case when `main` returns or a Lambda
+//!   invocation ends, so call [`Sdk::flush`] there.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -326,6 +326,8 @@ struct SdkTelemetry {
     dropped_no_runtime: AtomicU64,
     /// Pools with a key source to re-read.
     reloaders: Vec<Arc<Reloader>>,
+    /// The background work of the pools (live sources, budgets), started with the recorder.
+    pool_tasks: Vec<reload::PoolTask>,
     /// Closed when the `Sdk` is dropped.
     shutdown: tokio::sync::watch::Receiver<()>,
     /// Wall clock of budget days.
@@ -362,20 +364,8 @@ impl SdkTelemetry {
                 self.alive.clone(),
             ));
         }
-        for reloader in &self.reloaders {
-            if reloader.interval.is_none() || reloader.kind == SourceKind::Env {
-                continue;
-            }
-            let budget = self
-                .budgets
-                .iter()
-                .find(|(pool, _)| pool.provider() == reloader.pool.provider())
-                .map(|(_, ids)| reload::FleetBudget {
-                    store: self.store.clone(),
-                    clock: self.clock.clone(),
-                    health_ids: ids.clone(),
-                });
-            runtime.spawn(reload::run(reloader.clone(), budget, self.shutdown.clone()));
+        for task in &self.pool_tasks {
+            runtime.spawn(reload::run(task.clone(), self.shutdown.clone()));
         }
         tracing::debug!(store = ?self.store, "health recorder started");
         Background { recorder }
@@ -529,10 +519,10 @@ impl SdkBuilder {
         self
     }
 
-    /// How often key sources (secrets, [`KeyLoader`]s) are re-read in the background,
-    /// replacing each provider's `keys.reload_secs`; `None` turns the background reads off,
-    /// the first one included ([`Sdk::reload_keys`] and [`build_loaded`](Self::build_loaded)
-    /// still read).
+    /// How often key sources (secrets, [`KeyLoader`]s) are re-read in the background, and the
+    /// fleet's spending summed for daily budgets, replacing each provider's `keys.reload_secs`;
+    /// `None` turns the background reads off, the first one included ([`Sdk::reload_keys`],
+    /// [`Sdk::sync_key_budgets`] and [`build_loaded`](Self::build_loaded) still read).
     pub fn key_reload_interval(mut self, interval: Option<Duration>) -> Self {
         self.reload_interval = Some(interval);
         self
@@ -647,6 +637,8 @@ impl SdkBuilder {
         let clock = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let mut pools = Vec::with_capacity(self.providers.len());
         let mut reloaders = Vec::new();
+        // Per pool: its live source, and the interval of its background work.
+        let mut background = Vec::with_capacity(self.providers.len());
         for &spec in &self.providers {
             let interval = self
                 .reload_interval
@@ -682,15 +674,13 @@ impl SdkBuilder {
             };
             pool.set_clock(clock.clone());
             // A live source is read after the build: its pool starts empty.
-            let mut live = false;
+            let mut live = None;
             if let Some((loader, kind)) = source {
-                live = kind == SourceKind::Live;
-                reloaders.push(Arc::new(Reloader::new(
-                    pool.clone(),
-                    loader,
-                    kind,
-                    interval,
-                )));
+                let reloader = Arc::new(Reloader::new(pool.clone(), loader, kind));
+                if kind == SourceKind::Live {
+                    live = Some(reloader.clone());
+                }
+                reloaders.push(reloader);
             }
             let rejected = pool.rejected();
             if self.strict && !rejected.is_empty() {
@@ -702,10 +692,11 @@ impl SdkBuilder {
                     list.join("; ")
                 )));
             }
-            if self.strict && pool.is_empty() && !live {
+            if self.strict && pool.is_empty() && live.is_none() {
                 return Err(pool.no_keys_error());
             }
             pools.push(pool);
+            background.push((live, interval));
         }
 
         let store = match self.health_store {
@@ -730,19 +721,32 @@ impl SdkBuilder {
         }
         let alive = Arc::new(());
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(());
-        let budgets = self
-            .providers
-            .iter()
-            .zip(&pools)
-            .filter(|(spec, _)| spec.keys.daily_budget.is_some())
-            .map(|(spec, pool)| {
-                let mut ids: Vec<&'static str> =
+        let mut budgets = Vec::new();
+        let mut pool_tasks = Vec::new();
+        for ((spec, pool), (live, interval)) in self.providers.iter().zip(&pools).zip(background) {
+            let budget = spec.keys.daily_budget.map(|_| {
+                let mut health_ids: Vec<&'static str> =
                     spec.endpoints.iter().map(|e| e.health_id).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                (pool.clone(), ids)
-            })
-            .collect();
+                health_ids.sort_unstable();
+                health_ids.dedup();
+                budgets.push((pool.clone(), health_ids.clone()));
+                reload::FleetBudget {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                    health_ids,
+                }
+            });
+            if let Some(interval) = interval
+                && (live.is_some() || budget.is_some())
+            {
+                pool_tasks.push(reload::PoolTask {
+                    pool: pool.clone(),
+                    reloader: live,
+                    budget,
+                    interval,
+                });
+            }
+        }
         let telemetry = Arc::new(SdkTelemetry {
             background: OnceLock::new(),
             store,
@@ -757,6 +761,7 @@ impl SdkBuilder {
             extra,
             dropped_no_runtime: AtomicU64::new(0),
             reloaders,
+            pool_tasks,
             shutdown: shutdown_rx,
             clock,
             budgets,

@@ -18,10 +18,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use futures::StreamExt;
-use media_sdk::health::{AlertKind, ManualClock, MemoryStore};
+use media_sdk::health::{
+    AlertKind, BUDGET_RETENTION, HealthItem, HealthStore, ManualClock, MemoryStore, MetricItem,
+};
 use media_sdk::keys::{KeyLoader, KeySourceError, KeyState, LoadFuture, fingerprint};
 use media_sdk::openai::SpeechRequest;
 use media_sdk::spec::{DailyBudget, KeySource, ProviderSpec, SecretsManagerSource};
+use media_sdk::telemetry::CallMetric;
 use media_sdk::{AudioStream, CallOptions, Error, Sdk, SdkBuilder};
 use media_sdk_sim::{SimBuilder, Simulator, StreamPacing};
 
@@ -665,4 +668,74 @@ async fn the_background_reload_reads_on_its_interval_and_stops_with_the_sdk() {
     );
     tokio::time::advance(Duration::from_secs(600)).await;
     assert_eq!(*reads.borrow(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_background_task_sums_the_fleets_spending_for_keys_from_any_source() {
+    // Another process's three successful calls with K1, already in the shared store.
+    let store = Arc::new(MemoryStore::new());
+    let now = SystemTime::now();
+    let items: Vec<HealthItem> = (0..3)
+        .map(|i| {
+            let metric = CallMetric {
+                health_id: "openai-tts",
+                provider: "openai",
+                endpoint: "speech",
+                latency_ms: 10,
+                ttfb_ms: None,
+                cancelled: false,
+                success: true,
+                status: Some(200),
+                error_class: None,
+                attempts: 1,
+                key_fingerprint: Some(fingerprint(K1)),
+                credits: 0,
+                at: now,
+            };
+            HealthItem::Metric(MetricItem::from_call(
+                &metric,
+                format!("u{i}"),
+                BUDGET_RETENTION,
+            ))
+        })
+        .collect();
+    assert!(store.write_batch(&items).await.unwrap().is_empty());
+    let openai = &media_sdk::openai::PROVIDER;
+    let spec: &'static ProviderSpec = Box::leak(Box::new(ProviderSpec {
+        keys: KeySource {
+            daily_budget: Some(DailyBudget::Calls(3)),
+            ..openai.keys
+        },
+        ..*openai
+    }));
+    let sdk = Sdk::builder()
+        .providers(&[spec])
+        .keys("openai", [K1, K2])
+        .key_reload_interval(Some(Duration::from_secs(60)))
+        .cooldown_sync_interval(None)
+        .clock(Arc::new(ManualClock::new(now + Duration::from_secs(60))))
+        .health_store(store)
+        .build()
+        .unwrap();
+    let pool = sdk.provider("openai").unwrap().pool().clone();
+    let set_aside = || {
+        pool.snapshot()
+            .into_iter()
+            .filter(|k| matches!(k.state, KeyState::SetAside { .. }))
+            .map(|k| k.fingerprint)
+            .collect::<Vec<_>>()
+    };
+    // The first sum runs at start, in the background.
+    for _ in 0..100 {
+        if !set_aside().is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        set_aside(),
+        fps(&[K1]),
+        "explicit keys, budget from the store"
+    );
+    assert_eq!(sdk.key_alerts().len(), 1);
 }

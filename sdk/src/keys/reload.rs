@@ -72,8 +72,6 @@ pub(crate) struct Reloader {
     pub(crate) pool: KeyPool,
     loader: Arc<dyn KeyLoader>,
     pub(crate) kind: SourceKind,
-    /// The interval of the background re-read (`None`: on demand only).
-    pub(crate) interval: Option<Duration>,
     /// Reloads of this pool, one at a time, so an older read never lands after a newer one.
     serial: tokio::sync::Mutex<()>,
     /// Whether the last read failed (one WARN per failing streak).
@@ -81,17 +79,11 @@ pub(crate) struct Reloader {
 }
 
 impl Reloader {
-    pub(crate) fn new(
-        pool: KeyPool,
-        loader: Arc<dyn KeyLoader>,
-        kind: SourceKind,
-        interval: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn new(pool: KeyPool, loader: Arc<dyn KeyLoader>, kind: SourceKind) -> Self {
         Self {
             pool,
             loader,
             kind,
-            interval,
             serial: tokio::sync::Mutex::new(()),
             failing: AtomicBool::new(false),
         }
@@ -166,7 +158,7 @@ pub(crate) async fn reload_all(reloaders: &[Arc<Reloader>]) -> Result<ReloadRepo
     }
 }
 
-/// Where a pool with a daily budget reads the fleet's spending after each reload.
+/// Where a pool with a daily budget reads the fleet's spending.
 #[derive(Debug, Clone)]
 pub(crate) struct FleetBudget {
     pub(crate) store: Arc<dyn HealthStore>,
@@ -175,41 +167,46 @@ pub(crate) struct FleetBudget {
     pub(crate) health_ids: Vec<&'static str>,
 }
 
-/// Re-reads `reloader` at once, then every interval, until `shutdown` is closed (the `Sdk` was
-/// dropped). With budgets it also sums the fleet's spending from `store` after each read.
-pub(crate) async fn run(
-    reloader: Arc<Reloader>,
-    budget: Option<FleetBudget>,
-    mut shutdown: tokio::sync::watch::Receiver<()>,
-) {
-    let Some(interval) = reloader.interval else {
-        return;
-    };
-    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
+/// The background work of one pool, every `interval` from the start: re-reading its live
+/// source, then summing the fleet's spending when it has a daily budget.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolTask {
+    pub(crate) pool: KeyPool,
+    /// The pool's live source (a secret, an embedder's loader); `None`: nothing to re-read.
+    pub(crate) reloader: Option<Arc<Reloader>>,
+    /// Where to sum the fleet's spending; `None`: no budget.
+    pub(crate) budget: Option<FleetBudget>,
+    pub(crate) interval: Duration,
+}
+
+/// Runs `task` at once, then every interval, until `shutdown` is closed (the `Sdk` was
+/// dropped).
+pub(crate) async fn run(task: PoolTask, mut shutdown: tokio::sync::watch::Receiver<()>) {
+    let provider = task.pool.provider();
+    let mut ticker = tokio::time::interval(task.interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = shutdown.changed() => break,
         }
-        // Errors were logged by the reloader.
-        let _ = reloader.reload().await;
-        if let Some(budget) = &budget
+        if let Some(reloader) = &task.reloader {
+            // Errors were logged by the reloader.
+            let _ = reloader.reload().await;
+        }
+        if let Some(budget) = &task.budget
             && let Err(error) = sync_fleet_usage(
                 budget.store.as_ref(),
                 budget.clock.as_ref(),
-                &reloader.pool,
+                &task.pool,
                 &budget.health_ids,
             )
             .await
         {
-            tracing::debug!(provider = reloader.pool.provider(), %error, "cannot sum the fleet's key spending");
+            tracing::debug!(provider, %error, "cannot sum the fleet's key spending");
         }
     }
-    tracing::debug!(
-        provider = reloader.pool.provider(),
-        "key reload stopped: the Sdk was dropped"
-    );
+    tracing::debug!(provider, "key reload stopped: the Sdk was dropped");
 }
 
 /// Sums today's (UTC) successful calls and credits per key over `health_ids` from `store`
