@@ -7,7 +7,9 @@ use clap::Args;
 use serde::Serialize;
 
 use media_sdk::PROVIDERS;
-use media_sdk::health::{Alert, HealthMonitor, HealthReport, HealthStore, render_table};
+use media_sdk::health::{
+    Alert, HealthMonitor, HealthReport, HealthStore, render_key_usage, render_table,
+};
 use media_sdk::spec::ProviderSpec;
 
 use super::{CliError, StoreChoice};
@@ -125,9 +127,15 @@ impl HealthSnapshot {
         })
     }
 
-    /// The table (see [`render_table`]) with the alerts, and a note on health ids without data.
+    /// The table (see [`render_table`]) with the alerts, the usage per key (see
+    /// [`render_key_usage`]) and a note on health ids without data.
     pub fn render(&self) -> String {
         let mut out = render_table(&self.reports, &self.alerts);
+        let usage = render_key_usage(&self.reports);
+        if !usage.is_empty() {
+            out.push('\n');
+            out.push_str(&usage);
+        }
         if self.alerts.is_empty() {
             out.push_str("\nno alert threshold crossed\n");
         }

@@ -458,6 +458,11 @@ ALERTS
 ! fal-flux (fal): average latency 9000 ms over 300 s (threshold 5000 ms)
 ! kling: 11 rate limits in the last hour (threshold 10; kling-video 11)
 ! openai-tts (openai): success rate 60.0% over 300 s (threshold 90.0%)
+
+KEY USAGE
+PROVIDER  HEALTH ID   KEY         CALLS  SUCCESSES  CREDITS
+fal       fal-flux    k_00000000     10         10        0
+openai    openai-tts  k_00000000     10          6        0
 "
     );
     assert!(text.ends_with(

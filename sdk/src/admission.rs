@@ -135,7 +135,9 @@ impl Admission {
                 QueuePlace::Arrival => queue.waiters.len(),
             };
             let expected = match blocked {
-                Unavailable::NoKeys | Unavailable::Quarantined { .. } => {
+                Unavailable::NoKeys
+                | Unavailable::Quarantined { .. }
+                | Unavailable::OverBudget { .. } => {
                     return Err(Refusal::Unavailable(blocked));
                 }
                 Unavailable::CoolingDown { until } => expected_wait(pool, until, ahead, now),
@@ -184,7 +186,11 @@ impl Admission {
                             place.done = true;
                             return Ok(lease);
                         }
-                        Err(blocked @ (Unavailable::NoKeys | Unavailable::Quarantined { .. })) => {
+                        Err(
+                            blocked @ (Unavailable::NoKeys
+                            | Unavailable::Quarantined { .. }
+                            | Unavailable::OverBudget { .. }),
+                        ) => {
                             queue.remove(id);
                             place.done = true;
                             return Err(Refusal::Unavailable(blocked));

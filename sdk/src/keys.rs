@@ -6,28 +6,54 @@
 //! empty, the legacy single-key variable (e.g. `OPENAI_API_KEY`) is used. Keys are trimmed, empty
 //! entries and duplicates dropped, order kept.
 //!
-//! Every key is in one of three states ([`KeyState`]): available, cooling down until an instant
-//! (after a 429; it comes back by itself), or quarantined with a reason (invalid key, exhausted
-//! quota; only [`KeyPool::reload`] brings it back). State lives in atomics and `arc-swap`, so
-//! selecting and marking keys never takes a lock. Time is [`tokio::time::Instant`], so tests
-//! drive cool-downs with tokio's paused clock.
+//! Every key is in one of four states ([`KeyState`]): available, cooling down until an instant
+//! (after a 429; it comes back by itself), set aside until the next UTC day (its
+//! `keys.daily_budget` is spent, see [`KeyPool::record_success`]), or quarantined with a reason
+//! (invalid key, exhausted quota; for as long as the key is configured). State lives in atomics
+//! and `arc-swap`, so selecting and marking keys never takes a lock. Time is
+//! [`tokio::time::Instant`], so tests drive cool-downs with tokio's paused clock; budget days
+//! come from the pool's wall [`Clock`].
+//!
+//! # Live reload
+//!
+//! Keys can come from another [`KeyLoader`] than the environment (an AWS Secrets Manager secret
+//! declared as `keys.source`, feature `secrets-manager`, or one of the embedder's) and be
+//! re-read while calls run ([`KeyPool::replace_keys`]). Keys are identified by value: a key
+//! still in the source keeps its state (cool-down, calls in flight, quarantine, pace, today's
+//! spending), a new key starts fresh, a removed key drains (calls holding it finish; it is never
+//! selected again). An empty read never empties a pool.
 //!
 //! Invariant: the secret of an [`ApiKey`] never leaves this crate except inside a request
 //! header. Logs, errors, metrics and `Debug` output name a key by its [`fingerprint`].
 
+mod budget;
+pub(crate) mod reload;
+#[cfg(feature = "secrets-manager")]
+mod secrets;
+mod source;
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::health::{Alert, AlertKind, Clock};
 use crate::pace::{Pace, PaceSnapshot};
 pub use crate::secret::{ApiKey, fingerprint, redact_tokens};
-use crate::spec::{AuthScheme, KeyLimits, KeySource, ProviderSpec};
+use crate::spec::{AuthScheme, DailyBudget, KeyLimits, KeySource, ProviderSpec};
+pub use budget::Spent;
+use budget::{Charge, Usage};
+pub use reload::{ReloadError, ReloadReport};
+#[cfg(feature = "secrets-manager")]
+pub use secrets::SecretsManagerLoader;
+pub use source::{
+    EnvLoader, KeyLoader, KeySourceError, LoadFuture, MAX_SECRET_BYTES, keys_from_secret,
+};
 
 /// Splits a comma-separated key list: entries are trimmed, empty entries and duplicates
 /// dropped, first-seen order kept.
@@ -69,7 +95,13 @@ pub enum KeyState {
         /// Time left when the snapshot was taken.
         remaining: Duration,
     },
-    /// Unusable until the pool is reloaded.
+    /// Its daily budget is spent; available again at the next UTC midnight.
+    SetAside {
+        /// When the key is back (midnight UTC).
+        until: SystemTime,
+    },
+    /// Unusable while the key is configured (a reload that drops and re-adds the same value
+    /// keeps it quarantined only if it never left the pool).
     Quarantined {
         /// Why (provider code and message; never the key).
         reason: String,
@@ -85,6 +117,8 @@ pub struct KeySnapshot {
     pub state: KeyState,
     /// Calls currently using it.
     pub in_flight: u32,
+    /// What it spent today (UTC): counted only when the provider declares a daily budget.
+    pub spent_today: Spent,
 }
 
 /// Why [`KeyPool::select`] found no key.
@@ -105,6 +139,12 @@ pub enum Unavailable {
         /// When the earliest paced key has a token.
         until: Option<Instant>,
     },
+    /// Every usable key has spent its daily budget; the first is back at `until` (midnight
+    /// UTC).
+    OverBudget {
+        /// When the keys are back.
+        until: SystemTime,
+    },
     /// Every key is quarantined.
     Quarantined {
         /// The quarantine reason of one of the keys.
@@ -123,6 +163,8 @@ pub(crate) struct KeySlot {
     pace: Mutex<Pace>,
     /// Whether `pace` limits this key (declared or learned), so unpaced keys cost no lock.
     paced: AtomicBool,
+    /// Today's spending against `keys.daily_budget`.
+    usage: Usage,
 }
 
 impl KeySlot {
@@ -135,6 +177,7 @@ impl KeySlot {
             in_flight: AtomicU32::new(0),
             paced: AtomicBool::new(pace.is_paced()),
             pace: Mutex::new(pace),
+            usage: Usage::default(),
         }
     }
 
@@ -184,6 +227,10 @@ struct PoolInner {
     slots: ArcSwap<Vec<Arc<KeySlot>>>,
     rejected: ArcSwap<Vec<KeyRejection>>,
     cursor: AtomicUsize,
+    /// Wall clock of budget days (the system clock unless [`KeyPool::set_clock`] was called).
+    clock: OnceLock<Arc<dyn Clock>>,
+    /// Budget alerts raised (one per key and day), oldest first, bounded.
+    alerts: Mutex<Vec<Alert>>,
 }
 
 impl PoolInner {
@@ -193,6 +240,10 @@ impl PoolInner {
 
     fn instant(&self, nanos: u64) -> Instant {
         self.epoch + Duration::from_nanos(nanos)
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        self.clock.get().map_or_else(SystemTime::now, |c| c.now())
     }
 
     fn find(&self, fingerprint: &str) -> Option<Arc<KeySlot>> {
@@ -299,6 +350,8 @@ impl KeyPool {
                 slots: ArcSwap::from_pointee(slots),
                 rejected: ArcSwap::from_pointee(rejected),
                 cursor: AtomicUsize::new(0),
+                clock: OnceLock::new(),
+                alerts: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -383,10 +436,20 @@ impl KeyPool {
         let mut earliest: Option<u64> = None;
         let mut paced: Option<Option<Instant>> = None;
         let mut reason: Option<&str> = None;
+        let mut wall: Option<SystemTime> = None;
+        let mut over_budget = false;
         for offset in 0..n {
             let slot = &slots[(start + offset) % n];
             if let Some(r) = slot.quarantine.get() {
                 reason.get_or_insert(r);
+                continue;
+            }
+            if slot.usage.ever_set_aside()
+                && slot
+                    .usage
+                    .is_set_aside(*wall.get_or_insert_with(|| self.inner.wall_now()))
+            {
+                over_budget = true;
                 continue;
             }
             let until = slot.cool_until.load(Ordering::Acquire);
@@ -423,6 +486,9 @@ impl KeyPool {
             },
             (None, None, Some(until)) => Unavailable::CoolingDown {
                 until: self.inner.instant(until),
+            },
+            (None, None, None) if over_budget => Unavailable::OverBudget {
+                until: budget::next_utc_midnight(wall.unwrap_or_else(|| self.inner.wall_now())),
             },
             (None, None, None) => Unavailable::Quarantined {
                 reason: reason.unwrap_or("quarantined").to_owned(),
@@ -476,11 +542,11 @@ impl KeyPool {
     /// Whether some key could be selected right now.
     pub fn has_available(&self) -> bool {
         let now = self.inner.nanos(Instant::now());
-        self.inner
-            .slots
-            .load()
-            .iter()
-            .any(|s| s.quarantine.get().is_none() && s.cool_until.load(Ordering::Acquire) <= now)
+        self.inner.slots.load().iter().any(|s| {
+            s.quarantine.get().is_none()
+                && s.cool_until.load(Ordering::Acquire) <= now
+                && !(s.usage.ever_set_aside() && s.usage.is_set_aside(self.inner.wall_now()))
+        })
     }
 
     /// The error a call reports when [`select`](Self::select) fails with `unavailable`.
@@ -500,6 +566,13 @@ impl KeyPool {
             Unavailable::Quarantined { reason } => Error::KeysExhausted {
                 provider: self.inner.provider,
                 reason,
+            },
+            Unavailable::OverBudget { until } => Error::KeysExhausted {
+                provider: self.inner.provider,
+                reason: format!(
+                    "every key has spent its daily budget; back at {}",
+                    humantime::format_rfc3339_seconds(until)
+                ),
             },
         }
     }
@@ -556,6 +629,7 @@ impl KeyPool {
     pub fn snapshot(&self) -> Vec<KeySnapshot> {
         let now = Instant::now();
         let now_nanos = self.inner.nanos(now);
+        let wall = self.inner.wall_now();
         self.inner
             .slots
             .load()
@@ -565,6 +639,10 @@ impl KeyPool {
                 let state = if let Some(reason) = slot.quarantine.get() {
                     KeyState::Quarantined {
                         reason: reason.to_string(),
+                    }
+                } else if slot.usage.is_set_aside(wall) {
+                    KeyState::SetAside {
+                        until: budget::next_utc_midnight(wall),
                     }
                 } else if until > now_nanos {
                     let until = self.inner.instant(until);
@@ -579,53 +657,245 @@ impl KeyPool {
                     fingerprint: slot.key.fingerprint().to_owned(),
                     state,
                     in_flight: slot.in_flight.load(Ordering::Relaxed),
+                    spent_today: slot.usage.spent(wall),
                 }
             })
             .collect()
     }
 
-    /// Re-reads the keys (from the environment for a pool made by [`from_env`](Self::from_env)
-    /// or [`from_lookup`](Self::from_lookup); the same keys otherwise) and clears every
-    /// quarantine. Cool-downs of keys still in the pool are kept.
+    /// Re-reads the keys from the environment for a pool made by [`from_env`](Self::from_env)
+    /// or [`from_lookup`](Self::from_lookup) (an explicit pool keeps its keys) and applies them
+    /// with [`replace_keys`](Self::replace_keys): unchanged keys keep their state, quarantine
+    /// included. Variables without a key leave the pool as it is.
     pub fn reload(&self) -> Result<()> {
         self.reload_from_lookup(|name| std::env::var(name).ok())
     }
 
     /// [`reload`](Self::reload), reading environment variables through `lookup`.
     pub fn reload_from_lookup(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
-        let old = self.inner.slots.load_full();
-        let keys = match self.inner.origin {
-            Origin::Env => keys_from_lookup(&self.inner.source, lookup),
-            Origin::Explicit => old.iter().map(|s| s.key.secret().to_owned()).collect(),
-        };
-        let (slots, rejected) = make_slots(
-            self.inner.provider,
-            &self.inner.source,
-            self.inner.auth,
-            &self.inner.limits,
-            keys,
-        );
-        for slot in &slots {
-            if let Some(previous) = old
-                .iter()
-                .find(|s| s.key.fingerprint() == slot.key.fingerprint())
-            {
-                slot.cool_until.store(
-                    previous.cool_until.load(Ordering::Acquire),
-                    Ordering::Release,
+        if let Origin::Env = self.inner.origin {
+            let keys = keys_from_lookup(&self.inner.source, lookup);
+            if let Err(refused) = self.replace_keys(keys) {
+                tracing::warn!(
+                    provider = self.inner.provider,
+                    env = self.inner.source.env,
+                    %refused,
+                    "key reload kept the current pool"
                 );
-                let pace = *previous.pace();
-                slot.update_pace(|p| *p = pace);
             }
         }
-        let share = f64::from_bits(self.inner.share.load(Ordering::Relaxed));
-        for slot in &slots {
-            slot.update_pace(|p| p.set_share(share));
+        Ok(())
+    }
+
+    /// Replaces the pool's keys with `keys` (trimmed, empty entries and duplicates dropped),
+    /// identified by value: a key already in the pool keeps its slot and all of its state
+    /// (cool-down, calls in flight, quarantine, pace, today's spending); a new key starts
+    /// fresh; a key no longer listed is never selected again, and the calls holding it finish
+    /// and release it normally. Keys unusable with the auth scheme are rejected as at load.
+    ///
+    /// A list without a usable key is refused and the pool kept: a reload never empties a
+    /// pool.
+    pub fn replace_keys<I, K>(&self, keys: I) -> std::result::Result<PoolReload, ReloadRefused>
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        let list = parse_key_list(
+            &keys
+                .into_iter()
+                .map(Into::into)
+                .collect::<Vec<String>>()
+                .join(","),
+        );
+        let old = self.inner.slots.load_full();
+        let mut slots = Vec::with_capacity(list.len());
+        let mut rejected = Vec::new();
+        let mut kept = 0;
+        for secret in list {
+            let fp = fingerprint(&secret);
+            if let Some(previous) = old
+                .iter()
+                .find(|s| s.key.fingerprint() == fp && same_secret(s.key.secret(), &secret))
+            {
+                kept += 1;
+                slots.push(previous.clone());
+                continue;
+            }
+            let (mut fresh, mut refused) = make_slots(
+                self.inner.provider,
+                &self.inner.source,
+                self.inner.auth,
+                &self.inner.limits,
+                vec![secret],
+            );
+            rejected.append(&mut refused);
+            slots.append(&mut fresh);
+        }
+        if slots.is_empty() {
+            return Err(ReloadRefused {
+                rejected: rejected.len(),
+            });
+        }
+        let added = slots.len() - kept;
+        let removed = old.len() - kept;
+        let share = self.share();
+        for slot in &slots[..] {
+            if !old.iter().any(|o| Arc::ptr_eq(o, slot)) {
+                slot.update_pace(|p| p.set_share(share));
+            }
+        }
+        for gone in old
+            .iter()
+            .filter(|o| !slots.iter().any(|s| Arc::ptr_eq(s, o)))
+        {
+            tracing::info!(
+                provider = self.inner.provider,
+                key = gone.key.fingerprint(),
+                in_flight = gone.in_flight.load(Ordering::Relaxed),
+                "key removed from the pool; its calls in flight finish"
+            );
         }
         self.inner.slots.store(Arc::new(slots));
         self.inner.rejected.store(Arc::new(rejected));
-        Ok(())
+        // A removed key may have held the concurrency limit's waiters.
+        self.inner.released.notify_waiters();
+        Ok(PoolReload {
+            provider: self.inner.provider,
+            added,
+            removed,
+            kept,
+        })
     }
+
+    /// Uses `clock` for budget days instead of the system clock. Only the first call counts
+    /// (the `Sdk` sets it at build, see `SdkBuilder::clock`).
+    pub fn set_clock(&self, clock: Arc<dyn Clock>) {
+        let _ = self.inner.clock.set(clock);
+    }
+
+    /// The provider's daily budget per key, if declared.
+    pub fn daily_budget(&self) -> Option<DailyBudget> {
+        self.inner.source.daily_budget
+    }
+
+    /// Counts a successful call of `credits` by the key with this fingerprint against its daily
+    /// budget (when the provider declares one). When the call uses the budget up, the key is
+    /// set aside until the next UTC midnight and one [`Alert`] is raised (see
+    /// [`budget_alerts`](Self::budget_alerts)) and logged at WARN.
+    pub fn record_success(&self, fingerprint: &str, credits: u32) {
+        let Some(budget) = self.inner.source.daily_budget else {
+            return;
+        };
+        if let Some(slot) = self.inner.find(fingerprint) {
+            let charge = slot
+                .usage
+                .charge(Some(budget), u64::from(credits), self.inner.wall_now());
+            self.on_charge(&slot, budget, charge);
+        }
+    }
+
+    /// Raises what the key with this fingerprint spent today to `fleet` (the sum over every
+    /// process, read from the health store), setting it aside if that is over budget.
+    pub fn observe_fleet_usage(&self, fingerprint: &str, fleet: Spent) {
+        let Some(budget) = self.inner.source.daily_budget else {
+            return;
+        };
+        if let Some(slot) = self.inner.find(fingerprint) {
+            let charge = slot
+                .usage
+                .observe_fleet(Some(budget), fleet, self.inner.wall_now());
+            self.on_charge(&slot, budget, charge);
+        }
+    }
+
+    fn on_charge(&self, slot: &KeySlot, budget: DailyBudget, charge: Charge) {
+        let Charge::Exhausted { spent, until } = charge else {
+            return;
+        };
+        let (observed, threshold) = spent.measure(budget);
+        let unit = match budget {
+            DailyBudget::Credits(_) => "credits",
+            _ => "calls",
+        };
+        let until_text = humantime::format_rfc3339_seconds(until).to_string();
+        tracing::warn!(
+            provider = self.inner.provider,
+            key = slot.key.fingerprint(),
+            spent = observed,
+            budget = threshold,
+            unit,
+            until = %until_text,
+            "key spent its daily budget; set aside until the next UTC day"
+        );
+        let alert = Alert {
+            health_id: None,
+            provider: self.inner.provider.to_owned(),
+            kind: AlertKind::KeyBudget,
+            observed: observed as f64,
+            threshold: threshold as f64,
+            by_health_id: Default::default(),
+            description: format!(
+                "{}: key {} spent its daily budget ({observed} of {threshold} {unit}); set \
+                 aside until {until_text}",
+                self.inner.provider,
+                slot.key.fingerprint()
+            ),
+        };
+        let mut alerts = self
+            .inner
+            .alerts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if alerts.len() >= MAX_ALERTS {
+            alerts.remove(0);
+        }
+        alerts.push(alert);
+    }
+
+    /// The budget alerts raised so far (one per key and UTC day, the latest
+    /// [`MAX_ALERTS`]), oldest first.
+    pub fn budget_alerts(&self) -> Vec<Alert> {
+        self.inner
+            .alerts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+/// Most budget alerts a pool keeps.
+pub const MAX_ALERTS: usize = 100;
+
+/// What one [`KeyPool::replace_keys`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolReload {
+    /// The provider.
+    pub provider: &'static str,
+    /// Keys that were not in the pool.
+    pub added: usize,
+    /// Keys no longer in the source (they drain).
+    pub removed: usize,
+    /// Keys still in the source, state kept.
+    pub kept: usize,
+}
+
+/// Why [`KeyPool::replace_keys`] kept the current pool: the new list had no usable key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the new key list has no usable key ({rejected} rejected); the current pool is kept")]
+pub struct ReloadRefused {
+    /// Keys of the list refused as unusable with the provider's auth scheme.
+    pub rejected: usize,
+}
+
+/// Constant-time equality of two secrets of the same length (the length is not secret: the
+/// fingerprints already matched).
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 fn keys_from_lookup(source: &KeySource, lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {

@@ -20,7 +20,10 @@
 //! - **Providers**: every generated provider ([`crate::PROVIDERS`]) unless
 //!   [`SdkBuilder::providers`] says otherwise.
 //! - **Keys** come from the environment (see [`crate::keys`]) unless given with
-//!   [`SdkBuilder::keys`].
+//!   [`SdkBuilder::keys`], or read from the AWS Secrets Manager secret the provider declares in
+//!   `keys.source` (feature `secrets-manager`; the standard AWS configuration chain,
+//!   `AWS_ENDPOINT_URL_SECRETS_MANAGER` for a local endpoint), or from an embedder's
+//!   [`KeyLoader`] ([`SdkBuilder::key_loader`]).
 //! - **Base URL**, in order: [`SdkBuilder::base_url`], the provider's `base_url_env` variable
 //!   when set and non-empty, the spec's `base_url`.
 //! - **Health store**: [`SdkBuilder::health_store`]; else DynamoDB when `CONFIG_TABLE` names a
@@ -49,13 +52,20 @@
 //!   [`SdkBuilder::cooldown_sync_interval`] (1 s by default) the sync task reads each provider's
 //!   active cool-downs and applies them to its key pool, so every process sharing the store
 //!   skips a key another one found limited. [`Sdk::sync_cooldowns`] does the same on demand.
+//! - **Key reload.** A pool read from a secret or a [`KeyLoader`] is read at start (the
+//!   first read is in the background: use [`SdkBuilder::build_loaded`] to wait for it), then
+//!   every `keys.reload_secs` ([`SdkBuilder::key_reload_interval`] overrides it), and on
+//!   demand with [`Sdk::reload_keys`]. Keys that did not change keep their state, removed keys
+//!   drain, and a failed or empty read keeps the pool (one WARN). With a `keys.daily_budget`
+//!   (whatever the source), the fleet's spending per key is summed from the health store on the
+//!   same interval ([`Sdk::sync_key_budgets`]); in between, this process counts its own calls.
 //! - **Flushing.** [`Sdk::flush`] delivers every queued metric within a deadline. Call it before
 //!   a Lambda handler returns: a frozen Lambda runs no background task.
 //! - **Drop.** When the last clone of an `Sdk` (and of its provider clients) is dropped, the
 //!   recorder's queue closes and its task writes what is left, then ends; the sync task stops
-//!   at its next tick. This is best effort: it needs the runtime to keep running afterwards,
-//!   which is not the case when `main` returns or a Lambda invocation ends, so call
-//!   [`Sdk::flush`] there.
+//!   at its next tick; the key reload tasks stop at once. This is best effort: it needs the
+//!   runtime to keep running afterwards, which is not the case when `main` returns or a Lambda
+//!   invocation ends, so call [`Sdk::flush`] there.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -66,11 +76,12 @@ use std::time::{Duration, SystemTime};
 use crate::client::ProviderClient;
 use crate::error::{Error, Result};
 use crate::health::{
-    CONFIG_TABLE_ENV, DEFAULT_CACHE_TTL, DEFAULT_NAMESPACE, EmfTelemetry, Fanout, FlushReport,
-    FlushTimeout, HealthMonitor, HealthRecorder, HealthStore, MemoryStore, RecorderConfig,
-    RecorderStats, StoreError,
+    Alert, CONFIG_TABLE_ENV, Clock, DEFAULT_CACHE_TTL, DEFAULT_NAMESPACE, EmfTelemetry, Fanout,
+    FlushReport, FlushTimeout, HealthMonitor, HealthRecorder, HealthStore, MemoryStore,
+    RecorderConfig, RecorderStats, StoreError, SystemClock,
 };
-use crate::keys::KeyPool;
+use crate::keys::reload::{self, Reloader, SourceKind};
+use crate::keys::{EnvLoader, KeyLoader, KeyPool, ReloadError, ReloadReport};
 use crate::spec::ProviderSpec;
 use crate::telemetry::{CallMetric, RateLimitEvent, Telemetry};
 
@@ -93,6 +104,8 @@ struct SdkInner {
     telemetry: Arc<SdkTelemetry>,
     /// Held only here: the sync task stops when it can no longer upgrade its weak handle.
     _alive: Arc<()>,
+    /// Held only here: dropping it stops the key reload tasks at once.
+    _shutdown: tokio::sync::watch::Sender<()>,
 }
 
 impl fmt::Debug for Sdk {
@@ -161,6 +174,44 @@ impl Sdk {
     pub async fn sync_cooldowns(&self) -> Result<usize, StoreError> {
         let telemetry = &self.inner.telemetry;
         sync_pools(&self.inner.monitor, &telemetry.pools, &telemetry.member).await
+    }
+
+    /// Re-reads every pool's key source now (a secret, an embedder's [`KeyLoader`], the
+    /// environment; not pools given explicit keys) and applies it: unchanged keys keep their
+    /// state (cool-downs, calls in flight, quarantine), new keys start fresh, removed keys drain.
+    /// A source that cannot be read keeps its pool (one WARN) and is listed in the error,
+    /// whose `report` says what the other sources changed.
+    pub async fn reload_keys(&self) -> Result<ReloadReport, ReloadError> {
+        reload::reload_all(&self.inner.telemetry.reloaders).await
+    }
+
+    /// Sums what every process spent today (UTC) per key, from the health store's metric
+    /// items, for the providers with a `keys.daily_budget`, and sets aside the keys over it.
+    /// The reload task does this after each read; returns how many keys had spending.
+    pub async fn sync_key_budgets(&self) -> Result<usize, StoreError> {
+        let telemetry = &self.inner.telemetry;
+        let mut seen = 0;
+        for (pool, health_ids) in &telemetry.budgets {
+            seen += reload::sync_fleet_usage(
+                telemetry.store.as_ref(),
+                telemetry.clock.as_ref(),
+                pool,
+                health_ids,
+            )
+            .await?;
+        }
+        Ok(seen)
+    }
+
+    /// The key budget alerts raised so far by every pool (one per key and UTC day; see
+    /// [`KeyPool::budget_alerts`]).
+    pub fn key_alerts(&self) -> Vec<Alert> {
+        self.inner
+            .telemetry
+            .pools
+            .iter()
+            .flat_map(KeyPool::budget_alerts)
+            .collect()
     }
 }
 
@@ -273,6 +324,16 @@ struct SdkTelemetry {
     alive: Weak<()>,
     extra: Fanout,
     dropped_no_runtime: AtomicU64,
+    /// Pools with a key source to re-read.
+    reloaders: Vec<Arc<Reloader>>,
+    /// The background work of the pools (live sources, budgets), started with the recorder.
+    pool_tasks: Vec<reload::PoolTask>,
+    /// Closed when the `Sdk` is dropped.
+    shutdown: tokio::sync::watch::Receiver<()>,
+    /// Wall clock of budget days.
+    clock: Arc<dyn Clock>,
+    /// Pools with a daily key budget, with their provider's health ids.
+    budgets: Vec<(KeyPool, Vec<&'static str>)>,
 }
 
 struct Background {
@@ -303,6 +364,9 @@ impl SdkTelemetry {
                 self.alive.clone(),
             ));
         }
+        for task in &self.pool_tasks {
+            runtime.spawn(reload::run(task.clone(), self.shutdown.clone()));
+        }
         tracing::debug!(store = ?self.store, "health recorder started");
         Background { recorder }
     }
@@ -310,6 +374,15 @@ impl SdkTelemetry {
 
 impl Telemetry for SdkTelemetry {
     fn record_call(&self, metric: CallMetric) {
+        if metric.success
+            && let Some(fingerprint) = &metric.key_fingerprint
+            && let Some((pool, _)) = self
+                .budgets
+                .iter()
+                .find(|(pool, _)| pool.provider() == metric.provider)
+        {
+            pool.record_success(fingerprint, metric.credits);
+        }
         match self.recorder() {
             Some(recorder) => recorder.record_call(metric.clone()),
             None => {
@@ -370,6 +443,9 @@ pub struct SdkBuilder {
     emf: Option<bool>,
     sync_interval: Option<Duration>,
     health_cache_ttl: Duration,
+    loaders: HashMap<String, Arc<dyn KeyLoader>>,
+    reload_interval: Option<Option<Duration>>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl SdkBuilder {
@@ -389,6 +465,9 @@ impl SdkBuilder {
             emf: None,
             sync_interval: Some(DEFAULT_COOLDOWN_SYNC_INTERVAL),
             health_cache_ttl: DEFAULT_CACHE_TTL,
+            loaders: HashMap::new(),
+            reload_interval: None,
+            clock: None,
         }
     }
 }
@@ -401,6 +480,7 @@ impl fmt::Debug for SdkBuilder {
                 &self.providers.iter().map(|p| p.id).collect::<Vec<_>>(),
             )
             .field("explicit_keys_for", &self.keys.keys().collect::<Vec<_>>())
+            .field("key_loaders", &self.loaders)
             .field("base_urls", &self.base_urls)
             .field("strict", &self.strict)
             .field("health_store", &self.health_store)
@@ -430,6 +510,41 @@ impl SdkBuilder {
             keys.into_iter().map(Into::into).collect(),
         );
         self
+    }
+
+    /// Reads provider `provider_id`'s keys through `loader` (at start, every reload interval and
+    /// on [`Sdk::reload_keys`]) instead of its environment variables or declared secret.
+    pub fn key_loader(mut self, provider_id: &str, loader: Arc<dyn KeyLoader>) -> Self {
+        self.loaders.insert(provider_id.to_owned(), loader);
+        self
+    }
+
+    /// How often key sources (secrets, [`KeyLoader`]s) are re-read in the background, and the
+    /// fleet's spending summed for daily budgets, replacing each provider's `keys.reload_secs`;
+    /// `None` turns the background reads off, the first one included ([`Sdk::reload_keys`],
+    /// [`Sdk::sync_key_budgets`] and [`build_loaded`](Self::build_loaded) still read).
+    pub fn key_reload_interval(mut self, interval: Option<Duration>) -> Self {
+        self.reload_interval = Some(interval);
+        self
+    }
+
+    /// The wall clock of key budget days (default: the system clock), for tests.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// [`build`](Self::build), then reads every key source once ([`Sdk::reload_keys`]) so the
+    /// first calls find their keys: for a Lambda's cold start. A source that cannot be read is
+    /// logged and leaves its provider without keys; with [`strict`](Self::strict) it fails the
+    /// build instead.
+    pub async fn build_loaded(self) -> Result<Sdk> {
+        let strict = self.strict;
+        let sdk = self.build()?;
+        match sdk.reload_keys().await {
+            Err(error) if strict => Err(Error::Config(error.to_string())),
+            _ => Ok(sdk),
+        }
     }
 
     /// Sends provider `provider_id`'s requests to `url` (a simulator, a proxy).
@@ -500,6 +615,7 @@ impl SdkBuilder {
             .keys
             .keys()
             .chain(self.base_urls.keys())
+            .chain(self.loaders.keys())
             .find(|id| !known(id))
         {
             return Err(Error::Config(format!("unknown provider `{id}`")));
@@ -518,12 +634,54 @@ impl SdkBuilder {
                     .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?
             }
         };
+        let clock = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let mut pools = Vec::with_capacity(self.providers.len());
+        let mut reloaders = Vec::new();
+        // Per pool: its live source, and the interval of its background work.
+        let mut background = Vec::with_capacity(self.providers.len());
         for &spec in &self.providers {
-            let pool = match self.keys.get(spec.id) {
-                Some(keys) => KeyPool::from_keys(spec, keys.iter().cloned())?,
-                None => KeyPool::from_env(spec)?,
+            let interval = self
+                .reload_interval
+                .unwrap_or(Some(Duration::from_secs(spec.keys.reload_secs)));
+            let (pool, source) = match self.keys.get(spec.id) {
+                Some(keys) => (KeyPool::from_keys(spec, keys.iter().cloned())?, None),
+                None => match self.loaders.get(spec.id) {
+                    Some(loader) => (
+                        KeyPool::from_keys(spec, Vec::<String>::new())?,
+                        Some((loader.clone(), SourceKind::Live)),
+                    ),
+                    None => match spec.keys.secrets_manager {
+                        Some(_) => match secret_loader(spec) {
+                            Ok(loader) => (
+                                KeyPool::from_keys(spec, Vec::<String>::new())?,
+                                Some((loader, SourceKind::Live)),
+                            ),
+                            Err(reason) if self.strict => return Err(Error::Config(reason)),
+                            Err(reason) => {
+                                tracing::warn!(provider = spec.id, %reason, "provider has no key source");
+                                (KeyPool::from_keys(spec, Vec::<String>::new())?, None)
+                            }
+                        },
+                        None => (
+                            KeyPool::from_env(spec)?,
+                            Some((
+                                Arc::new(EnvLoader::new(spec.keys)) as Arc<dyn KeyLoader>,
+                                SourceKind::Env,
+                            )),
+                        ),
+                    },
+                },
             };
+            pool.set_clock(clock.clone());
+            // A live source is read after the build: its pool starts empty.
+            let mut live = None;
+            if let Some((loader, kind)) = source {
+                let reloader = Arc::new(Reloader::new(pool.clone(), loader, kind));
+                if kind == SourceKind::Live {
+                    live = Some(reloader.clone());
+                }
+                reloaders.push(reloader);
+            }
             let rejected = pool.rejected();
             if self.strict && !rejected.is_empty() {
                 let list: Vec<String> = rejected.iter().map(ToString::to_string).collect();
@@ -534,10 +692,11 @@ impl SdkBuilder {
                     list.join("; ")
                 )));
             }
-            if self.strict && pool.is_empty() {
+            if self.strict && pool.is_empty() && live.is_none() {
                 return Err(pool.no_keys_error());
             }
             pools.push(pool);
+            background.push((live, interval));
         }
 
         let store = match self.health_store {
@@ -561,6 +720,33 @@ impl SdkBuilder {
             extra = extra.with(EmfTelemetry::stdout(DEFAULT_NAMESPACE));
         }
         let alive = Arc::new(());
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(());
+        let mut budgets = Vec::new();
+        let mut pool_tasks = Vec::new();
+        for ((spec, pool), (live, interval)) in self.providers.iter().zip(&pools).zip(background) {
+            let budget = spec.keys.daily_budget.map(|_| {
+                let mut health_ids: Vec<&'static str> =
+                    spec.endpoints.iter().map(|e| e.health_id).collect();
+                health_ids.sort_unstable();
+                health_ids.dedup();
+                budgets.push((pool.clone(), health_ids.clone()));
+                reload::FleetBudget {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                    health_ids,
+                }
+            });
+            if let Some(interval) = interval
+                && (live.is_some() || budget.is_some())
+            {
+                pool_tasks.push(reload::PoolTask {
+                    pool: pool.clone(),
+                    reloader: live,
+                    budget,
+                    interval,
+                });
+            }
+        }
         let telemetry = Arc::new(SdkTelemetry {
             background: OnceLock::new(),
             store,
@@ -574,6 +760,11 @@ impl SdkBuilder {
             alive: Arc::downgrade(&alive),
             extra,
             dropped_no_runtime: AtomicU64::new(0),
+            reloaders,
+            pool_tasks,
+            shutdown: shutdown_rx,
+            clock,
+            budgets,
         });
 
         let mut clients = Vec::with_capacity(self.providers.len());
@@ -628,9 +819,32 @@ impl SdkBuilder {
                 monitor,
                 telemetry,
                 _alive: alive,
+                _shutdown: shutdown,
             }),
         })
     }
+}
+
+/// The loader of the secret `spec` declares (feature `secrets-manager`), or why there is none.
+#[cfg(feature = "secrets-manager")]
+fn secret_loader(spec: &ProviderSpec) -> std::result::Result<Arc<dyn KeyLoader>, String> {
+    let source = spec
+        .keys
+        .secrets_manager
+        .as_ref()
+        .ok_or_else(|| format!("{}: no keys.source declared", spec.id))?;
+    crate::keys::SecretsManagerLoader::from_env(source)
+        .map(|loader| Arc::new(loader) as Arc<dyn KeyLoader>)
+        .map_err(|e| format!("{}: {e}", spec.id))
+}
+
+#[cfg(not(feature = "secrets-manager"))]
+fn secret_loader(spec: &ProviderSpec) -> std::result::Result<Arc<dyn KeyLoader>, String> {
+    Err(format!(
+        "{}: keys.source is an AWS Secrets Manager secret but media-sdk was built without the \
+         `secrets-manager` feature",
+        spec.id
+    ))
 }
 
 /// `url` for an error message: trimmed, shortened, any `user:password@` masked.

@@ -93,7 +93,8 @@ impl AuthScheme {
     }
 }
 
-/// Environment variables holding a provider's key pool.
+/// Where a provider's key pool comes from: environment variables by default, or an AWS Secrets
+/// Manager secret; how often it is re-read and what one key may spend per day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeySource {
     /// Comma-separated pool, e.g. `OPENAI_API_KEYS`.
@@ -104,6 +105,83 @@ pub struct KeySource {
     pub recommended_min: u32,
     /// Recommended maximum pool size.
     pub recommended_max: u32,
+    /// An AWS Secrets Manager secret holding the keys instead of the environment variables
+    /// (`keys.source`, kind `secrets_manager`); `None` (the default): the environment.
+    pub secrets_manager: Option<SecretsManagerSource>,
+    /// How often a running `Sdk` re-reads the keys, in seconds (`keys.reload_secs`, default
+    /// [`DEFAULT_RELOAD_SECS`]).
+    pub reload_secs: u64,
+    /// How much one key may spend per UTC day (`keys.daily_budget`); `None` (the default): no
+    /// limit.
+    pub daily_budget: Option<DailyBudget>,
+}
+
+/// Default of `keys.reload_secs`: five minutes.
+pub const DEFAULT_RELOAD_SECS: u64 = 300;
+/// Default of `keys.source.stage_env`.
+pub const DEFAULT_STAGE_ENV: &str = "MEDIA_SDK_STAGE";
+
+/// A provider's keys in an AWS Secrets Manager secret (`keys.source` with
+/// `kind: secrets_manager`).
+///
+/// The secret holds the comma-separated keys (Kling: `access:secret` pairs), either as the
+/// whole secret string or, with [`field`](Self::field), in one field of a JSON object (a
+/// string, or an array of strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretsManagerSource {
+    /// Secret name or ARN; `{stage}` is replaced by the value of
+    /// [`stage_env`](Self::stage_env), e.g. `media-sdk/{stage}/openai`.
+    pub secret: &'static str,
+    /// The JSON field holding the keys; `None`: the whole secret string.
+    pub field: Option<&'static str>,
+    /// The variable naming the stage (default [`DEFAULT_STAGE_ENV`]).
+    pub stage_env: &'static str,
+    /// A variable that, when set and non-empty, names the secret instead of
+    /// [`secret`](Self::secret).
+    pub override_env: Option<&'static str>,
+}
+
+impl SecretsManagerSource {
+    /// The secret id to read, resolving the override variable and `{stage}` through `lookup`
+    /// (an environment reader). An error says which variable is missing.
+    pub fn secret_id(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> std::result::Result<String, String> {
+        let set = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(id) = self.override_env.and_then(set) {
+            return Ok(id);
+        }
+        if !self.secret.contains("{stage}") {
+            return Ok(self.secret.to_owned());
+        }
+        match set(self.stage_env) {
+            Some(stage) => Ok(self.secret.replace("{stage}", &stage)),
+            None => Err(format!(
+                "the key secret `{}` needs the stage: set {}{}",
+                self.secret,
+                self.stage_env,
+                self.override_env
+                    .map(|o| format!(" (or name the secret in {o})"))
+                    .unwrap_or_default()
+            )),
+        }
+    }
+}
+
+/// A per-key daily budget (`keys.daily_budget`), counted per UTC day over the key's successful
+/// calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DailyBudget {
+    /// At most this many credits (`{ credits: N }`; a call's credits come from its capability).
+    Credits(u64),
+    /// At most this many successful calls (`{ calls: N }`).
+    Calls(u64),
 }
 
 /// Connection and request timeouts.

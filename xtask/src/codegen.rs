@@ -254,6 +254,17 @@ fn client_name(id: &str, provider: &Provider) -> String {
         .unwrap_or_default()
 }
 
+/// `Some("...")` or `None` for an optional string of the spec.
+fn opt_str(value: Option<&crate::spec::Spanned<String>>) -> TokenStream {
+    match value {
+        Some(v) => {
+            let v = &v.value;
+            quote!(Some(#v))
+        }
+        None => quote!(None),
+    }
+}
+
 fn u64_lit(v: u64) -> Literal {
     Literal::u64_unsuffixed(v)
 }
@@ -1357,6 +1368,8 @@ struct Uses {
     job: bool,
     validation_error: bool,
     envelope: bool,
+    secrets_manager: bool,
+    daily_budget: bool,
 }
 
 fn response_output(endpoint: &Endpoint, uses: &mut Uses) -> TokenStream {
@@ -1795,6 +1808,41 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
         }
         None => quote!(None),
     };
+    let secrets_manager = match &keys.source {
+        Some(source) => {
+            let secret = &source.secret.value;
+            let field = opt_str(source.field.as_ref());
+            let stage_env = source
+                .stage_env
+                .as_ref()
+                .map_or("MEDIA_SDK_STAGE", |s| s.value.as_str());
+            let override_env = opt_str(source.override_env.as_ref());
+            uses.secrets_manager = true;
+            quote!(Some(SecretsManagerSource {
+                secret: #secret,
+                field: #field,
+                stage_env: #stage_env,
+                override_env: #override_env,
+            }))
+        }
+        None => quote!(None),
+    };
+    let reload_secs = u64_lit(keys.reload_secs.as_ref().map_or(300, |r| r.value));
+    uses.daily_budget |= keys.daily_budget.is_some();
+    let daily_budget = match &keys.daily_budget {
+        Some(b) => match (&b.credits, &b.calls) {
+            (Some(n), _) => {
+                let n = u64_lit(n.value);
+                quote!(Some(DailyBudget::Credits(#n)))
+            }
+            (None, Some(n)) => {
+                let n = u64_lit(n.value);
+                quote!(Some(DailyBudget::Calls(#n)))
+            }
+            (None, None) => quote!(None),
+        },
+        None => quote!(None),
+    };
     let rmin = u64_lit(keys.recommended_pool.min.value.into());
     let rmax = u64_lit(keys.recommended_pool.max.value.into());
     let t = &policy.timeouts;
@@ -1895,6 +1943,9 @@ fn provider_static(spec: &Spec, id: &str, provider: &Provider, uses: &mut Uses) 
                 legacy_env: #legacy,
                 recommended_min: #rmin,
                 recommended_max: #rmax,
+                secrets_manager: #secrets_manager,
+                reload_secs: #reload_secs,
+                daily_budget: #daily_budget,
             },
             timeouts: Timeouts {
                 connect_ms: #connect,
@@ -2054,19 +2105,25 @@ fn provider_module(spec: &Spec, id: &str, provider: &Provider) -> TokenStream {
     if uses.envelope {
         spec_uses.push(ident("Envelope"));
     }
+    spec_uses.extend(["BodyLimits"].map(ident));
+    if uses.daily_budget {
+        spec_uses.push(ident("DailyBudget"));
+    }
     spec_uses.extend(
         [
-            "BodyLimits",
             "ErrorRules",
             "HealthRules",
             "KeyLimits",
             "KeySource",
             "ProviderSpec",
             "RetryPolicy",
-            "Timeouts",
         ]
         .map(ident),
     );
+    if uses.secrets_manager {
+        spec_uses.push(ident("SecretsManagerSource"));
+    }
+    spec_uses.push(ident("Timeouts"));
     quote! {
         #module_doc
 

@@ -541,7 +541,8 @@ pub struct Auth {
     pub ttl_secs: Option<Spanned<u64>>,
 }
 
-/// Environment variables holding a provider's key pool.
+/// A provider's key pool: environment variables by default, or a secret (`source`); how often
+/// it is re-read and what one key may spend per day.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Keys {
@@ -552,6 +553,55 @@ pub struct Keys {
     pub legacy_env: Option<Spanned<String>>,
     /// Recommended pool size; a smaller pool logs one warning.
     pub recommended_pool: Pool,
+    /// Where the keys are read from instead of `env` (default: the environment variables).
+    #[serde(default)]
+    pub source: Option<KeysSource>,
+    /// How often a running SDK re-reads the keys, in seconds (default 300).
+    #[serde(default)]
+    pub reload_secs: Option<Spanned<u64>>,
+    /// What one key may spend per UTC day (default: no limit).
+    #[serde(default)]
+    pub daily_budget: Option<DailyBudget>,
+}
+
+/// A key source other than the environment.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSource {
+    /// `secrets_manager`: an AWS Secrets Manager secret.
+    pub kind: Spanned<KeysSourceKind>,
+    /// Secret name or ARN; `{stage}` is replaced by the value of `stage_env`.
+    pub secret: Spanned<String>,
+    /// JSON field holding the comma-separated keys (a string or an array of strings); absent:
+    /// the whole secret string.
+    #[serde(default)]
+    pub field: Option<Spanned<String>>,
+    /// Variable naming the stage (default `MEDIA_SDK_STAGE`).
+    #[serde(default)]
+    pub stage_env: Option<Spanned<String>>,
+    /// Variable that, when set, names the secret instead of `secret`.
+    #[serde(default)]
+    pub override_env: Option<Spanned<String>>,
+}
+
+/// Kinds of key source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeysSourceKind {
+    /// AWS Secrets Manager (`secretsmanager:GetSecretValue`).
+    SecretsManager,
+}
+
+/// A per-key daily budget: exactly one of `credits` or `calls`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DailyBudget {
+    /// Credits per key per UTC day.
+    #[serde(default)]
+    pub credits: Option<Spanned<u64>>,
+    /// Successful calls per key per UTC day.
+    #[serde(default)]
+    pub calls: Option<Spanned<u64>>,
 }
 
 /// A recommended pool size range.

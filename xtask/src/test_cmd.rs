@@ -1,7 +1,7 @@
 //! `cargo xtask test`: everything CI checks, in one command.
 //!
-//! 1. Installs the DynamoDB-compatible test server (moto, from PyPI) into `.venv/` when it is
-//!    missing, and exports its path as `MOTO_SERVER` for the tests that start it.
+//! 1. Installs the DynamoDB- and Secrets Manager-compatible test server (moto, from PyPI) into
+//!    `.venv/` when it is missing, and exports its path as `MOTO_SERVER` for the tests that start it.
 //! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`, `cargo xtask codegen --check`,
 //!    `cargo package` of every crate meant for crates.io, `cargo doc` with warnings denied, and
 //!    every test in the workspace.
@@ -13,7 +13,11 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 /// PyPI requirements of the test server.
-const MOTO_REQUIREMENTS: &[&str] = &["moto[dynamodb]>=5.1,<6", "flask", "flask-cors"];
+const MOTO_REQUIREMENTS: &[&str] = &[
+    "moto[dynamodb,secretsmanager]>=5.1,<6",
+    "flask",
+    "flask-cors",
+];
 
 /// Runs the whole check suite from the workspace root.
 pub fn run(root: &Path) -> Result<()> {
@@ -128,14 +132,17 @@ pub fn ensure_moto(root: &Path) -> Result<PathBuf> {
     let python = venv.join("bin").join("python");
     let ready = server.exists()
         && Command::new(&python)
-            .args(["-c", "import moto, flask, flask_cors"])
+            .args([
+                "-c",
+                "import moto, moto.secretsmanager.responses, flask, flask_cors",
+            ])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
     if ready {
         return Ok(server);
     }
-    step("installing moto (DynamoDB-compatible test server) into .venv");
+    step("installing moto (DynamoDB and Secrets Manager test server) into .venv");
     run_cmd(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
     run_cmd(
         Command::new(&python)

@@ -365,6 +365,54 @@ impl Checker {
         }
     }
 
+    /// `keys.source`, `keys.reload_secs` and `keys.daily_budget`.
+    fn key_source(&mut self, keys: &crate::spec::Keys) {
+        if let Some(source) = &keys.source {
+            if source.secret.value.trim().is_empty() {
+                self.err(source.secret.loc, "key secret name must not be empty");
+            }
+            if let Some(field) = source.field.as_ref().filter(|f| f.value.is_empty()) {
+                self.err(field.loc, "key secret field must not be empty");
+            }
+            // The stage variable is shared by every provider: checked as a name only.
+            if let Some(stage) = &source.stage_env
+                && !names::is_env_var(&stage.value)
+            {
+                self.err(
+                    stage.loc,
+                    format!(
+                        "invalid environment variable name `{}`; expected ^[A-Z_][A-Z0-9_]*$",
+                        stage.value
+                    ),
+                );
+            }
+            if let Some(var) = &source.override_env {
+                self.env_var(var);
+            }
+        }
+        if let Some(reload) = keys.reload_secs.as_ref().filter(|r| r.value == 0) {
+            self.err(reload.loc, "reload_secs must be greater than 0");
+        }
+        if let Some(budget) = &keys.daily_budget {
+            match (&budget.credits, &budget.calls) {
+                (Some(n), None) | (None, Some(n)) if n.value == 0 => {
+                    self.err(n.loc, "a daily budget must be greater than 0");
+                }
+                (Some(_), None) | (None, Some(_)) => {}
+                (Some(credits), Some(_)) => {
+                    self.err(
+                        credits.loc,
+                        "daily_budget takes one of credits or calls, not both",
+                    );
+                }
+                (None, None) => self.err(
+                    keys.env.loc,
+                    "daily_budget needs credits or calls, e.g. `daily_budget: { calls: 1000 }`",
+                ),
+            }
+        }
+    }
+
     fn env_var(&mut self, var: &Spanned<String>) {
         if !names::is_env_var(&var.value) {
             self.err(
@@ -475,6 +523,7 @@ impl Checker {
         if let Some(legacy) = &provider.keys.legacy_env {
             self.env_var(legacy);
         }
+        self.key_source(&provider.keys);
         let pool = &provider.keys.recommended_pool;
         if pool.min.value == 0 {
             self.err(pool.min.loc, "recommended pool min must be at least 1");

@@ -464,6 +464,33 @@ const CASES: &[Case] = &[
         expected: &["t.yaml:25:54: recommended pool min must be at least 1"],
     },
     Case {
+        proves: "keys are re-read at a positive interval",
+        edits: &[("max: 2 } }", "max: 2 }, reload_secs: 0 }")],
+        append: "",
+        expected: &["t.yaml:25:80: reload_secs must be greater than 0"],
+    },
+    Case {
+        proves: "a daily key budget counts credits or calls, not both",
+        edits: &[(
+            "max: 2 } }",
+            "max: 2 }, daily_budget: { calls: 5, credits: 9 } }",
+        )],
+        append: "",
+        expected: &["t.yaml:25:102: daily_budget takes one of credits or calls, not both"],
+    },
+    Case {
+        proves: "a key secret has a name and its override is a variable name",
+        edits: &[(
+            "max: 2 } }",
+            "max: 2 }, source: { kind: secrets_manager, secret: \"\", override_env: bad-name } }",
+        )],
+        append: "",
+        expected: &[
+            "t.yaml:25:108: key secret name must not be empty",
+            "t.yaml:25:126: invalid environment variable name `bad-name`; expected ^[A-Z_][A-Z0-9_]*$",
+        ],
+    },
+    Case {
         proves: "the recommended pool min must not exceed max",
         edits: &[("min: 1, max: 2 } }", "min: 3, max: 2 } }")],
         append: "",

@@ -26,6 +26,9 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
         legacy_env: Some("KLING_API_KEY"),
         recommended_min: 2,
         recommended_max: 2,
+        secrets_manager: None,
+        reload_secs: 300,
+        daily_budget: None,
     },
     timeouts: Timeouts {
         connect_ms: 5000,

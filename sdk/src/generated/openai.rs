@@ -24,6 +24,9 @@ pub static PROVIDER: ProviderSpec = ProviderSpec {
         legacy_env: Some("OPENAI_API_KEY"),
         recommended_min: 3,
         recommended_max: 5,
+        secrets_manager: None,
+        reload_secs: 300,
+        daily_budget: None,
     },
     timeouts: Timeouts {
         connect_ms: 5000,

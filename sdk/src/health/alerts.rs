@@ -8,6 +8,7 @@
 //! | [`AlertKind::RateLimits`] | provider (all its health ids; per-id counts as detail) | rate-limit events in the last hour | > `alerts.rate_limits_per_hour` |
 //! | [`AlertKind::Latency`] | health id | average latency over the health window | > `alerts.avg_latency_ms` |
 //! | [`AlertKind::SuccessRate`] | health id | success rate over the health window | < `alerts.success_rate` |
+//! | [`AlertKind::KeyBudget`] | key (fingerprint in the description) | what the key spent today (UTC) | ≥ `keys.daily_budget` |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,10 @@ pub enum AlertKind {
     Latency,
     /// Success rate of one health id over the window below the limit.
     SuccessRate,
+    /// One key spent its `keys.daily_budget` (credits or calls) and is set aside until the next
+    /// UTC day; raised by the key pool, once per key and day
+    /// ([`KeyPool::budget_alerts`](crate::keys::KeyPool::budget_alerts)).
+    KeyBudget,
 }
 
 /// A crossed alert threshold.
@@ -216,10 +221,10 @@ pub fn render_table(reports: &[HealthReport], alerts: &[Alert]) -> String {
     ];
     // The first three columns are text (left-aligned), the rest numbers (right-aligned).
     const TEXT_COLUMNS: usize = 3;
-    let rows: Vec<[String; 8]> = reports
+    let rows: Vec<Vec<String>> = reports
         .iter()
         .map(|r| {
-            [
+            vec![
                 r.health_id.clone(),
                 r.provider.clone(),
                 r.status.to_string(),
@@ -234,19 +239,73 @@ pub fn render_table(reports: &[HealthReport], alerts: &[Alert]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEADERS.map(str::len);
-    for row in &rows {
+    let mut out = columns(&HEADERS, &rows, TEXT_COLUMNS);
+    if !alerts.is_empty() {
+        out.push_str("\nALERTS\n");
+        for alert in alerts {
+            out.push_str("! ");
+            out.push_str(&alert.description);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Per-key usage over each report's window (see [`HealthReport::keys`]), one row per provider,
+/// health id and key fingerprint; empty when no call names a key.
+///
+/// ```text
+/// KEY USAGE
+/// PROVIDER  HEALTH ID   KEY         CALLS  SUCCESSES  CREDITS
+/// openai    openai-tts  k_1a2b3c4d     12         12       12
+/// ```
+pub fn render_key_usage(reports: &[HealthReport]) -> String {
+    const HEADERS: [&str; 6] = [
+        "PROVIDER",
+        "HEALTH ID",
+        "KEY",
+        "CALLS",
+        "SUCCESSES",
+        "CREDITS",
+    ];
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .flat_map(|r| {
+            r.keys.iter().map(|k| {
+                vec![
+                    r.provider.clone(),
+                    r.health_id.clone(),
+                    k.fingerprint.clone(),
+                    k.calls.to_string(),
+                    k.successes.to_string(),
+                    k.credits.to_string(),
+                ]
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!("KEY USAGE\n{}", columns(&HEADERS, &rows, 3))
+}
+
+/// `headers` and `rows` in aligned columns two spaces apart: the first `text_columns`
+/// left-aligned, the rest (numbers) right-aligned; trailing spaces trimmed.
+fn columns(headers: &[&str], rows: &[Vec<String>], text_columns: usize) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &[&str]| {
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
         let mut out = String::new();
-        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        for (i, (cell, width)) in cells.zip(&widths).enumerate() {
+            let width = *width;
             if i > 0 {
                 out.push_str("  ");
             }
-            if i < TEXT_COLUMNS {
+            if i < text_columns {
                 out.push_str(&format!("{cell:<width$}"));
             } else {
                 out.push_str(&format!("{cell:>width$}"));
@@ -256,17 +315,9 @@ pub fn render_table(reports: &[HealthReport], alerts: &[Alert]) -> String {
         out.push('\n');
         out
     };
-    let mut out = line(&HEADERS);
-    for row in &rows {
-        out.push_str(&line(&row.each_ref().map(String::as_str)));
-    }
-    if !alerts.is_empty() {
-        out.push_str("\nALERTS\n");
-        for alert in alerts {
-            out.push_str("! ");
-            out.push_str(&alert.description);
-            out.push('\n');
-        }
+    let mut out = line(&mut headers.iter().copied());
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
     }
     out
 }

@@ -131,7 +131,7 @@ const ACTIVE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 ///
 /// | item       | `pk`                            | `sk`                                 | attributes |
 /// |------------|---------------------------------|--------------------------------------|------------|
-/// | metric     | `PROVIDER_HEALTH#<health id>`   | `METRIC#<13-digit millis>#<suffix>`  | `latency_ms` N, `success` BOOL, `timestamp` S, `ttl` N, `attempts` N, `health_id` S, `provider` S, `endpoint` S, optional `status` N, `error_class` S, `key` S (fingerprint), `ttfb_ms` N (streams: time to the first audio byte), `cancelled` BOOL (streams dropped by the caller; written only when true, absent reads as false) |
+/// | metric     | `PROVIDER_HEALTH#<health id>`   | `METRIC#<13-digit millis>#<suffix>`  | `latency_ms` N, `success` BOOL, `timestamp` S, `ttl` N, `attempts` N, `health_id` S, `provider` S, `endpoint` S, optional `status` N, `error_class` S, `key` S (fingerprint), `ttfb_ms` N (streams: time to the first audio byte), `cancelled` BOOL (streams dropped by the caller; written only when true, absent reads as false), `credits` N (what the call cost, summed per key in health reports; written only when non-zero, absent reads as 0) |
 /// | rate limit | `PROVIDER_RATE_LIMIT#<provider>`| `EVENT#<13-digit millis>#<suffix>`   | `provider` S, `health_id` S, `key` S, `cooldown_ms` N, `rotated` BOOL, `timestamp` S, `ttl` N |
 /// | cool-down  | `KEY_COOLDOWN#<provider>`       | `<key fingerprint>`                  | `provider` S, `key` S, `until_ms` N, `until` S, `ttl` N |
 ///
@@ -592,6 +592,7 @@ impl DynamoStore {
             error_class: string_attr(item, "error_class"),
             attempts: self.req_n(item, "attempts")?,
             key_fingerprint: string_attr(item, "key"),
+            credits: self.opt_n(item, "credits")?.unwrap_or(0),
             ttl: self.req_n(item, "ttl")?,
         })
     }
@@ -749,6 +750,9 @@ fn to_item(item: &HealthItem) -> Item {
             }
             if m.cancelled {
                 out.insert("cancelled".into(), AttributeValue::Bool(true));
+            }
+            if m.credits > 0 {
+                out.insert("credits".into(), n(m.credits));
             }
             if let Some(class) = &m.error_class {
                 out.insert("error_class".into(), s(class));
@@ -1013,6 +1017,7 @@ mod tests {
             error_class: None,
             attempts: 1,
             key_fingerprint: Some("k_0123abcd".into()),
+            credits: 0,
             ttl: 1_700_086_400,
         }
     }
@@ -1043,6 +1048,26 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn credits_round_trip_and_items_without_them_read_as_zero() {
+        let store = offline_store();
+        let item = MetricItem {
+            credits: 20,
+            ..metric_item(None, false)
+        };
+        let raw = to_item(&HealthItem::Metric(item.clone()));
+        assert_eq!(
+            raw.get("credits")
+                .and_then(|v| v.as_n().ok())
+                .map(String::as_str),
+            Some("20")
+        );
+        assert_eq!(store.parse_metric(&raw).unwrap(), item);
+        let free = to_item(&HealthItem::Metric(metric_item(None, false)));
+        assert!(!free.contains_key("credits"), "zero is not written");
+        assert_eq!(store.parse_metric(&free).unwrap().credits, 0);
     }
 
     #[test]

@@ -46,7 +46,7 @@ mod report;
 mod store;
 pub mod table;
 
-pub use alerts::{Alert, AlertKind, alerts, alerts_for, render_table};
+pub use alerts::{Alert, AlertKind, alerts, alerts_for, render_key_usage, render_table};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cooldowns::spawn_cooldown_sync;
 #[cfg(feature = "dynamodb")]
@@ -54,9 +54,12 @@ pub use dynamo::{DYNAMO_TIMEOUT_ENV, DynamoStore, DynamoTimeouts, TableSetup};
 pub use emf::{DEFAULT_NAMESPACE, EmfTelemetry, Fanout};
 pub use memory::{DEFAULT_MEMORY_MAX_ITEMS, DEFAULT_MEMORY_PAGE_SIZE, MemoryStore};
 pub use monitor::{DEFAULT_CACHE_TTL, HealthError, HealthMonitor};
-pub use recorder::{FlushReport, FlushTimeout, HealthRecorder, RecorderConfig, RecorderStats};
+pub use recorder::{
+    BUDGET_RETENTION, FlushReport, FlushTimeout, HealthRecorder, RecorderConfig, RecorderStats,
+};
 pub use report::{
-    HealthReport, ProviderStatus, RATE_LIMIT_WINDOW, check_provider_health, evaluate,
+    HealthReport, KeyUsage, ProviderStatus, RATE_LIMIT_WINDOW, check_provider_health, evaluate,
+    key_usage,
 };
 pub use store::{
     CONFIG_TABLE_ENV, COOLDOWN_PK_PREFIX, DEFAULT_STORE_TIMEOUT, HealthItem, HealthStore,

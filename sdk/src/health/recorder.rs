@@ -47,6 +47,10 @@ pub struct RecorderConfig {
     pub store_timeout: Duration,
 }
 
+/// How long metrics are kept when a provider declares a daily key budget: a UTC day and an
+/// hour, so the day's items are all there when the fleet's spending is summed.
+pub const BUDGET_RETENTION: Duration = Duration::from_secs(25 * 3600);
+
 impl Default for RecorderConfig {
     fn default() -> Self {
         Self {
@@ -65,11 +69,16 @@ impl Default for RecorderConfig {
 }
 
 impl RecorderConfig {
-    /// Defaults, with metrics kept for the longest health window of `providers`.
+    /// Defaults, with metrics kept for the longest health window of `providers`, and for a
+    /// UTC day plus an hour ([`BUDGET_RETENTION`]) when one of them declares a
+    /// `keys.daily_budget` (the fleet's spending per key is summed from them).
     pub fn for_providers(providers: &[&ProviderSpec]) -> Self {
         let mut config = Self::default();
         if let Some(longest) = providers.iter().map(|p| p.health.window()).max() {
             config.metric_retention = longest;
+        }
+        if providers.iter().any(|p| p.keys.daily_budget.is_some()) {
+            config.metric_retention = config.metric_retention.max(BUDGET_RETENTION);
         }
         config
     }

@@ -107,6 +107,44 @@ pub struct HealthReport {
     /// When the report was computed.
     #[serde(serialize_with = "serialize_time")]
     pub checked_at: SystemTime,
+    /// Usage per key over the window (calls whose key is known, cancelled streams left out),
+    /// by fingerprint: what each key costs, for cost control and `keys.daily_budget`.
+    pub keys: Vec<KeyUsage>,
+}
+
+/// One key's usage over a report's window, summed from the metric items (every process
+/// sharing the store: no extra store traffic).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyUsage {
+    /// The key's fingerprint.
+    pub fingerprint: String,
+    /// Calls it served.
+    pub calls: u64,
+    /// Of which succeeded.
+    pub successes: u64,
+    /// Credits of its calls (declared by the endpoint's capability; 0 when none is).
+    pub credits: u64,
+}
+
+/// Sums `metrics` per key fingerprint (items without one and cancelled streams left out),
+/// ordered by fingerprint.
+pub fn key_usage<'a>(metrics: impl IntoIterator<Item = &'a MetricItem>) -> Vec<KeyUsage> {
+    let mut by_key: std::collections::BTreeMap<&str, KeyUsage> = Default::default();
+    for m in metrics.into_iter().filter(|m| !m.cancelled) {
+        let Some(fp) = m.key_fingerprint.as_deref() else {
+            continue;
+        };
+        let usage = by_key.entry(fp).or_insert_with(|| KeyUsage {
+            fingerprint: fp.to_owned(),
+            calls: 0,
+            successes: 0,
+            credits: 0,
+        });
+        usage.calls += 1;
+        usage.successes += u64::from(m.success);
+        usage.credits += u64::from(m.credits);
+    }
+    by_key.into_values().collect()
 }
 
 fn serialize_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -161,6 +199,7 @@ impl HealthReport {
             provider_rate_limits: rate_limits,
             window: rules.window(),
             checked_at,
+            keys: key_usage(metrics),
         }
     }
 }
@@ -241,6 +280,7 @@ mod tests {
             error_class: None,
             attempts: 1,
             key_fingerprint: None,
+            credits: 0,
             ttl: 0,
         }
     }
@@ -273,5 +313,33 @@ mod tests {
         assert_eq!(report.avg_latency_ms, Some(200.0));
         assert_eq!(report.p95_latency_ms, Some(300));
         assert_eq!(report.status, ProviderStatus::Healthy);
+        assert!(report.keys.is_empty(), "no item names a key");
+    }
+
+    #[test]
+    fn usage_is_summed_per_key_fingerprint() {
+        let by = |fp: &str, success: bool, credits: u32, cancelled: bool| MetricItem {
+            key_fingerprint: Some(fp.into()),
+            credits,
+            ..item(10, success, cancelled)
+        };
+        let metrics = [
+            by("k_b", true, 20, false),
+            by("k_a", true, 1, false),
+            by("k_b", false, 0, false),
+            by("k_b", true, 20, false),
+            by("k_a", false, 0, true),
+            item(10, true, false),
+        ];
+        let usage = |fingerprint: &str, calls, successes, credits| KeyUsage {
+            fingerprint: fingerprint.into(),
+            calls,
+            successes,
+            credits,
+        };
+        assert_eq!(
+            key_usage(&metrics),
+            [usage("k_a", 1, 1, 1), usage("k_b", 3, 2, 40)]
+        );
     }
 }

@@ -67,6 +67,9 @@ pub struct MetricItem {
     pub attempts: u32,
     /// Fingerprint of the key that served the last attempt (never the key).
     pub key_fingerprint: Option<String>,
+    /// Credits the call cost (the `credits` attribute, written when non-zero; absent reads as
+    /// 0): its capability's credits on success, 0 on failure.
+    pub credits: u32,
     /// Expiry (the `ttl` attribute), in epoch seconds.
     pub ttl: u64,
 }
@@ -89,6 +92,7 @@ impl MetricItem {
             error_class: metric.error_class.map(str::to_owned),
             attempts: metric.attempts,
             key_fingerprint: metric.key_fingerprint.clone(),
+            credits: metric.credits,
             ttl: ttl_after(at_ms, retention),
         }
     }

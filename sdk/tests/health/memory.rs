@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use media_sdk::Endpoint;
 use media_sdk::health::{
     Alert, AlertKind, Clock, EmfTelemetry, Fanout, HealthError, HealthItem, HealthMonitor,
-    HealthRecorder, HealthReport, HealthStore, MemoryStore, MetricItem, ProviderStatus,
+    HealthRecorder, HealthReport, HealthStore, KeyUsage, MemoryStore, MetricItem, ProviderStatus,
     RecorderConfig, alarms, alerts, check_provider_health, render_table,
 };
 use media_sdk::openai::{self, ImageRequest, SpeechRequest};
@@ -395,6 +395,7 @@ fn report(rate_limits: u64, avg: Option<f64>, success: Option<f64>, requests: u6
         provider_rate_limits: rate_limits,
         window: Duration::from_secs(300),
         checked_at: at_ms(START_MS),
+        keys: Vec::new(),
     }
 }
 
@@ -468,7 +469,16 @@ ALERTS
 
 #[test]
 fn reports_serialize_for_json_output() {
-    let value = serde_json::to_value(report(3, Some(120.5), Some(1.0), 8)).expect("json");
+    let report = HealthReport {
+        keys: vec![KeyUsage {
+            fingerprint: "k_0123abcd".into(),
+            calls: 8,
+            successes: 8,
+            credits: 16,
+        }],
+        ..report(3, Some(120.5), Some(1.0), 8)
+    };
+    let value = serde_json::to_value(report).expect("json");
     assert_eq!(
         value,
         serde_json::json!({
@@ -483,6 +493,9 @@ fn reports_serialize_for_json_output() {
             "provider_rate_limits": 3,
             "window_secs": 300,
             "checked_at": "2025-01-01T00:00:00.000Z",
+            "keys": [
+                { "fingerprint": "k_0123abcd", "calls": 8, "successes": 8, "credits": 16 }
+            ],
         })
     );
 }

@@ -305,7 +305,7 @@ fn quarantined_keys_are_skipped_logged_once_and_exhaust_the_pool() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn reload_clears_quarantine_and_keeps_cool_downs() {
+async fn reload_keeps_quarantines_and_cool_downs_of_unchanged_keys() {
     let lookup = env(&[("OPENAI_API_KEYS", "sk-1,sk-2")]);
     let pool = KeyPool::from_lookup(&OPENAI, &lookup).unwrap();
     let until = Instant::now() + Duration::from_secs(60);
@@ -315,12 +315,21 @@ async fn reload_clears_quarantine_and_keeps_cool_downs() {
 
     pool.reload_from_lookup(&lookup).unwrap();
     let states: Vec<KeyState> = pool.snapshot().into_iter().map(|k| k.state).collect();
-    assert_eq!(states[0], KeyState::Available);
+    assert!(
+        matches!(states[0], KeyState::Quarantined { .. }),
+        "{states:?}"
+    );
     assert!(matches!(states[1], KeyState::CoolingDown { until: u, .. } if u == until));
 
     pool.reload_from_lookup(env(&[("OPENAI_API_KEYS", "sk-3")]))
         .unwrap();
     assert_eq!(pool.fingerprints(), vec![fingerprint("sk-3")]);
+    pool.reload_from_lookup(env(&[])).unwrap();
+    assert_eq!(
+        pool.fingerprints(),
+        vec![fingerprint("sk-3")],
+        "an empty read never empties the pool"
+    );
 
     let explicit = KeyPool::from_keys(&OPENAI, ["sk-9"]).unwrap();
     explicit.quarantine(&fingerprint("sk-9"), "invalid");
@@ -332,7 +341,10 @@ async fn reload_clears_quarantine_and_keeps_cool_downs() {
         vec![fingerprint("sk-9")],
         "explicit keys stay"
     );
-    assert!(explicit.select().is_ok());
+    assert!(
+        explicit.select().is_err(),
+        "a key that stays keeps its quarantine"
+    );
 }
 
 #[test]

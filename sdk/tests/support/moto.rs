@@ -1,7 +1,8 @@
-//! Starts a real DynamoDB-compatible server (moto) on a free loopback port for the health tests.
+//! Starts a real DynamoDB- and Secrets Manager-compatible server (moto) on a free loopback port
+//! for the health and key-source tests.
 //!
 //! `moto_server` is found through `MOTO_SERVER`, else `<workspace root>/.venv/bin/moto_server`
-//! (create it with `python3 -m venv .venv && .venv/bin/pip install 'moto[dynamodb]' flask
+//! (create it with `python3 -m venv .venv && .venv/bin/pip install 'moto[dynamodb,secretsmanager]' flask
 //! flask-cors`). A missing server fails the test; it is never skipped.
 //!
 //! The server runs under a small `sh` wrapper that holds the read end of a pipe from the test
@@ -60,7 +61,7 @@ impl MotoServer {
         assert!(
             moto.is_file(),
             "moto_server not found at {}: create the venv at the workspace root with \
-             `python3 -m venv .venv && .venv/bin/pip install 'moto[dynamodb]' flask flask-cors` \
+             `python3 -m venv .venv && .venv/bin/pip install 'moto[dynamodb,secretsmanager]' flask flask-cors` \
              (or `cargo xtask test`), or point MOTO_SERVER at a moto_server binary",
             moto.display()
         );

@@ -36,6 +36,9 @@ pub static ACME: ProviderSpec = ProviderSpec {
         legacy_env: None,
         recommended_min: 2,
         recommended_max: 3,
+        secrets_manager: None,
+        reload_secs: 300,
+        daily_budget: None,
     },
     errors: ErrorRules {
         message: &["/error/message"],
