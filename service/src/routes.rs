@@ -1,0 +1,223 @@
+//! The routes: authentication, JSON bodies, the per-request deadline, and one handler per
+//! media kind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use http::{HeaderValue, StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use media_sdk::Sdk;
+
+use crate::config::ServiceConfig;
+use crate::error::ApiError;
+use crate::facade::{self, ImageInput, MediaError, TtsInput, VideoInput, VideoStatus, VideoTicket};
+use crate::jobs::{JobClaim, JobIds};
+
+/// The header carrying the credits a text-to-speech answer cost.
+pub const CREDITS_HEADER: &str = "x-credits-used";
+/// The header naming the provider that spoke.
+pub const PROVIDER_HEADER: &str = "x-provider";
+
+/// What every handler shares.
+#[derive(Clone)]
+struct AppState {
+    sdk: Arc<Sdk>,
+    config: Arc<ServiceConfig>,
+    jobs: JobIds,
+}
+
+/// The authenticated caller: the fingerprint of the token presented.
+#[derive(Debug, Clone)]
+struct User(String);
+
+/// The API's router over `sdk`, configured by `config`.
+pub fn router(sdk: Arc<Sdk>, config: &ServiceConfig) -> Router {
+    let state = AppState {
+        sdk,
+        jobs: JobIds::new(*config.job_key()),
+        config: Arc::new(config.clone()),
+    };
+    let api = Router::new()
+        .route("/api/v1/media/tts", post(tts))
+        .route("/api/v1/media/image", post(image))
+        .route("/api/v1/media/video", post(video_submit))
+        .route("/api/v1/media/video/{id}", get(video_status))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body()))
+        .with_state(state)
+}
+
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match presented.and_then(|token| state.config.authenticate(token)) {
+        Some(fingerprint) => {
+            let user = User(fingerprint.to_owned());
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
+        None => {
+            tracing::info!(
+                path = request.uri().path(),
+                presented = presented.is_some(),
+                "refused: no valid bearer token"
+            );
+            ApiError::unauthorized().into_response()
+        }
+    }
+}
+
+/// A JSON body whose refusal is an [`ApiError`] (400, 413 or 415).
+struct ApiJson<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::from_rejection(&rejection)),
+        }
+    }
+}
+
+/// `call` within the configured deadline, its failure mapped to an [`ApiError`] and logged
+/// with the caller's fingerprint.
+async fn within<T>(
+    state: &AppState,
+    user: &User,
+    route: &'static str,
+    call: impl Future<Output = Result<T, MediaError>>,
+) -> Result<T, ApiError> {
+    let deadline: Duration = state.config.request_deadline();
+    let error = match tokio::time::timeout(deadline, call).await {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(error)) => ApiError::from_media(&error),
+        Err(_) => ApiError::deadline(deadline),
+    };
+    tracing::info!(
+        user = %user.0, route, status = error.status().as_u16(), code = error.code(),
+        "request failed"
+    );
+    Err(error)
+}
+
+async fn tts(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    ApiJson(input): ApiJson<TtsInput>,
+) -> Result<Response, ApiError> {
+    let speech = within(&state, &user, "tts", facade::tts_stream(&state.sdk, &input)).await?;
+    let content_type = speech
+        .audio
+        .content_type()
+        .and_then(|ct| HeaderValue::from_str(ct).ok())
+        .unwrap_or_else(|| HeaderValue::from_static("audio/mpeg"));
+    tracing::info!(user = %user.0, route = "tts", provider = speech.provider, credits = speech.credits_used, "speaking");
+    let mut response = Body::from_stream(speech.audio).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(CREDITS_HEADER, HeaderValue::from(speech.credits_used));
+    headers.insert(PROVIDER_HEADER, HeaderValue::from_static(speech.provider));
+    Ok(response)
+}
+
+async fn image(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    ApiJson(input): ApiJson<ImageInput>,
+) -> Result<Response, ApiError> {
+    let result = within(&state, &user, "image", facade::image(&state.sdk, &input)).await?;
+    Ok(Json(result).into_response())
+}
+
+async fn video_submit(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    ApiJson(input): ApiJson<VideoInput>,
+) -> Result<Response, ApiError> {
+    let job = within(
+        &state,
+        &user,
+        "video",
+        facade::video_submit(&state.sdk, &input),
+    )
+    .await?;
+    let claim = JobClaim {
+        ticket: job.ticket,
+        model: job.model,
+    };
+    let id = state.jobs.sign(&user.0, &claim).map_err(|error| {
+        tracing::error!(%error, "cannot serialize a video ticket");
+        ApiError::internal()
+    })?;
+    let body = json!({"id": id, "status": "pending"});
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+async fn video_status(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(claim) = state.jobs.open::<VideoTicket>(&user.0, &id) else {
+        return Err(ApiError::not_found("no video job with this id"));
+    };
+    let status = within(
+        &state,
+        &user,
+        "video_status",
+        facade::video_status(&state.sdk, &claim.ticket),
+    )
+    .await?;
+    Ok(Json(status_body(&id, &claim.model, status)).into_response())
+}
+
+/// The answer of a poll: `{id, status, model}`, with `videos` and `credits_used` once
+/// succeeded, `error` once failed.
+fn status_body(id: &str, model: &str, status: VideoStatus) -> Value {
+    match status {
+        VideoStatus::Pending => json!({"id": id, "status": "pending", "model": model}),
+        VideoStatus::Running => json!({"id": id, "status": "running", "model": model}),
+        VideoStatus::Succeeded(result) => json!({
+            "id": id,
+            "status": "succeeded",
+            "videos": result.videos,
+            "model": result.model,
+            "credits_used": result.credits_used,
+        }),
+        VideoStatus::Failed { message } => {
+            json!({"id": id, "status": "failed", "model": model, "error": message})
+        }
+    }
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
