@@ -119,6 +119,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use self::engine::{Attempt, CallDecision, CallRetry, Stop};
+pub use self::jobs::{JobState, JobTicket};
 use self::streaming::{AudioFlow, StreamEnd};
 use self::transport::{Answer, Outgoing, ReqwestTransport, Transport};
 pub(crate) use self::url::build_url;

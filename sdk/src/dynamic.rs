@@ -5,6 +5,10 @@
 //! behind it. The media facade and the demo use it to reach endpoints they do not name in Rust;
 //! the request still goes through the endpoint's generated type, so it is checked exactly like
 //! a typed call (shape, then limits) before any network call.
+//!
+//! A job endpoint can also be submitted and asked about later, one poll at a time
+//! ([`DynEndpoint::submit`], [`DynEndpoint::status`]), for callers that cannot wait for the job
+//! in one request.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,6 +21,8 @@ use crate::endpoint::{Audio, Endpoint, Job, ValidationError};
 use crate::error::{Error, Result};
 use crate::spec::EndpointSpec;
 use crate::stream::AudioStream;
+
+pub use crate::client::{JobState, JobTicket};
 
 /// A boxed call future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -50,6 +56,26 @@ type StreamFn = for<'a> fn(
     &'a CallOptions,
 ) -> BoxFuture<'a, Result<AudioStream>>;
 
+type SubmitFn = for<'a> fn(
+    &'a ProviderClient,
+    serde_json::Value,
+    &'a CallOptions,
+) -> BoxFuture<'a, Result<JobTicket>>;
+
+type StatusFn = for<'a> fn(
+    &'a ProviderClient,
+    &'static EndpointSpec,
+    &'a JobTicket,
+    &'a CallOptions,
+) -> BoxFuture<'a, Result<JobState<Output>>>;
+
+/// The submit-and-poll calls of a job endpoint.
+#[derive(Clone, Copy)]
+struct JobFns {
+    submit: SubmitFn,
+    status: StatusFn,
+}
+
 /// One endpoint, callable with a JSON request.
 #[derive(Clone, Copy)]
 pub struct DynEndpoint {
@@ -57,6 +83,7 @@ pub struct DynEndpoint {
     example_request: &'static str,
     call: CallFn,
     stream: Option<StreamFn>,
+    job: Option<JobFns>,
 }
 
 impl std::fmt::Debug for DynEndpoint {
@@ -65,6 +92,7 @@ impl std::fmt::Debug for DynEndpoint {
             .field("provider", &self.spec.provider)
             .field("endpoint", &self.spec.id)
             .field("streams", &self.stream.is_some())
+            .field("job", &self.job.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +112,7 @@ impl DynEndpoint {
             } else {
                 None
             },
+            job: None,
         }
     }
 
@@ -98,6 +127,7 @@ impl DynEndpoint {
             example_request,
             call: call_json::<E>,
             stream: None,
+            job: None,
         }
     }
 
@@ -112,6 +142,10 @@ impl DynEndpoint {
             example_request,
             call: call_job::<E, T>,
             stream: None,
+            job: Some(JobFns {
+                submit: submit_job::<E>,
+                status: job_status::<E, T>,
+            }),
         }
     }
 
@@ -169,6 +203,57 @@ impl DynEndpoint {
             )));
         };
         stream(client, request, options).await
+    }
+
+    /// Whether the endpoint is a job ([`submit`](Self::submit) and [`status`](Self::status)
+    /// are available).
+    pub fn is_job(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Submits `request` to this job endpoint and returns at once with a [`JobTicket`] (see
+    /// [`ProviderClient::submit_job`]); [`status`](Self::status) asks about the job later.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the endpoint is not a job or `client` is another provider's;
+    /// else as [`call`](Self::call) and [`ProviderClient::submit_job`].
+    pub async fn submit(
+        &self,
+        client: &ProviderClient,
+        request: serde_json::Value,
+        options: &CallOptions,
+    ) -> Result<JobTicket> {
+        self.check_client(client)?;
+        (self.job_fns()?.submit)(client, request, options).await
+    }
+
+    /// One status poll of the job `ticket` names (see [`ProviderClient::job_status`]); a
+    /// finished job's result is decoded through the endpoint's output type, as
+    /// [`Output::Job`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the endpoint is not a job or `client` is another provider's;
+    /// [`Error::Decode`] when the result does not fit the output type; else as
+    /// [`ProviderClient::job_status`].
+    pub async fn status(
+        &self,
+        client: &ProviderClient,
+        ticket: &JobTicket,
+        options: &CallOptions,
+    ) -> Result<JobState<Output>> {
+        self.check_client(client)?;
+        (self.job_fns()?.status)(client, self.spec, ticket, options).await
+    }
+
+    fn job_fns(&self) -> Result<JobFns> {
+        self.job.ok_or_else(|| {
+            Error::Config(format!(
+                "{}/{} is not a job endpoint",
+                self.spec.provider, self.spec.id
+            ))
+        })
     }
 
     fn check_client(&self, client: &ProviderClient) -> Result<()> {
@@ -253,6 +338,50 @@ where
         Ok(Output::Job {
             output: to_value::<E, _>(&job.output)?,
             id: job.id,
+        })
+    })
+}
+
+fn submit_job<'a, E>(
+    client: &'a ProviderClient,
+    request: serde_json::Value,
+    options: &'a CallOptions,
+) -> BoxFuture<'a, Result<JobTicket>>
+where
+    E: Endpoint + DeserializeOwned + 'static,
+{
+    Box::pin(async move {
+        let request = decode::<E>(request)?;
+        client.submit_job_with(request, options).await
+    })
+}
+
+fn job_status<'a, E, T>(
+    client: &'a ProviderClient,
+    spec: &'static EndpointSpec,
+    ticket: &'a JobTicket,
+    options: &'a CallOptions,
+) -> BoxFuture<'a, Result<JobState<Output>>>
+where
+    E: Endpoint<Output = Job<T>> + DeserializeOwned + 'static,
+    T: Serialize + Send + 'static,
+{
+    Box::pin(async move {
+        Ok(match client.job_status_with(spec, ticket, options).await? {
+            JobState::Queued => JobState::Queued,
+            JobState::Running => JobState::Running,
+            JobState::Failed { message } => JobState::Failed { message },
+            JobState::Done(body) => {
+                let job = E::decode(body).map_err(|source| Error::Decode {
+                    provider: spec.provider,
+                    endpoint: spec.id,
+                    source,
+                })?;
+                JobState::Done(Output::Job {
+                    output: to_value::<E, _>(&job.output)?,
+                    id: job.id,
+                })
+            }
         })
     })
 }

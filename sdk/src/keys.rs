@@ -533,6 +533,14 @@ impl KeyPool {
         }
     }
 
+    /// A lease on the key with this fingerprint, whatever its state (a submitted job belongs
+    /// to its key and is polled with it); `None` when the pool has no such key (it was
+    /// removed by a reload).
+    pub(crate) fn lease_of(&self, fingerprint: &str) -> Option<KeyLease> {
+        let slot = self.inner.find(fingerprint)?;
+        Some(KeyLease::new(self.inner.clone(), slot))
+    }
+
     /// Quarantines the key with this fingerprint. Returns whether the key exists.
     pub fn quarantine(&self, fingerprint: &str, reason: &str) -> bool {
         match self.inner.find(fingerprint) {

@@ -46,7 +46,7 @@ pub static CAPABILITIES: Capabilities = Capabilities {
         entries: &[
             Entry {
                 endpoint: &ENDPOINTS[0],
-                request: r#"{"input":"{text}","voice":"{voice}","speed":"{speed}"}"#,
+                request: r#"{"model":"tts-1","input":"{text}","voice":"{voice}","speed":"{speed}"}"#,
                 credits: 1,
                 voices: Some(Voices {
                     names: &[],

@@ -1,128 +1,215 @@
-//! A provider-neutral facade over the generated clients: text to speech with health-ordered
-//! fallback, and images by model name.
+//! A provider-neutral facade over the spec's endpoints: text to speech, images, sound and
+//! video, each with fallback across the providers that can serve the request.
 //!
 //! ```no_run
 //! # async fn demo(sdk: &media_sdk::Sdk) -> Result<(), media_sdk::media::MediaError> {
-//! let audio = sdk.media().tts("Hello there", "alloy", 1.0).await?;
-//! let image = sdk.media().image("A lighthouse at dawn", "dall-e-3", Some("1792x1024"), Some("hd")).await?;
-//! assert_eq!(image.credits_used, 20);
-//! # let _ = audio; Ok(()) }
+//! use media_sdk::media::{ImageInput, TtsInput};
+//!
+//! let speech = sdk.media().tts(&TtsInput::new("Hello there", "alloy")).await?;
+//! let mut input = ImageInput::new("A lighthouse at dawn", "dalle-3");
+//! input.quality = Some("hd".into());
+//! let image = sdk.media().image(&input).await?;
+//! assert_eq!((image.model.as_str(), image.credits_used), ("dall-e-3", 20));
+//! # let _ = speech; Ok(()) }
 //! ```
 //!
-//! The facade records nothing itself: every attempt is a generated call, which reports its own
-//! health metric.
+//! # Driven by the spec
 //!
-//! # Text to speech
+//! The facade names no provider. It interprets the capability table generated from the
+//! `capabilities:` section of `providers.yaml` ([`CAPABILITIES`](crate::CAPABILITIES), or
+//! [`MediaConfig::capabilities`]; see [`capability`] for what each field means): a provider
+//! that joins a capability there joins the facade's fallback after `cargo xtask codegen`.
 //!
-//! [`Media::tts`] tries the configured providers ([`MediaConfig::tts_providers`], default
-//! OpenAI `speech` then ElevenLabs `text_to_speech`) in the order of
-//! [`HealthMonitor::health_order`](crate::health::HealthMonitor::health_order) over their health
-//! ids, and moves on to the next one when a provider fails. The health read is bounded by
-//! [`MediaConfig::health_timeout`]; past it the configured order is used.
+//! For each request the facade:
 //!
-//! The facade's voice is mapped per provider:
+//! 1. **Picks the candidates**: the entries of the capability that can serve it. Text to
+//!    speech: the entries that know the voice (the caller's names for the provider in
+//!    [`MediaConfig::voice`], then the entry's `names`, any case, then its `listed` enum
+//!    values, then anything shaped like its `ids`: prefix, length, ASCII letters, digits, `_`
+//!    and `-`); none: [`MediaError::UnknownVoice`]. Images: the entries serving the model (by
+//!    name or alias, any case); none: [`MediaError::UnknownModel`]. Video and sound: the same,
+//!    or every entry's first model when no model is given. Providers the [`Sdk`] was built
+//!    without are skipped ([`MediaError::NoCandidates`] when none is left).
+//! 2. **Plans each request**, before any network call: a restricted option (`options` of the
+//!    model) must take one of its values, compared as text (`10` and `"10"` alike), else
+//!    [`MediaError::UnsupportedOption`] with the values allowed; the value is replaced by the
+//!    JSON listed for it. The model's `request` is merged over the entry's template, whose
+//!    `"{input}"` placeholders take the inputs' values; an absent input (or one at its
+//!    default: a speed of 1.0) leaves its key out, and an object left empty goes too. The
+//!    endpoint then checks the request like a typed call ([`DynEndpoint`](crate::dynamic)):
+//!    a request it refuses ([`Error::Invalid`]) moves on to the next candidate, nothing sent.
+//! 3. **Orders the candidates** by the capability's `fallback`: `fastest_healthy`, by
+//!    [`HealthMonitor::health_order`](crate::health::HealthMonitor::health_order) over their
+//!    health ids (the read bounded by [`MediaConfig::health_timeout`]; past it the declared
+//!    order, with one WARN), or `in_order`, as declared.
+//! 4. **Calls them in that order** until one succeeds; [`MediaError::AllProvidersFailed`]
+//!    keeps every attempt's error. The result names the provider that served it.
 //!
-//! - **OpenAI**: an entry of [`MediaConfig::openai_voices`], else the name itself when it is an
-//!   OpenAI voice (`alloy`, `ash`, `ballad`, `coral`, `echo`, `fable`, `onyx`, `nova`, `sage`,
-//!   `shimmer`, `verse`, `marin`, `cedar`), else the provider is skipped.
-//! - **ElevenLabs**: an entry of [`MediaConfig::elevenlabs_voices`], else the default map
-//!   below, else the voice itself when it looks like an ElevenLabs voice id (20 ASCII letters
-//!   and digits), else the provider is skipped.
+//! # Credits
 //!
-//! | facade voice | ElevenLabs premade voice | id |
-//! |---|---|---|
-//! | `alloy`, `rachel` | Rachel | `21m00Tcm4TlvDq8ikWAM` |
-//! | `ash`, `adam` | Adam | `pNInz6obpgDQGcFmaJgB` |
-//! | `ballad`, `antoni` | Antoni | `ErXwobaYiN019PkySvjV` |
-//! | `coral`, `bella` | Bella | `EXAVITQu4vr4xnSDxMaL` |
-//! | `echo`, `josh` | Josh | `TxGEqnHWrfWFTfGW9XjX` |
-//! | `fable`, `domi` | Domi | `AZnzlk1XvdvUeBnXmlld` |
-//! | `onyx`, `arnold` | Arnold | `VR6AewLTigWG4xSOukaG` |
-//! | `nova`, `elli` | Elli | `MF3mGyEYCl7XYWbV9V6O` |
-//! | `sage`, `shimmer`, `sam` | Sam | `yoZ06aMxZJJ28mfd3POQ` |
+//! Text to speech costs the entry's `credits` per call. Images, sound and video cost the
+//! model's `credits` per output item, or its `credits_by` for a given option value (DALL-E 3
+//! `hd`: 20), times the items requested: **each model requests one item**, so a request costs
+//! one item's credits. The cost is the result's `credits_used` and is recorded in the call's
+//! metric ([`CallOptions::credits`]): on the call that serves, or for video on the status call
+//! that finds the job done (its submit records none).
 //!
-//! The speed goes to OpenAI's `speed` (0.25 to 4.0) and ElevenLabs' `voice_settings.speed`
-//! (0.7 to 1.2; not sent at 1.0). A speed outside a provider's range fails that provider's
-//! validation before any request, and the next provider is tried.
+//! # Results
 //!
-//! # Images
+//! Media URLs come from the entry's `output` pointers: the first that finds any string wins,
+//! at most 16 URLs; base64 data (`inline_type`) becomes a `data:` URL. An answer without any
+//! is a failed attempt ([`Error::Decode`]). Outputs serialize in the media API's shapes, e.g.
+//! `{"images":[{"url":...}],"model":"dall-e-3","credits_used":20}`.
 //!
-//! [`Media::image`] routes by model; an unknown model is refused before any network call.
+//! # Video
 //!
-//! | model | provider / endpoint | size | quality | credits per image |
-//! |---|---|---|---|---|
-//! | `dall-e-3`, `dalle-3` | OpenAI `images` | `1024x1024`, `1792x1024`, `1024x1792` | `standard` (10), `hd` (20) | 10 / 20 |
-//! | `gpt-image-1` | OpenAI `images` | `1024x1024`, `1536x1024`, `1024x1536`, `auto` | `low` (5), `medium` (10), `high` (20), `auto` (10) | by quality |
-//! | `flux-pro` | fal `flux_pro` | presets (`square_hd`, `landscape_16_9`, ...) or `WxH` → `{width, height}` | ignored | 5 |
-//!
-//! The answer has the media API's shape: [`ImageResult`] `{ images: [{ url }], model,
-//! credits_used }`. Images returned inline (`b64_json`) become `data:` URLs.
+//! A video takes minutes; [`Media::video_submit`] submits it and returns a [`VideoTicket`] at
+//! once, and [`Media::video_status`] polls it once per call (see
+//! [`ProviderClient::submit_job`](crate::ProviderClient::submit_job)). The ticket carries
+//! the key's fingerprint, never the key, and is re-checked when it comes back; it is not
+//! tamper-proof, so a service handing it to its clients should sign or encrypt it.
 
 pub mod capability;
+mod plan;
+mod video;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use self::capability::{Capabilities, Capability, CapabilityKind, Entry, Fallback};
+use self::plan::{Inputs, Planned};
+pub use self::video::{VideoInput, VideoJob, VideoResult, VideoStatus, VideoTicket};
 use crate::Audio;
-use crate::client::ProviderClient;
-use crate::endpoint::Endpoint;
+use crate::client::{CallOptions, ProviderClient};
+use crate::dynamic::Output;
+use crate::endpoint::DecodeError;
 use crate::error::Error;
-use crate::generated::elevenlabs::{ElevenTtsRequest, VoiceSettings};
-use crate::generated::fal::{FalImageSize, FluxProRequest};
-use crate::generated::openai::{
-    ImageModel, ImageQuality, ImageRequest, ImageSize, SpeechRequest, Voice,
-};
 use crate::sdk::Sdk;
 use crate::stream::AudioStream;
 
-/// One provider's text-to-speech request.
-enum TtsRequest {
-    OpenAi(SpeechRequest),
-    ElevenLabs(ElevenTtsRequest),
-}
+/// Items a planned request asks for: every model requests one (see the module docs).
+const ITEMS_PER_REQUEST: u32 = 1;
 
 /// Result alias of the facade.
 pub type Result<T, E = MediaError> = std::result::Result<T, E>;
 
-/// Why a facade call failed.
+/// Why a facade call failed. Its text never holds a key: provider errors are redacted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MediaError {
-    /// The image model is not one the facade routes. Nothing was sent.
-    #[error("unknown image model `{model}`; expected one of {}", KNOWN_MODELS.join(", "))]
+    /// No entry of the capability serves this model. Nothing was sent.
+    #[error("unknown model `{model}`; expected one of {}", .known.join(", "))]
     UnknownModel {
         /// The model given.
         model: String,
+        /// The models (and aliases) the capability serves.
+        known: Vec<String>,
     },
-    /// An option does not fit the model. Nothing was sent.
-    #[error("{model}: unsupported {option} `{value}`: {reason}")]
+    /// An option's value is not one the model accepts. Nothing was sent.
+    #[error("{model}: unsupported {option} `{value}`; expected one of {}", .allowed.join(", "))]
     UnsupportedOption {
         /// The canonical model name.
-        model: &'static str,
-        /// The option, e.g. `"size"`.
-        option: &'static str,
-        /// The value given.
+        model: String,
+        /// The option, e.g. `size`.
+        option: String,
+        /// The value given, as text.
         value: String,
-        /// What is allowed.
-        reason: String,
+        /// The values accepted.
+        allowed: Vec<String>,
     },
-    /// No configured text-to-speech provider can speak with this voice. Nothing was sent.
-    #[error("no configured text-to-speech provider knows voice `{voice}`")]
+    /// No text-to-speech entry knows this voice. Nothing was sent.
+    #[error("no text-to-speech provider knows voice `{voice}`")]
     UnknownVoice {
         /// The voice given.
         voice: String,
     },
-    /// Every text-to-speech provider tried failed; the errors are in trial order.
-    #[error("every text-to-speech provider failed: {}", summary(.attempts))]
+    /// The input was refused before any network call.
+    #[error("invalid input: {message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+    },
+    /// Every candidate failed; the errors are in the order tried.
+    #[error("every provider failed: {}", summary(.attempts))]
     AllProvidersFailed {
-        /// `(provider id, error)` per provider tried.
+        /// `(provider id, error)` per candidate tried.
         attempts: Vec<(&'static str, Error)>,
     },
-    /// The provider call failed.
+    /// No provider this `Sdk` is built with can serve the capability's request.
+    #[error("no configured provider can serve this {capability} request", capability = kind_name(*.capability))]
+    NoCandidates {
+        /// The capability.
+        capability: CapabilityKind,
+    },
+    /// A call to one provider failed (video status).
     #[error(transparent)]
     Provider(#[from] Error),
+}
+
+impl MediaError {
+    /// Whether the caller's input is at fault (an HTTP 400): an unknown model or voice, an
+    /// unsupported option, an invalid input, or a request every candidate refused before
+    /// sending it.
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            MediaError::UnknownModel { .. }
+            | MediaError::UnsupportedOption { .. }
+            | MediaError::UnknownVoice { .. }
+            | MediaError::Invalid { .. } => true,
+            MediaError::Provider(error) => matches!(error, Error::Invalid { .. }),
+            MediaError::AllProvidersFailed { attempts } => {
+                !attempts.is_empty()
+                    && attempts
+                        .iter()
+                        .all(|(_, e)| matches!(e, Error::Invalid { .. }))
+            }
+            MediaError::NoCandidates { .. } => false,
+        }
+    }
+
+    /// When to try again, when every attempt was rate limited (an HTTP 429 with
+    /// `Retry-After`): the soonest any provider is back.
+    pub fn retry_after(&self) -> Option<Duration> {
+        let rate_limited = |error: &Error| match error {
+            Error::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        match self {
+            MediaError::Provider(error) => rate_limited(error),
+            MediaError::AllProvidersFailed { attempts } => attempts
+                .iter()
+                .map(|(_, e)| rate_limited(e))
+                .collect::<Option<Vec<_>>>()
+                .and_then(|waits| waits.into_iter().min()),
+            _ => None,
+        }
+    }
+
+    /// Whether no provider was available at all (an HTTP 503): none configured, or every one
+    /// tried had no usable key or configuration ([`Error::NoKeys`], [`Error::KeysExhausted`],
+    /// [`Error::NotConfigured`], [`Error::Config`]). Other provider failures are a 502.
+    pub fn is_unavailable(&self) -> bool {
+        let unavailable = |error: &Error| {
+            matches!(
+                error,
+                Error::NoKeys { .. }
+                    | Error::KeysExhausted { .. }
+                    | Error::NotConfigured { .. }
+                    | Error::Config(_)
+            )
+        };
+        match self {
+            MediaError::NoCandidates { .. } => true,
+            MediaError::Provider(error) => unavailable(error),
+            MediaError::AllProvidersFailed { attempts } => {
+                !attempts.is_empty() && attempts.iter().all(|(_, e)| unavailable(e))
+            }
+            _ => false,
+        }
+    }
 }
 
 fn summary(attempts: &[(&'static str, Error)]) -> String {
@@ -133,166 +220,230 @@ fn summary(attempts: &[(&'static str, Error)]) -> String {
         .join("; ")
 }
 
-/// Model names [`Media::image`] accepts.
-pub const KNOWN_MODELS: &[&str] = &["dall-e-3", "dalle-3", "gpt-image-1", "flux-pro"];
+fn kind_name(kind: CapabilityKind) -> &'static str {
+    match kind {
+        CapabilityKind::Tts => "text-to-speech",
+        CapabilityKind::Image => "image",
+        CapabilityKind::Video => "video",
+        CapabilityKind::Sound => "sound",
+    }
+}
 
-/// A text-to-speech provider of the facade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+fn default_speed() -> f64 {
+    1.0
+}
+
+/// A text-to-speech request (the media API's JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtsInput {
+    /// What to say.
+    pub text: String,
+    /// A voice name (`alloy`, `rachel`, ...), or a provider's voice id.
+    pub voice: String,
+    /// Playback speed; 1.0 (the default) is normal and is not sent.
+    #[serde(default = "default_speed")]
+    pub speed: f64,
+}
+
+impl TtsInput {
+    /// `text` in `voice` at normal speed.
+    pub fn new(text: impl Into<String>, voice: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            voice: voice.into(),
+            speed: 1.0,
+        }
+    }
+}
+
+/// An image request (the media API's JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInput {
+    /// What to draw.
+    pub prompt: String,
+    /// The model, by name or alias (`dall-e-3`, `dalle-3`, `flux-pro`, ...).
+    pub model: String,
+    /// The size, as the model lists it (`1024x1024`, ...).
+    #[serde(default)]
+    pub size: Option<String>,
+    /// The quality, as the model lists it (`standard`, `hd`, ...).
+    #[serde(default)]
+    pub quality: Option<String>,
+}
+
+impl ImageInput {
+    /// `prompt` with `model`, default size and quality.
+    pub fn new(prompt: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            model: model.into(),
+            size: None,
+            quality: None,
+        }
+    }
+}
+
+/// A sound or music request (the media API's JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoundInput {
+    /// What to hear.
+    pub prompt: String,
+    /// The model; absent: each entry's first model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Length in seconds.
+    #[serde(default)]
+    pub duration: Option<f64>,
+}
+
+/// An option value given as a string or a number; compared as text against a model's
+/// `options` (`10` and `"10"` alike), sent as given when the model does not restrict it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OptionValue {
+    /// A string.
+    Text(String),
+    /// A number.
+    Number(serde_json::Number),
+}
+
+impl OptionValue {
+    fn to_json(&self) -> Value {
+        match self {
+            OptionValue::Text(text) => Value::String(text.clone()),
+            OptionValue::Number(number) => Value::Number(number.clone()),
+        }
+    }
+}
+
+impl From<&str> for OptionValue {
+    fn from(text: &str) -> Self {
+        OptionValue::Text(text.to_owned())
+    }
+}
+
+impl From<u32> for OptionValue {
+    fn from(number: u32) -> Self {
+        OptionValue::Number(number.into())
+    }
+}
+
+/// One media URL (a `data:` URL for media returned inline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaUrl {
+    /// Where the media is.
+    pub url: String,
+}
+
+/// Speech from [`Media::tts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Speech {
+    /// The audio.
+    pub audio: Audio,
+    /// The provider that spoke.
+    pub provider: &'static str,
+    /// Credits charged.
+    pub credits_used: u32,
+}
+
+/// Speech as it arrives, from [`Media::tts_stream`].
+#[derive(Debug)]
+pub struct SpeechStream {
+    /// The audio stream.
+    pub audio: AudioStream,
+    /// The provider that speaks.
+    pub provider: &'static str,
+    /// Credits charged (recorded when the stream completes).
+    pub credits_used: u32,
+}
+
+/// Images from [`Media::image`]: `{"images":[{"url":...}],"model":...,"credits_used":...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageResult {
+    /// The images.
+    pub images: Vec<MediaUrl>,
+    /// The canonical model name (`dall-e-3` for `dalle-3`).
+    pub model: String,
+    /// Credits charged.
+    pub credits_used: u32,
+    /// The provider that drew them (not serialized).
+    #[serde(skip)]
+    pub provider: &'static str,
+}
+
+/// Sound from [`Media::sound`]: `{"audio":[{"url":...}],"model":...,"credits_used":...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoundResult {
+    /// The audio files.
+    pub audio: Vec<MediaUrl>,
+    /// The canonical model name.
+    pub model: String,
+    /// Credits charged.
+    pub credits_used: u32,
+    /// The provider that made it (not serialized).
+    #[serde(skip)]
+    pub provider: &'static str,
+}
+
+/// Settings of the facade, given to [`Media::new`] ([`Sdk::media`] uses the defaults).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum TtsProvider {
-    /// OpenAI `speech` (health id `openai-tts`).
-    OpenAi,
-    /// ElevenLabs `text_to_speech` (health id `elevenlabs-tts`).
-    ElevenLabs,
-}
-
-impl TtsProvider {
-    /// The provider id.
-    pub fn provider_id(self) -> &'static str {
-        match self {
-            TtsProvider::OpenAi => <SpeechRequest as Endpoint>::SPEC.provider,
-            TtsProvider::ElevenLabs => <ElevenTtsRequest as Endpoint>::SPEC.provider,
-        }
-    }
-
-    /// The health id its calls are recorded under.
-    pub fn health_id(self) -> &'static str {
-        match self {
-            TtsProvider::OpenAi => <SpeechRequest as Endpoint>::SPEC.health_id,
-            TtsProvider::ElevenLabs => <ElevenTtsRequest as Endpoint>::SPEC.health_id,
-        }
-    }
-}
-
-/// Settings of the media facade, given to [`Media::new`] ([`Sdk::media`] uses the defaults).
-#[derive(Debug, Clone, PartialEq)]
 pub struct MediaConfig {
-    /// Text-to-speech providers to use; ties in health keep this order. Default: OpenAI,
-    /// ElevenLabs.
-    pub tts_providers: Vec<TtsProvider>,
-    /// Facade voice → OpenAI voice name, consulted before the built-in names.
-    pub openai_voices: HashMap<String, String>,
-    /// Facade voice → ElevenLabs voice id, consulted before the default map.
-    pub elevenlabs_voices: HashMap<String, String>,
-    /// Longest wait for the health read that orders the providers.
+    /// Longest wait for the health read that orders `fastest_healthy` candidates (default
+    /// 250 ms); past it the declared order is used.
     pub health_timeout: Duration,
+    /// The capability table (default: the spec's, [`CAPABILITIES`](crate::CAPABILITIES)).
+    pub capabilities: &'static Capabilities,
+    /// Extra voice names per provider id: voice (lowercase) → the JSON value sent for it,
+    /// consulted before the table's own.
+    pub voices: HashMap<String, HashMap<String, Value>>,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
         Self {
-            tts_providers: vec![TtsProvider::OpenAi, TtsProvider::ElevenLabs],
-            openai_voices: HashMap::new(),
-            elevenlabs_voices: HashMap::new(),
             health_timeout: Duration::from_millis(250),
+            capabilities: &crate::CAPABILITIES,
+            voices: HashMap::new(),
         }
     }
 }
 
 impl MediaConfig {
-    /// Maps facade voice `voice` to ElevenLabs voice id `voice_id`.
-    pub fn elevenlabs_voice(
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With this capability table instead of the spec's.
+    pub fn capabilities(mut self, capabilities: &'static Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// With this bound on the health read.
+    pub fn health_timeout(mut self, timeout: Duration) -> Self {
+        self.health_timeout = timeout;
+        self
+    }
+
+    /// Facade voice `voice` (any case) sends `value` to `provider`'s text-to-speech endpoint,
+    /// e.g. `.voice("elevenlabs", "narrator", "abcdefghij0123456789")`.
+    pub fn voice(
         mut self,
+        provider: impl Into<String>,
         voice: impl Into<String>,
-        voice_id: impl Into<String>,
+        value: impl Into<Value>,
     ) -> Self {
-        self.elevenlabs_voices
-            .insert(voice.into().to_lowercase(), voice_id.into());
+        self.voices
+            .entry(provider.into())
+            .or_default()
+            .insert(voice.into().trim().to_lowercase(), value.into());
         self
     }
-
-    /// Maps facade voice `voice` to OpenAI voice `openai_voice`.
-    pub fn openai_voice(
-        mut self,
-        voice: impl Into<String>,
-        openai_voice: impl Into<String>,
-    ) -> Self {
-        self.openai_voices
-            .insert(voice.into().to_lowercase(), openai_voice.into());
-        self
-    }
-
-    /// Uses `providers`, in this order on equal health.
-    pub fn tts_providers(mut self, providers: impl IntoIterator<Item = TtsProvider>) -> Self {
-        self.tts_providers = providers.into_iter().collect();
-        self
-    }
-
-    /// The OpenAI voice for facade voice `voice`, if any.
-    pub fn openai_voice_for(&self, voice: &str) -> Option<Voice> {
-        let voice = voice.trim().to_lowercase();
-        let name = self.openai_voices.get(&voice).unwrap_or(&voice);
-        serde_json::from_value(serde_json::Value::String(name.clone())).ok()
-    }
-
-    /// The ElevenLabs voice id for facade voice `voice`, if any.
-    pub fn elevenlabs_voice_for(&self, voice: &str) -> Option<String> {
-        let key = voice.trim().to_lowercase();
-        if let Some(id) = self.elevenlabs_voices.get(&key) {
-            return Some(id.clone());
-        }
-        if let Some((_, id)) = DEFAULT_ELEVENLABS_VOICES
-            .iter()
-            .find(|(names, _)| names.contains(&key.as_str()))
-        {
-            return Some((*id).to_owned());
-        }
-        let raw = voice.trim();
-        (raw.len() == 20 && raw.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| raw.to_owned())
-    }
-}
-
-/// The default facade voice → ElevenLabs premade voice id map (see the module docs).
-pub const DEFAULT_ELEVENLABS_VOICES: &[(&[&str], &str)] = &[
-    (&["alloy", "rachel"], "21m00Tcm4TlvDq8ikWAM"),
-    (&["ash", "adam"], "pNInz6obpgDQGcFmaJgB"),
-    (&["ballad", "antoni"], "ErXwobaYiN019PkySvjV"),
-    (&["coral", "bella"], "EXAVITQu4vr4xnSDxMaL"),
-    (&["echo", "josh"], "TxGEqnHWrfWFTfGW9XjX"),
-    (&["fable", "domi"], "AZnzlk1XvdvUeBnXmlld"),
-    (&["onyx", "arnold"], "VR6AewLTigWG4xSOukaG"),
-    (&["nova", "elli"], "MF3mGyEYCl7XYWbV9V6O"),
-    (&["sage", "shimmer", "sam"], "yoZ06aMxZJJ28mfd3POQ"),
-];
-
-/// One generated image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageUrl {
-    /// Where the image is (a `data:` URL for images returned inline).
-    pub url: String,
-}
-
-/// The answer of [`Media::image`], in the media API's shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageResult {
-    /// The images.
-    pub images: Vec<ImageUrl>,
-    /// The canonical model name (`dall-e-3`, `gpt-image-1`, `flux-pro`).
-    pub model: String,
-    /// Credits charged (see the table in the module docs).
-    pub credits_used: u32,
-}
-
-/// The facade over an [`Sdk`]: [`Sdk::media`] with the default [`MediaConfig`], or
-/// [`Media::new`] with your own.
-#[derive(Debug, Clone, Copy)]
-pub struct Media<'a> {
-    sdk: &'a Sdk,
-    config: &'a MediaConfig,
-}
-
-/// A parsed image request, checked before any network call.
-enum ImagePlan {
-    OpenAi {
-        model: &'static str,
-        request: ImageRequest,
-        credits: u32,
-    },
-    Flux {
-        request: FluxProRequest,
-        credits: u32,
-    },
 }
 
 /// The settings [`Sdk::media`] uses.
@@ -300,10 +451,37 @@ static DEFAULT_CONFIG: std::sync::LazyLock<MediaConfig> =
     std::sync::LazyLock::new(MediaConfig::default);
 
 impl Sdk {
-    /// The media facade with the default [`MediaConfig`]: text to speech with fallback across
-    /// providers, images by model name. [`Media::new`] takes other settings.
+    /// The media facade with the default [`MediaConfig`]; [`Media::new`] takes other settings.
     pub fn media(&self) -> Media<'_> {
         Media::new(self, &DEFAULT_CONFIG)
+    }
+}
+
+/// The facade over an [`Sdk`]: [`Sdk::media`], or [`Media::new`] with your own settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Media<'a> {
+    sdk: &'a Sdk,
+    config: &'a MediaConfig,
+}
+
+/// One entry able to serve a request, with the request planned for it.
+struct Candidate<'a> {
+    entry: &'static Entry,
+    client: &'a ProviderClient,
+    request: Value,
+    /// Credits of the whole request.
+    credits: u32,
+    /// The canonical model name (`""` for text to speech).
+    model: &'static str,
+}
+
+impl Candidate<'_> {
+    fn provider(&self) -> &'static str {
+        self.entry.endpoint.spec().provider
+    }
+
+    fn options(&self) -> CallOptions {
+        CallOptions::new().credits(self.credits)
     }
 }
 
@@ -313,322 +491,377 @@ impl<'a> Media<'a> {
         Self { sdk, config }
     }
 
-    /// The configured text-to-speech providers in the order [`tts`](Self::tts) tries them now:
-    /// by health, or in configured order when health cannot be read in time.
-    pub async fn tts_order(&self) -> Vec<TtsProvider> {
-        let configured = &self.config.tts_providers;
-        let ids: Vec<&str> = configured.iter().map(|p| p.health_id()).collect();
-        let order = tokio::time::timeout(
+    /// Speaks `input.text` in `input.voice`, on the first candidate that succeeds (see the
+    /// module docs for the voice mapping and the order).
+    ///
+    /// # Errors
+    ///
+    /// [`MediaError::Invalid`] (empty text, a speed that is not a positive number),
+    /// [`MediaError::UnknownVoice`], [`MediaError::NoCandidates`] before any network call;
+    /// [`MediaError::AllProvidersFailed`] when every candidate failed.
+    pub async fn tts(&self, input: &TtsInput) -> Result<Speech> {
+        let candidates = self.tts_candidates(input, false)?;
+        let candidates = self.order(&self.config.capabilities.tts, candidates).await;
+        let mut attempts = Attempts::default();
+        for c in candidates {
+            let error = match c
+                .entry
+                .endpoint
+                .call(c.client, c.request.clone(), &c.options())
+                .await
+            {
+                Ok(Output::Audio(audio)) => {
+                    attempts.served(&c);
+                    return Ok(Speech {
+                        audio,
+                        provider: c.provider(),
+                        credits_used: c.credits,
+                    });
+                }
+                Ok(_) => unexpected(&c, "audio"),
+                Err(error) => error,
+            };
+            attempts.failed(&c, error);
+        }
+        Err(attempts.into_error())
+    }
+
+    /// [`tts`](Self::tts) as a stream, on the candidates whose endpoint streams: the audio
+    /// arrives chunk by chunk. The next candidate is tried only before the first byte (a
+    /// failure before the stream is returned); once it is returned, a failure ends the stream
+    /// with [`Error::Stream`] and nothing is replayed.
+    ///
+    /// # Errors
+    ///
+    /// As [`tts`](Self::tts).
+    pub async fn tts_stream(&self, input: &TtsInput) -> Result<SpeechStream> {
+        let candidates = self.tts_candidates(input, true)?;
+        let candidates = self.order(&self.config.capabilities.tts, candidates).await;
+        let mut attempts = Attempts::default();
+        for c in candidates {
+            match c
+                .entry
+                .endpoint
+                .stream(c.client, c.request.clone(), &c.options())
+                .await
+            {
+                Ok(audio) => {
+                    attempts.served(&c);
+                    return Ok(SpeechStream {
+                        audio,
+                        provider: c.provider(),
+                        credits_used: c.credits,
+                    });
+                }
+                Err(error) => attempts.failed(&c, error),
+            }
+        }
+        Err(attempts.into_error())
+    }
+
+    /// Draws `input.prompt` with `input.model` (see the module docs for options and credits).
+    ///
+    /// # Errors
+    ///
+    /// [`MediaError::Invalid`], [`MediaError::UnknownModel`],
+    /// [`MediaError::UnsupportedOption`], [`MediaError::NoCandidates`] before any network call;
+    /// [`MediaError::AllProvidersFailed`] when every candidate failed.
+    pub async fn image(&self, input: &ImageInput) -> Result<ImageResult> {
+        non_empty("prompt", &input.prompt)?;
+        let inputs = Inputs::new()
+            .with("prompt", Some(Value::String(input.prompt.clone())))
+            .with("size", input.size.clone().map(Value::String))
+            .with("quality", input.quality.clone().map(Value::String));
+        let capability = &self.config.capabilities.image;
+        let candidates = self.media_candidates(capability, Some(&input.model), &inputs)?;
+        let (images, served) = self.call_for_urls(capability, candidates).await?;
+        Ok(ImageResult {
+            images,
+            model: served.model.to_owned(),
+            credits_used: served.credits,
+            provider: served.provider(),
+        })
+    }
+
+    /// Makes the sound or music `input.prompt` describes.
+    ///
+    /// # Errors
+    ///
+    /// As [`image`](Self::image).
+    pub async fn sound(&self, input: &SoundInput) -> Result<SoundResult> {
+        non_empty("prompt", &input.prompt)?;
+        let duration = match input.duration {
+            Some(seconds) if !(seconds.is_finite() && seconds > 0.0) => {
+                return Err(MediaError::Invalid {
+                    message: "duration must be a positive number of seconds".to_owned(),
+                });
+            }
+            duration => duration.and_then(plan::number),
+        };
+        let inputs = Inputs::new()
+            .with("prompt", Some(Value::String(input.prompt.clone())))
+            .with("duration", duration);
+        let capability = &self.config.capabilities.sound;
+        let candidates = self.media_candidates(capability, input.model.as_deref(), &inputs)?;
+        let (audio, served) = self.call_for_urls(capability, candidates).await?;
+        Ok(SoundResult {
+            audio,
+            model: served.model.to_owned(),
+            credits_used: served.credits,
+            provider: served.provider(),
+        })
+    }
+
+    /// The text-to-speech candidates for `input` (streaming ones only when `streaming`).
+    fn tts_candidates(&self, input: &TtsInput, streaming: bool) -> Result<Vec<Candidate<'a>>> {
+        non_empty("text", &input.text)?;
+        if !(input.speed.is_finite() && input.speed > 0.0) {
+            return Err(MediaError::Invalid {
+                message: format!("speed must be a positive number, got {}", input.speed),
+            });
+        }
+        let speed = (input.speed != 1.0)
+            .then(|| plan::number(input.speed))
+            .flatten();
+        let inputs = Inputs::new()
+            .with("text", Some(Value::String(input.text.clone())))
+            .with("speed", speed);
+        let mut known = false;
+        let mut candidates = Vec::new();
+        for entry in self.config.capabilities.tts.entries {
+            let provider = entry.endpoint.spec().provider;
+            let extra = self.config.voices.get(provider);
+            let Some(voice) = plan::resolve_voice(entry, extra, &input.voice)? else {
+                continue;
+            };
+            known = true;
+            if streaming && !entry.endpoint.streams() {
+                continue;
+            }
+            let Some(client) = self.sdk.provider(provider) else {
+                continue;
+            };
+            candidates.push(Candidate {
+                entry,
+                client,
+                request: plan::tts_request(entry, &inputs, voice)?,
+                credits: entry.credits,
+                model: "",
+            });
+        }
+        if !known {
+            return Err(MediaError::UnknownVoice {
+                voice: input.voice.clone(),
+            });
+        }
+        if candidates.is_empty() {
+            return Err(MediaError::NoCandidates {
+                capability: CapabilityKind::Tts,
+            });
+        }
+        Ok(candidates)
+    }
+
+    /// The candidates of `capability` for `model` (absent: each entry's first model), every
+    /// request planned (options checked) before any network call.
+    fn media_candidates(
+        &self,
+        capability: &'static Capability,
+        model: Option<&str>,
+        inputs: &Inputs,
+    ) -> Result<Vec<Candidate<'a>>> {
+        let serving: Vec<_> = capability
+            .entries
+            .iter()
+            .filter_map(|entry| {
+                let found = match model {
+                    Some(name) => plan::find_model(entry, name),
+                    None => entry.models.first(),
+                };
+                found.map(|m| (entry, m))
+            })
+            .collect();
+        if serving.is_empty() {
+            return Err(match model {
+                Some(name) => MediaError::UnknownModel {
+                    model: name.to_owned(),
+                    known: plan::known_models(capability.entries),
+                },
+                None => MediaError::NoCandidates {
+                    capability: capability.kind,
+                },
+            });
+        }
+        let mut refusal = None;
+        let mut candidates = Vec::new();
+        for (entry, model) in serving {
+            let Planned { request, credits } = match plan::plan(entry, model, inputs) {
+                Ok(planned) => planned,
+                Err(refused @ MediaError::UnsupportedOption { .. }) => {
+                    refusal.get_or_insert(refused);
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
+            let Some(client) = self.sdk.provider(entry.endpoint.spec().provider) else {
+                continue;
+            };
+            candidates.push(Candidate {
+                entry,
+                client,
+                request,
+                credits: credits.saturating_mul(ITEMS_PER_REQUEST),
+                model: model.name,
+            });
+        }
+        if candidates.is_empty() {
+            return Err(refusal.unwrap_or(MediaError::NoCandidates {
+                capability: capability.kind,
+            }));
+        }
+        Ok(candidates)
+    }
+
+    /// Calls `candidates` in `capability`'s order until one answers with media URLs.
+    async fn call_for_urls(
+        &self,
+        capability: &Capability,
+        candidates: Vec<Candidate<'a>>,
+    ) -> Result<(Vec<MediaUrl>, Candidate<'a>)> {
+        let candidates = self.order(capability, candidates).await;
+        let mut attempts = Attempts::default();
+        for c in candidates {
+            let answer = c
+                .entry
+                .endpoint
+                .call(c.client, c.request.clone(), &c.options())
+                .await;
+            match answer.and_then(|output| media_urls(c.entry, &output)) {
+                Ok(urls) => {
+                    attempts.served(&c);
+                    return Ok((urls, c));
+                }
+                Err(error) => attempts.failed(&c, error),
+            }
+        }
+        Err(attempts.into_error())
+    }
+
+    /// `candidates` in the order `capability` says.
+    async fn order(
+        &self,
+        capability: &Capability,
+        candidates: Vec<Candidate<'a>>,
+    ) -> Vec<Candidate<'a>> {
+        let health_id = |c: &Candidate<'_>| c.entry.endpoint.spec().health_id;
+        let mut ids: Vec<&str> = Vec::new();
+        for candidate in &candidates {
+            if !ids.contains(&health_id(candidate)) {
+                ids.push(health_id(candidate));
+            }
+        }
+        if capability.fallback == Fallback::InOrder || ids.len() < 2 {
+            return candidates;
+        }
+        let read = tokio::time::timeout(
             self.config.health_timeout,
             self.sdk.health().health_order(&ids),
         )
         .await;
-        match order {
-            Ok(order) => order
-                .iter()
-                .filter_map(|id| configured.iter().copied().find(|p| p.health_id() == id))
-                .collect(),
-            Err(_) => {
-                tracing::warn!(
-                    timeout_ms =
-                        u64::try_from(self.config.health_timeout.as_millis()).unwrap_or(u64::MAX),
-                    "health read too slow; text to speech uses the configured order"
-                );
-                configured.clone()
-            }
+        let Ok(order) = read else {
+            tracing::warn!(
+                capability = kind_name(capability.kind),
+                timeout_ms =
+                    u64::try_from(self.config.health_timeout.as_millis()).unwrap_or(u64::MAX),
+                "health read too slow; the candidates keep their declared order"
+            );
+            return candidates;
+        };
+        let mut rest = candidates;
+        let mut ordered = Vec::with_capacity(rest.len());
+        for id in &order {
+            let (first, others): (Vec<_>, Vec<_>) =
+                rest.into_iter().partition(|c| health_id(c) == id);
+            ordered.extend(first);
+            rest = others;
         }
-    }
-
-    /// Speaks `text` with `voice` at `speed` (1.0 is normal), on the healthiest configured
-    /// provider that can, falling back to the next one on failure.
-    pub async fn tts(&self, text: &str, voice: &str, speed: f64) -> Result<Audio> {
-        self.with_fallback(text, voice, speed, async |client, request| match request {
-            TtsRequest::OpenAi(request) => client.call(request).await,
-            TtsRequest::ElevenLabs(request) => client.call(request).await,
-        })
-        .await
-    }
-
-    /// [`tts`](Self::tts) as a stream: the audio arrives chunk by chunk (see
-    /// [`AudioStream`]). Providers are tried in the same order, falling back to the next one
-    /// only before the first byte (a failure before the stream is returned); once it is
-    /// returned, a failure ends the stream with [`Error::Stream`] and nothing is replayed.
-    pub async fn tts_stream(&self, text: &str, voice: &str, speed: f64) -> Result<AudioStream> {
-        self.with_fallback(text, voice, speed, async |client, request| match request {
-            TtsRequest::OpenAi(request) => client.stream(request).await,
-            TtsRequest::ElevenLabs(request) => client.stream(request).await,
-        })
-        .await
-    }
-
-    /// Runs `speak` on each configured provider that knows `voice`, in health order, until one
-    /// succeeds.
-    async fn with_fallback<T>(
-        &self,
-        text: &str,
-        voice: &str,
-        speed: f64,
-        speak: impl AsyncFn(&ProviderClient, TtsRequest) -> std::result::Result<T, Error>,
-    ) -> Result<T> {
-        let mut attempts = Vec::new();
-        let mut tried_any = false;
-        for provider in self.tts_order().await {
-            let Some(client) = self.sdk.provider(provider.provider_id()) else {
-                continue;
-            };
-            let Some(request) = self.tts_request(provider, text, voice, speed) else {
-                continue;
-            };
-            tried_any = true;
-            match speak(client, request).await {
-                Ok(output) => {
-                    tracing::debug!(
-                        provider = provider.provider_id(),
-                        failed_before = attempts.len(),
-                        "text to speech served"
-                    );
-                    return Ok(output);
-                }
-                Err(error) => {
-                    tracing::info!(
-                        provider = provider.provider_id(), class = error.class(), %error,
-                        "text to speech failed; trying the next provider"
-                    );
-                    attempts.push((provider.provider_id(), error));
-                }
-            }
-        }
-        if tried_any {
-            Err(MediaError::AllProvidersFailed { attempts })
-        } else {
-            Err(MediaError::UnknownVoice {
-                voice: voice.to_owned(),
-            })
-        }
-    }
-
-    /// `provider`'s request for `text` in `voice` at `speed`; `None` when it does not know
-    /// the voice.
-    fn tts_request(
-        &self,
-        provider: TtsProvider,
-        text: &str,
-        voice: &str,
-        speed: f64,
-    ) -> Option<TtsRequest> {
-        match provider {
-            TtsProvider::OpenAi => {
-                let voice = self.config.openai_voice_for(voice)?;
-                Some(TtsRequest::OpenAi(SpeechRequest {
-                    input: text.to_owned(),
-                    voice,
-                    speed: (speed != 1.0).then_some(speed),
-                    ..SpeechRequest::default()
-                }))
-            }
-            TtsProvider::ElevenLabs => {
-                let voice_id = self.config.elevenlabs_voice_for(voice)?;
-                let mut request = ElevenTtsRequest::new(text);
-                request.voice_id = voice_id;
-                if speed != 1.0 {
-                    request.voice_settings = Some(VoiceSettings {
-                        speed: Some(speed),
-                        ..VoiceSettings::default()
-                    });
-                }
-                Some(TtsRequest::ElevenLabs(request))
-            }
-        }
-    }
-
-    /// Generates an image of `prompt` with `model` (see the module docs for models, sizes,
-    /// qualities and credits). Unknown models and unsupported options are refused before any
-    /// network call.
-    pub async fn image(
-        &self,
-        prompt: &str,
-        model: &str,
-        size: Option<&str>,
-        quality: Option<&str>,
-    ) -> Result<ImageResult> {
-        match plan_image(prompt, model, size, quality)? {
-            ImagePlan::OpenAi {
-                model,
-                request,
-                credits,
-            } => {
-                let response = self.sdk.openai()?.images(request).await?;
-                let images = response
-                    .data
-                    .into_iter()
-                    .filter_map(|d| {
-                        d.url
-                            .or_else(|| d.b64_json.map(|b| format!("data:image/png;base64,{b}")))
-                    })
-                    .map(|url| ImageUrl { url })
-                    .collect::<Vec<_>>();
-                Ok(ImageResult {
-                    credits_used: credits * count(images.len()),
-                    images,
-                    model: model.to_owned(),
-                })
-            }
-            ImagePlan::Flux { request, credits } => {
-                let output = self.sdk.fal()?.flux_pro(request).await?;
-                let images = output
-                    .output
-                    .images
-                    .into_iter()
-                    .map(|i| ImageUrl { url: i.url })
-                    .collect::<Vec<_>>();
-                Ok(ImageResult {
-                    credits_used: credits * count(images.len()),
-                    images,
-                    model: "flux-pro".to_owned(),
-                })
-            }
-        }
+        ordered.extend(rest);
+        ordered
     }
 }
 
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX).max(1)
+/// The failed attempts of one request, in the order tried.
+#[derive(Default)]
+struct Attempts(Vec<(&'static str, Error)>);
+
+impl Attempts {
+    fn served(&self, candidate: &Candidate<'_>) {
+        let spec = candidate.entry.endpoint.spec();
+        tracing::debug!(
+            provider = spec.provider,
+            endpoint = spec.id,
+            failed_before = self.0.len(),
+            "media request served"
+        );
+    }
+
+    fn failed(&mut self, candidate: &Candidate<'_>, error: Error) {
+        let spec = candidate.entry.endpoint.spec();
+        tracing::info!(
+            provider = spec.provider, endpoint = spec.id, class = error.class(), %error,
+            "media request failed on this provider; trying the next one"
+        );
+        self.0.push((spec.provider, error));
+    }
+
+    fn into_error(self) -> MediaError {
+        MediaError::AllProvidersFailed { attempts: self.0 }
+    }
 }
 
-fn parse_wire<T: for<'de> Deserialize<'de>>(value: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
-}
-
-fn plan_image(
-    prompt: &str,
-    model: &str,
-    size: Option<&str>,
-    quality: Option<&str>,
-) -> Result<ImagePlan> {
-    let normalized = model.trim().to_lowercase();
-    let unsupported = |model: &'static str, option: &'static str, value: &str, reason: &str| {
-        MediaError::UnsupportedOption {
-            model,
-            option,
-            value: value.to_owned(),
-            reason: reason.to_owned(),
-        }
+/// The media URLs of `entry`'s answer `output`, or an [`Error::Decode`] when it has none.
+fn media_urls(entry: &Entry, output: &Output) -> std::result::Result<Vec<MediaUrl>, Error> {
+    let spec = entry.endpoint.spec();
+    let document = match output {
+        Output::Json(document)
+        | Output::Job {
+            output: document, ..
+        } => document,
+        Output::Audio(_) => &Value::Null,
     };
-    match normalized.as_str() {
-        "dall-e-3" | "dalle-3" => {
-            let name = "dall-e-3";
-            let mut request = ImageRequest::new(prompt);
-            request.model = Some(ImageModel::DallE3);
-            request.n = Some(1);
-            if let Some(size) = size {
-                let parsed: ImageSize = parse_wire(size)
-                    .filter(|s| {
-                        matches!(
-                            s,
-                            ImageSize::S1024 | ImageSize::Landscape1792 | ImageSize::Portrait1792
-                        )
-                    })
-                    .ok_or_else(|| {
-                        unsupported(name, "size", size, "one of 1024x1024, 1792x1024, 1024x1792")
-                    })?;
-                request.size = Some(parsed);
-            }
-            let credits = match quality.map(str::trim) {
-                None | Some("standard") => {
-                    request.quality = quality.map(|_| ImageQuality::Standard);
-                    10
-                }
-                Some("hd") => {
-                    request.quality = Some(ImageQuality::Hd);
-                    20
-                }
-                Some(other) => return Err(unsupported(name, "quality", other, "standard or hd")),
-            };
-            Ok(ImagePlan::OpenAi {
-                model: name,
-                request,
-                credits,
-            })
-        }
-        "gpt-image-1" => {
-            let name = "gpt-image-1";
-            let mut request = ImageRequest::new(prompt);
-            request.model = Some(ImageModel::GptImage1);
-            request.n = Some(1);
-            if let Some(size) = size {
-                let parsed: ImageSize = parse_wire(size)
-                    .filter(|s| {
-                        matches!(
-                            s,
-                            ImageSize::S1024
-                                | ImageSize::Landscape1536
-                                | ImageSize::Portrait1536
-                                | ImageSize::Auto
-                        )
-                    })
-                    .ok_or_else(|| {
-                        unsupported(
-                            name,
-                            "size",
-                            size,
-                            "one of 1024x1024, 1536x1024, 1024x1536, auto",
-                        )
-                    })?;
-                request.size = Some(parsed);
-            }
-            let (parsed, credits) = match quality.map(str::trim) {
-                None => (None, 10),
-                Some("auto") => (Some(ImageQuality::Auto), 10),
-                Some("low") => (Some(ImageQuality::Low), 5),
-                Some("medium") => (Some(ImageQuality::Medium), 10),
-                Some("high") => (Some(ImageQuality::High), 20),
-                Some(other) => {
-                    return Err(unsupported(
-                        name,
-                        "quality",
-                        other,
-                        "one of low, medium, high, auto",
-                    ));
-                }
-            };
-            request.quality = parsed;
-            Ok(ImagePlan::OpenAi {
-                model: name,
-                request,
-                credits,
-            })
-        }
-        "flux-pro" => {
-            let name = "flux-pro";
-            let mut request = FluxProRequest::new(prompt);
-            if let Some(size) = size {
-                let size = size.trim();
-                let parsed = match size.split_once(['x', 'X']) {
-                    Some((w, h)) => match (w.trim().parse(), h.trim().parse()) {
-                        (Ok(width), Ok(height)) => Some(FalImageSize::Custom { width, height }),
-                        _ => None,
-                    },
-                    None => parse_wire(size),
-                };
-                request.image_size = Some(parsed.ok_or_else(|| {
-                    unsupported(
-                        name,
-                        "size",
-                        size,
-                        "WIDTHxHEIGHT or a preset (square_hd, square, portrait_4_3, \
-                         portrait_16_9, landscape_4_3, landscape_16_9)",
-                    )
-                })?);
-            }
-            Ok(ImagePlan::Flux {
-                request,
-                credits: 5,
-            })
-        }
-        _ => Err(MediaError::UnknownModel {
-            model: model.to_owned(),
-        }),
+    let urls = plan::extract_urls(document, entry.output);
+    if urls.is_empty() {
+        let pointers: Vec<&str> = entry.output.iter().map(|p| p.pointer).collect();
+        return Err(Error::Decode {
+            provider: spec.provider,
+            endpoint: spec.id,
+            source: DecodeError(format!(
+                "no media URL in the answer (looked at {})",
+                pointers.join(", ")
+            )),
+        });
     }
+    Ok(urls.into_iter().map(|url| MediaUrl { url }).collect())
+}
+
+/// The [`Error::Decode`] of an answer of the wrong kind.
+fn unexpected(candidate: &Candidate<'_>, expected: &str) -> Error {
+    let spec = candidate.entry.endpoint.spec();
+    Error::Decode {
+        provider: spec.provider,
+        endpoint: spec.id,
+        source: DecodeError(format!("expected {expected} from this endpoint")),
+    }
+}
+
+/// [`MediaError::Invalid`] when `value` is blank.
+fn non_empty(name: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(MediaError::Invalid {
+            message: format!("{name} must not be empty"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -636,10 +869,19 @@ mod tests {
     use super::*;
 
     /// The facade's futures can be spawned (compiles or not; never called).
-    fn futures_are_send(media: &Media<'_>) {
+    fn futures_are_send(media: &Media<'_>, ticket: &VideoTicket) {
         fn send<T: Send>(_: T) {}
-        send(media.tts("hi", "alloy", 1.0));
-        send(media.tts_stream("hi", "alloy", 1.0));
+        let tts = TtsInput::new("hi", "alloy");
+        send(media.tts(&tts));
+        send(media.tts_stream(&tts));
+        send(media.image(&ImageInput::new("p", "dall-e-3")));
+        send(media.sound(&SoundInput {
+            prompt: "p".into(),
+            model: None,
+            duration: None,
+        }));
+        send(media.video_submit(&VideoInput::new("p")));
+        send(media.video_status(ticket));
     }
 
     #[test]
@@ -648,61 +890,65 @@ mod tests {
     }
 
     #[test]
-    fn voices_map_per_provider() {
-        let config = MediaConfig::default().elevenlabs_voice("narrator", "abcdefghij0123456789");
-        assert_eq!(config.openai_voice_for("Nova"), Some(Voice::Nova));
-        assert_eq!(config.openai_voice_for("rachel"), None);
-        assert_eq!(
-            config.elevenlabs_voice_for("alloy").as_deref(),
-            Some("21m00Tcm4TlvDq8ikWAM")
+    fn inputs_have_the_api_shapes() {
+        let tts: TtsInput =
+            serde_json::from_value(serde_json::json!({"text": "hi", "voice": "alloy"})).unwrap();
+        assert_eq!(tts.speed, 1.0);
+        assert!(
+            serde_json::from_value::<TtsInput>(
+                serde_json::json!({"text": "hi", "voice": "a", "pitch": 2})
+            )
+            .is_err()
         );
-        assert_eq!(
-            config.elevenlabs_voice_for("Narrator").as_deref(),
-            Some("abcdefghij0123456789")
-        );
-        assert_eq!(
-            config
-                .elevenlabs_voice_for("pNInz6obpgDQGcFmaJgB")
-                .as_deref(),
-            Some("pNInz6obpgDQGcFmaJgB")
-        );
-        assert_eq!(config.elevenlabs_voice_for("no such voice"), None);
-        let custom = MediaConfig::default().openai_voice("narrator", "onyx");
-        assert_eq!(custom.openai_voice_for("narrator"), Some(Voice::Onyx));
+        let video: VideoInput =
+            serde_json::from_value(serde_json::json!({"prompt": "p", "duration": 10})).unwrap();
+        assert_eq!(video.duration, Some(OptionValue::from(10)));
+        let video: VideoInput =
+            serde_json::from_value(serde_json::json!({"prompt": "p", "duration": "10"})).unwrap();
+        assert_eq!(video.duration, Some(OptionValue::from("10")));
     }
 
     #[test]
-    fn image_plans_check_models_and_options() {
-        let credits = |model, quality| match plan_image("p", model, None, quality) {
-            Ok(ImagePlan::OpenAi { credits, .. } | ImagePlan::Flux { credits, .. }) => credits,
-            Err(e) => panic!("{e}"),
+    fn errors_classify_for_the_service() {
+        let invalid = || Error::Invalid {
+            provider: "p",
+            endpoint: "e",
+            source: crate::ValidationError::new("speed", "too fast"),
         };
-        assert_eq!(credits("dalle-3", Some("hd")), 20);
-        assert_eq!(credits("dall-e-3", None), 10);
-        assert_eq!(credits("gpt-image-1", Some("low")), 5);
-        assert_eq!(credits("gpt-image-1", Some("high")), 20);
-        assert_eq!(credits("flux-pro", None), 5);
-        assert!(matches!(
-            plan_image("p", "midjourney", None, None),
-            Err(MediaError::UnknownModel { .. })
-        ));
-        assert!(matches!(
-            plan_image("p", "dall-e-3", Some("1536x1024"), None),
-            Err(MediaError::UnsupportedOption { option: "size", .. })
-        ));
-        assert!(matches!(
-            plan_image("p", "flux-pro", Some("huge"), None),
-            Err(MediaError::UnsupportedOption { option: "size", .. })
-        ));
-        match plan_image("p", "flux-pro", Some("1792x1024"), None) {
-            Ok(ImagePlan::Flux { request, .. }) => assert_eq!(
-                request.image_size,
-                Some(FalImageSize::Custom {
-                    width: 1792,
-                    height: 1024
-                })
-            ),
-            _ => panic!("flux plan expected"),
-        }
+        let limited = |ms| Error::RateLimited {
+            provider: "p",
+            retry_after: Duration::from_millis(ms),
+        };
+        let all = |errors: Vec<Error>| MediaError::AllProvidersFailed {
+            attempts: errors.into_iter().map(|e| ("p", e)).collect(),
+        };
+        assert!(all(vec![invalid(), invalid()]).is_invalid_input());
+        assert!(!all(vec![invalid(), limited(1)]).is_invalid_input());
+        assert_eq!(
+            all(vec![limited(300), limited(200)]).retry_after(),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(all(vec![limited(300), invalid()]).retry_after(), None);
+        assert!(all(vec![Error::not_configured("p"), Error::Config("x".into())]).is_unavailable());
+        assert!(!all(vec![Error::not_configured("p"), limited(1)]).is_unavailable());
+        let none = MediaError::NoCandidates {
+            capability: CapabilityKind::Video,
+        };
+        assert!(none.is_unavailable() && !none.is_invalid_input());
+        assert_eq!(
+            none.to_string(),
+            "no configured provider can serve this video request"
+        );
+        let refused = MediaError::UnsupportedOption {
+            model: "m".into(),
+            option: "size".into(),
+            value: "9".into(),
+            allowed: vec!["1".into(), "2".into()],
+        };
+        assert!(refused.is_invalid_input());
+        assert_eq!(
+            refused.to_string(),
+            "m: unsupported size `9`; expected one of 1, 2"
+        );
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use e2e_support::{ELEVEN_KEYS, Env, OPENAI_KEYS, Recorded, assert_no_secrets, fp};
 use futures::StreamExt;
 use media_sdk::elevenlabs::{ElevenOutputFormat, ElevenTtsRequest};
+use media_sdk::media::TtsInput;
 use media_sdk::openai::{SpeechModel, SpeechRequest, StreamFormat, Voice};
 use media_sdk::telemetry::CallMetric;
 use media_sdk::{AudioStream, Error, Sdk, StreamFailure};
@@ -532,10 +533,12 @@ async fn the_media_facade_streams_text_to_speech() {
         "the headers",
         env.sdk
             .media()
-            .tts_stream("The facade streams too.", "alloy", 1.0),
+            .tts_stream(&TtsInput::new("The facade streams too.", "alloy")),
     )
     .await
     .unwrap();
+    assert_eq!(stream.provider, "openai");
+    let mut stream = stream.audio;
     assert_eq!(stream.content_type(), Some("audio/mpeg"));
     let mut got = Vec::new();
     let error = bounded("the audio", read_rest(&mut stream, &mut got)).await;
@@ -562,10 +565,14 @@ async fn the_media_facade_falls_back_to_elevenlabs_before_the_first_byte() {
     env.sim.script("openai", vec![Scripted::Status(400)]);
     let mut stream = bounded(
         "the headers",
-        env.sdk.media().tts_stream("Falling back.", "alloy", 1.0),
+        env.sdk
+            .media()
+            .tts_stream(&TtsInput::new("Falling back.", "alloy")),
     )
     .await
     .unwrap();
+    assert_eq!(stream.provider, "elevenlabs");
+    let mut stream = stream.audio;
     let mut got = Vec::new();
     let error = bounded("the audio", read_rest(&mut stream, &mut got)).await;
     assert!(error.is_none(), "{error:?}");

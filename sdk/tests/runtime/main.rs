@@ -1,5 +1,5 @@
 //! The runtime through its public API: the client, key pools, the derive, conveniences, provider
-//! isolation, the media facade.
+//! isolation (the media facade is tested in `e2e/media.rs`).
 //!
 //! One test binary for these suites (one link instead of one per file).
 
@@ -13,4 +13,3 @@ mod conveniences;
 mod derive_endpoint;
 mod isolation;
 mod keys;
-mod media;
