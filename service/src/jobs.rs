@@ -1,7 +1,7 @@
 //! Video job ids: the facade's ticket, signed and bound to the user who submitted it.
 //!
 //! An id is `base64url(payload) "." base64url(tag)`: the payload is the JSON of the ticket
-//! and the model, the tag HMAC-SHA256 under the job secret over a version, the submitting
+//! (provider, job, model, credits), the tag HMAC-SHA256 under the job secret over a version, the submitting
 //! token's fingerprint and the payload. Nothing is stored, so any instance holding the same
 //! secret can answer a poll. An id that is malformed, altered, or presented with another
 //! user's token does not open ([`JobIds::open`] is `None`), and the service answers 404
@@ -11,21 +11,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 /// Longest id [`JobIds::open`] looks at; anything longer is refused before decoding.
 pub(crate) const MAX_ID_LEN: usize = 4096;
-
-/// What an id carries.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct JobClaim<T> {
-    /// The facade's ticket.
-    pub(crate) ticket: T,
-    /// The model the job runs.
-    pub(crate) model: String,
-}
 
 /// Signs and opens job ids with one secret.
 #[derive(Clone)]
@@ -47,13 +38,9 @@ impl JobIds {
         mac
     }
 
-    /// The id of `claim`, for the user whose token fingerprint is `user`.
-    pub(crate) fn sign<T: Serialize>(
-        &self,
-        user: &str,
-        claim: &JobClaim<T>,
-    ) -> serde_json::Result<String> {
-        let payload = serde_json::to_vec(claim)?;
+    /// The id of `ticket`, for the user whose token fingerprint is `user`.
+    pub(crate) fn sign<T: Serialize>(&self, user: &str, ticket: &T) -> serde_json::Result<String> {
+        let payload = serde_json::to_vec(ticket)?;
         let tag = self.tag(user, &payload).finalize().into_bytes();
         Ok(format!(
             "{}.{}",
@@ -62,8 +49,8 @@ impl JobIds {
         ))
     }
 
-    /// The claim of `id` when it was signed with this secret for `user`; `None` otherwise.
-    pub(crate) fn open<T: DeserializeOwned>(&self, user: &str, id: &str) -> Option<JobClaim<T>> {
+    /// The ticket of `id` when it was signed with this secret for `user`; `None` otherwise.
+    pub(crate) fn open<T: DeserializeOwned>(&self, user: &str, id: &str) -> Option<T> {
         if id.len() > MAX_ID_LEN {
             return None;
         }
@@ -79,20 +66,16 @@ impl JobIds {
 mod tests {
     use super::*;
 
-    fn claim() -> JobClaim<serde_json::Value> {
-        JobClaim {
-            ticket: serde_json::json!({"provider": "fal", "job": "abc"}),
-            model: "kling-video".into(),
-        }
+    fn claim() -> serde_json::Value {
+        serde_json::json!({"provider": "fal", "job": "abc", "model": "kling-v1"})
     }
 
     #[test]
     fn an_id_opens_for_its_user_only() {
         let ids = JobIds::new([7; 32]);
         let id = ids.sign("user-a", &claim()).unwrap();
-        let opened: JobClaim<serde_json::Value> = ids.open("user-a", &id).unwrap();
-        assert_eq!(opened.ticket, claim().ticket);
-        assert_eq!(opened.model, "kling-video");
+        let opened: serde_json::Value = ids.open("user-a", &id).unwrap();
+        assert_eq!(opened, claim());
         assert!(ids.open::<serde_json::Value>("user-b", &id).is_none());
         assert!(
             JobIds::new([8; 32])
@@ -107,10 +90,9 @@ mod tests {
         let id = ids.sign("u", &claim()).unwrap();
         let (payload, tag) = id.split_once('.').unwrap();
         let forged_payload = URL_SAFE_NO_PAD.encode(
-            serde_json::to_vec(&JobClaim {
-                ticket: serde_json::json!({"provider": "fal", "job": "other"}),
-                model: "kling-video".into(),
-            })
+            serde_json::to_vec(
+                &serde_json::json!({"provider": "fal", "job": "other", "model": "kling-v1"}),
+            )
             .unwrap(),
         );
         let mut flipped = tag.as_bytes().to_vec();

@@ -18,8 +18,10 @@ use media_sdk::Sdk;
 
 use crate::config::ServiceConfig;
 use crate::error::ApiError;
-use crate::facade::{self, ImageInput, MediaError, TtsInput, VideoInput, VideoStatus, VideoTicket};
-use crate::jobs::{JobClaim, JobIds};
+use crate::facade::{
+    ImageInput, MediaError, SoundInput, TtsInput, VideoInput, VideoStatus, VideoTicket,
+};
+use crate::jobs::JobIds;
 
 /// The header carrying the credits a text-to-speech answer cost.
 pub const CREDITS_HEADER: &str = "x-credits-used";
@@ -48,6 +50,7 @@ pub fn router(sdk: Arc<Sdk>, config: &ServiceConfig) -> Router {
     let api = Router::new()
         .route("/api/v1/media/tts", post(tts))
         .route("/api/v1/media/image", post(image))
+        .route("/api/v1/media/sound", post(sound))
         .route("/api/v1/media/video", post(video_submit))
         .route("/api/v1/media/video/{id}", get(video_status))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
@@ -125,7 +128,7 @@ async fn tts(
     Extension(user): Extension<User>,
     ApiJson(input): ApiJson<TtsInput>,
 ) -> Result<Response, ApiError> {
-    let speech = within(&state, &user, "tts", facade::tts_stream(&state.sdk, &input)).await?;
+    let speech = within(&state, &user, "tts", state.sdk.media().tts_stream(&input)).await?;
     let content_type = speech
         .audio
         .content_type()
@@ -145,7 +148,16 @@ async fn image(
     Extension(user): Extension<User>,
     ApiJson(input): ApiJson<ImageInput>,
 ) -> Result<Response, ApiError> {
-    let result = within(&state, &user, "image", facade::image(&state.sdk, &input)).await?;
+    let result = within(&state, &user, "image", state.sdk.media().image(&input)).await?;
+    Ok(Json(result).into_response())
+}
+
+async fn sound(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    ApiJson(input): ApiJson<SoundInput>,
+) -> Result<Response, ApiError> {
+    let result = within(&state, &user, "sound", state.sdk.media().sound(&input)).await?;
     Ok(Json(result).into_response())
 }
 
@@ -158,14 +170,10 @@ async fn video_submit(
         &state,
         &user,
         "video",
-        facade::video_submit(&state.sdk, &input),
+        state.sdk.media().video_submit(&input),
     )
     .await?;
-    let claim = JobClaim {
-        ticket: job.ticket,
-        model: job.model,
-    };
-    let id = state.jobs.sign(&user.0, &claim).map_err(|error| {
+    let id = state.jobs.sign(&user.0, &job.ticket).map_err(|error| {
         tracing::error!(%error, "cannot serialize a video ticket");
         ApiError::internal()
     })?;
@@ -178,17 +186,17 @@ async fn video_status(
     Extension(user): Extension<User>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(claim) = state.jobs.open::<VideoTicket>(&user.0, &id) else {
+    let Some(ticket) = state.jobs.open::<VideoTicket>(&user.0, &id) else {
         return Err(ApiError::not_found("no video job with this id"));
     };
     let status = within(
         &state,
         &user,
         "video_status",
-        facade::video_status(&state.sdk, &claim.ticket),
+        state.sdk.media().video_status(&ticket),
     )
     .await?;
-    Ok(Json(status_body(&id, &claim.model, status)).into_response())
+    Ok(Json(status_body(&id, ticket.model(), status)).into_response())
 }
 
 /// The answer of a poll: `{id, status, model}`, with `videos` and `credits_used` once
@@ -207,6 +215,8 @@ fn status_body(id: &str, model: &str, status: VideoStatus) -> Value {
         VideoStatus::Failed { message } => {
             json!({"id": id, "status": "failed", "model": model, "error": message})
         }
+        // A status this service does not know yet: still in progress, as far as it can say.
+        _ => json!({"id": id, "status": "running", "model": model}),
     }
 }
 

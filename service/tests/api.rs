@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use media_sdk_cli::demo::demo_specs;
 use media_sdk_sim::{JobPace, Scripted};
 use support::{OTHER_TOKEN, TestApi, config, specs_with_max_wait};
 
@@ -61,6 +62,29 @@ async fn tts_falls_back_when_the_first_provider_fails() {
     assert!(
         !api.sim.requests_for("openai").is_empty(),
         "OpenAI was not tried first"
+    );
+}
+
+#[tokio::test]
+async fn sound_answers_its_urls_model_and_credits() {
+    let api = TestApi::start().await;
+    let reply = api
+        .post(
+            "/api/v1/media/sound",
+            json!({"prompt": "Rain on a tin roof", "duration": 10}),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let body = reply.json();
+    let url = body["audio"][0]["url"].as_str().expect("url").to_owned();
+    assert_eq!(
+        body,
+        json!({"audio": [{"url": url}], "model": "stable-audio", "credits_used": 2})
     );
 }
 
@@ -119,7 +143,7 @@ async fn video_is_submitted_then_polled_to_success() {
     // One poll queued, one running, finished on the third: the simulator's pacing counts
     // polls, not time.
     let api = TestApi::start_with(
-        support::specs_with_max_wait(30_000),
+        demo_specs(),
         |sim| {
             sim.job_pace(
                 "kling",
@@ -164,7 +188,7 @@ async fn video_is_submitted_then_polled_to_success() {
 #[tokio::test]
 async fn a_failed_video_job_reports_its_error() {
     let api = TestApi::start_with(
-        support::specs_with_max_wait(30_000),
+        demo_specs(),
         |sim| sim.job_pace("kling", JobPace::immediate()),
         config(),
     )
@@ -334,12 +358,7 @@ async fn refused_input_is_400_before_any_provider_call() {
 
 #[tokio::test]
 async fn body_limit_content_type_and_unknown_routes_answer_json() {
-    let api = TestApi::start_with(
-        support::specs_with_max_wait(30_000),
-        |sim| sim,
-        config().body_limit(1024),
-    )
-    .await;
+    let api = TestApi::start_with(demo_specs(), |sim| sim, config().body_limit(1024)).await;
     let big = api
         .post(
             IMAGE,
@@ -457,7 +476,7 @@ async fn no_provider_available_is_503() {
 #[tokio::test]
 async fn a_request_past_its_deadline_is_504() {
     let api = TestApi::start_with(
-        support::specs_with_max_wait(30_000),
+        demo_specs(),
         |sim| sim,
         config().deadline(Duration::from_millis(200)),
     )
