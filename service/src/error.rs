@@ -67,6 +67,15 @@ impl ApiError {
         )
     }
 
+    /// 502 `response_too_large`: the answer does not fit a buffered Lambda response.
+    pub fn too_large_for_lambda() -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "response_too_large",
+            "the answer is larger than a buffered Lambda response allows; use response streaming",
+        )
+    }
+
     /// 500 `internal`, with a message that says nothing of the cause (logged apart).
     pub fn internal() -> Self {
         Self::new(

@@ -85,27 +85,63 @@ fn http_v2_event(method: &str, path: &str, token: Option<&str>, body: Option<Val
 type Event = fn(&str, &str, Option<&str>, Option<Value>) -> Value;
 const EVENTS: [(&str, Event); 2] = [("REST v1", rest_v1_event), ("HTTP API v2", http_v2_event)];
 
-async fn invoke(app: &axum::Router, event: Value) -> (u16, http::HeaderMap, Vec<u8>) {
-    let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
-    let response = lambda::handle(app.clone(), request).await;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = to_bytes(response.into_body(), 1 << 20)
-        .await
-        .expect("body")
-        .to_vec();
-    (status, headers, body)
+/// Both answer modes of the Lambda entry.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Streaming,
+    Buffered,
 }
 
-async fn app() -> (SimSdk, axum::Router) {
-    let SimSdk { sim, sdk, keys } = start_with(demo_specs(), |sim| sim).await.expect("sim");
-    let app = router(Arc::new(sdk.clone()), &config());
-    (SimSdk { sim, sdk, keys }, app)
+/// Invokes `app` with `event` in both modes; both must answer the same. Every SDK metric of
+/// the invocation is written when it ends.
+async fn invoke(app: &Lambda, event: Value) -> (u16, http::HeaderMap, Vec<u8>) {
+    let mut answers = Vec::new();
+    for mode in [Mode::Streaming, Mode::Buffered] {
+        let request =
+            lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
+        let response = match mode {
+            Mode::Streaming => app.app.streaming(request).await,
+            Mode::Buffered => app.app.buffered(request).await,
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body")
+            .to_vec();
+        let stats = app.sdk.recorder_stats();
+        assert_eq!(
+            stats.written, stats.queued,
+            "{mode:?}: metrics not flushed: {stats:?}"
+        );
+        answers.push((status, headers, body));
+    }
+    let buffered = answers.pop().unwrap();
+    let streamed = answers.pop().unwrap();
+    assert_eq!(streamed.0, buffered.0, "status differs between modes");
+    assert_eq!(
+        streamed.1.get("content-type"),
+        buffered.1.get("content-type")
+    );
+    buffered
+}
+
+struct Lambda {
+    app: lambda::LambdaApp,
+    sdk: Arc<media_sdk::Sdk>,
+    sim: media_sdk_sim::Simulator,
+}
+
+async fn app() -> Lambda {
+    let SimSdk { sim, sdk, .. } = start_with(demo_specs(), |sim| sim).await.expect("sim");
+    let sdk = Arc::new(sdk);
+    let app = lambda::LambdaApp::new(router(sdk.clone(), &config()), sdk.clone());
+    Lambda { app, sdk, sim }
 }
 
 #[tokio::test]
 async fn image_through_api_gateway_events() {
-    let (_sim, app) = app().await;
+    let app = app().await;
     for (kind, event) in EVENTS {
         let body = json!({"prompt": "A lighthouse", "model": "dall-e-3", "quality": "hd"});
         let (status, headers, bytes) = invoke(
@@ -127,7 +163,7 @@ async fn image_through_api_gateway_events() {
 
 #[tokio::test]
 async fn unauthenticated_events_are_401_and_health_is_open() {
-    let (sim, app) = app().await;
+    let app = app().await;
     for (kind, event) in EVENTS {
         let body = json!({"prompt": "x", "model": "dall-e-3"});
         let (status, headers, bytes) =
@@ -143,12 +179,12 @@ async fn unauthenticated_events_are_401_and_health_is_open() {
             json!({"status": "ok"})
         );
     }
-    assert!(sim.sim.requests().is_empty());
+    assert!(app.sim.requests().is_empty());
 }
 
 #[tokio::test]
 async fn tts_through_api_gateway_events_is_audio() {
-    let (_sim, app) = app().await;
+    let app = app().await;
     for (kind, event) in EVENTS {
         let body = json!({"text": "Hello there", "voice": "alloy"});
         let (status, headers, bytes) = invoke(

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(tokens = ?config.token_fingerprints(), job_secret = ?config.job_secret_origin(), "media-api-lambda ready");
-    let app = router(sdk, &config);
+    let app = lambda::LambdaApp::new(router(sdk.clone(), &config), sdk);
     let buffered =
         std::env::var(lambda::MODE_ENV).is_ok_and(|mode| mode.eq_ignore_ascii_case("buffered"));
     let result = if buffered {
