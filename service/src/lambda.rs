@@ -27,12 +27,16 @@ use lambda_http::{RequestExt, service_fn};
 use media_sdk::Sdk;
 
 use crate::ApiError;
+use crate::routes::AnswerBy;
 
 /// Which Lambda answer mode `media-api-lambda` uses: `MEDIA_API_LAMBDA_MODE=buffered` or
 /// `streaming` (the default).
 pub const MODE_ENV: &str = "MEDIA_API_LAMBDA_MODE";
 /// Longest wait for the metric flush at the end of an invocation.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
+/// Time kept back from the invocation's deadline to send the answer: a request still waiting
+/// on a provider then is answered 504 by the service rather than cut by Lambda.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 /// Largest buffered answer: Lambda's limit on a buffered response payload (6 MB).
 pub const MAX_BUFFERED_BODY: usize = 6 * 1024 * 1024;
 
@@ -114,9 +118,21 @@ pub async fn run_buffered(app: LambdaApp) -> Result<(), lambda_http::Error> {
 /// `lambda_http` puts the API Gateway stage in front of the path (`/prod/api/v1/...`) unless
 /// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set; it is taken off here, so the routes are the
 /// same behind any stage, a custom domain or a Function URL.
+///
+/// The invocation's deadline, less [`ANSWER_MARGIN`], bounds the request (when sooner than the
+/// configured deadline).
 async fn route(router: Router, mut request: lambda_http::Request) -> Response<Body> {
     if let Some(uri) = without_stage(&request) {
         *request.uri_mut() = uri;
+    }
+    if let Some(context) = request.lambda_context_ref() {
+        let remaining = context
+            .deadline()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(ANSWER_MARGIN);
+        let answer_by = AnswerBy(tokio::time::Instant::now() + remaining);
+        request.extensions_mut().insert(answer_by);
     }
     match router.oneshot(request).await {
         Ok(response) => response,

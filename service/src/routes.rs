@@ -1,9 +1,6 @@
 //! The routes: authentication, JSON bodies, the per-request deadline, and one handler per
 //! media kind.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::middleware::{self, Next};
@@ -13,6 +10,7 @@ use axum::{Extension, Json, Router};
 use http::{HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 use media_sdk::Sdk;
 
@@ -35,6 +33,11 @@ struct AppState {
     config: Arc<ServiceConfig>,
     jobs: JobIds,
 }
+
+/// The latest instant a request may be answered, set by the platform (on Lambda, the
+/// invocation's deadline less a margin); the configured deadline applies when it is sooner.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnswerBy(pub(crate) tokio::time::Instant);
 
 /// The authenticated caller: the fingerprint of the token presented.
 #[derive(Debug, Clone)]
@@ -104,17 +107,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 /// `call` within the configured deadline, its failure mapped to an [`ApiError`] and logged
 /// with the caller's fingerprint.
+///
+/// The deadline is the configured one from now, or the platform's [`AnswerBy`] when sooner.
 async fn within<T>(
     state: &AppState,
     user: &User,
+    answer_by: Option<Extension<AnswerBy>>,
     route: &'static str,
     call: impl Future<Output = Result<T, MediaError>>,
 ) -> Result<T, ApiError> {
-    let deadline: Duration = state.config.request_deadline();
-    let error = match tokio::time::timeout(deadline, call).await {
+    let start = tokio::time::Instant::now();
+    let mut until = start + state.config.request_deadline();
+    if let Some(Extension(AnswerBy(platform))) = answer_by {
+        until = until.min(platform);
+    }
+    let error = match tokio::time::timeout_at(until, call).await {
         Ok(Ok(value)) => return Ok(value),
         Ok(Err(error)) => ApiError::from_media(&error),
-        Err(_) => ApiError::deadline(deadline),
+        Err(_) => ApiError::deadline(until.saturating_duration_since(start)),
     };
     tracing::info!(
         user = %user.0, route, status = error.status().as_u16(), code = error.code(),
@@ -126,9 +136,17 @@ async fn within<T>(
 async fn tts(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
+    answer_by: Option<Extension<AnswerBy>>,
     ApiJson(input): ApiJson<TtsInput>,
 ) -> Result<Response, ApiError> {
-    let speech = within(&state, &user, "tts", state.sdk.media().tts_stream(&input)).await?;
+    let speech = within(
+        &state,
+        &user,
+        answer_by,
+        "tts",
+        state.sdk.media().tts_stream(&input),
+    )
+    .await?;
     let content_type = speech
         .audio
         .content_type()
@@ -146,29 +164,47 @@ async fn tts(
 async fn image(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
+    answer_by: Option<Extension<AnswerBy>>,
     ApiJson(input): ApiJson<ImageInput>,
 ) -> Result<Response, ApiError> {
-    let result = within(&state, &user, "image", state.sdk.media().image(&input)).await?;
+    let result = within(
+        &state,
+        &user,
+        answer_by,
+        "image",
+        state.sdk.media().image(&input),
+    )
+    .await?;
     Ok(Json(result).into_response())
 }
 
 async fn sound(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
+    answer_by: Option<Extension<AnswerBy>>,
     ApiJson(input): ApiJson<SoundInput>,
 ) -> Result<Response, ApiError> {
-    let result = within(&state, &user, "sound", state.sdk.media().sound(&input)).await?;
+    let result = within(
+        &state,
+        &user,
+        answer_by,
+        "sound",
+        state.sdk.media().sound(&input),
+    )
+    .await?;
     Ok(Json(result).into_response())
 }
 
 async fn video_submit(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
+    answer_by: Option<Extension<AnswerBy>>,
     ApiJson(input): ApiJson<VideoInput>,
 ) -> Result<Response, ApiError> {
     let job = within(
         &state,
         &user,
+        answer_by,
         "video",
         state.sdk.media().video_submit(&input),
     )
@@ -184,6 +220,7 @@ async fn video_submit(
 async fn video_status(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
+    answer_by: Option<Extension<AnswerBy>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let Some(ticket) = state.jobs.open::<VideoTicket>(&user.0, &id) else {
@@ -192,6 +229,7 @@ async fn video_status(
     let status = within(
         &state,
         &user,
+        answer_by,
         "video_status",
         state.sdk.media().video_status(&ticket),
     )

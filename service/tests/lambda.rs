@@ -198,3 +198,35 @@ async fn tts_through_api_gateway_events_is_audio() {
         assert!(!bytes.is_empty(), "{kind}");
     }
 }
+
+#[tokio::test]
+async fn the_invocation_deadline_bounds_a_request() {
+    use lambda_http::RequestExt;
+    use media_sdk_sim::Scripted;
+
+    let app = app().await;
+    app.sim.script("openai", vec![Scripted::Hang]);
+    let body = json!({"prompt": "x", "model": "dall-e-3"});
+    let event = http_v2_event("POST", "/api/v1/media/image", Some(TOKEN), Some(body));
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // 1.5 s left in the invocation; the configured deadline (25 s) is far longer.
+    let mut context = lambda_http::Context::default();
+    context.deadline = now_ms + 1500;
+    let request = lambda_http::request::from_str(&event.to_string())
+        .unwrap()
+        .with_lambda_context(context);
+    let started = std::time::Instant::now();
+    let response = app.app.buffered(request).await;
+    assert_eq!(response.status(), 504);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "answered after {:?}, not by the invocation's deadline",
+        started.elapsed()
+    );
+    let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(answer["error"]["code"], "deadline_exceeded");
+}
