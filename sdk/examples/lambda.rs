@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use media_sdk::Sdk;
 use media_sdk::health::table::RUNTIME_ACTIONS;
-use media_sdk::media::MediaError;
+use media_sdk::media::{ImageInput, MediaError, TtsInput};
 use media_sdk_sim::{JobPace, Simulator};
 use serde_json::{Value, json};
 
@@ -41,35 +41,37 @@ fn sdk() -> &'static Sdk {
     SDK.get_or_init(|| Sdk::from_env().expect("SDK configuration"))
 }
 
-/// One invocation: `{"kind": "tts", "text": ..., "voice": ...}` or
-/// `{"kind": "image", "prompt": ..., "model": ..., "size": ..., "quality": ...}`.
-async fn handler(event: Value) -> Result<Value, MediaError> {
+/// One invocation: `{"kind": "tts", "text": ..., "voice": ..., "speed": ...}` or
+/// `{"kind": "image", "prompt": ..., "model": ..., "size": ..., "quality": ...}` (the media
+/// API's JSON shapes, plus `kind`).
+async fn handler(mut event: Value) -> Result<Value, MediaError> {
     let sdk = sdk();
-    let text = |name: &str| event.get(name).and_then(Value::as_str);
-    let result = match text("kind") {
+    let kind = event
+        .as_object_mut()
+        .and_then(|fields| fields.remove("kind"))
+        .unwrap_or_default();
+    let invalid = |e: serde_json::Error| MediaError::Invalid {
+        message: e.to_string(),
+    };
+    let result = match kind.as_str() {
         Some("tts") => {
-            let speed = event.get("speed").and_then(Value::as_f64).unwrap_or(1.0);
-            sdk.media()
-                .tts(
-                    text("text").unwrap_or(""),
-                    text("voice").unwrap_or("alloy"),
-                    speed,
-                )
-                .await
-                .map(
-                    |audio| json!({"content_type": audio.content_type, "bytes": audio.bytes.len()}),
-                )
+            let input: TtsInput = serde_json::from_value(event).map_err(invalid)?;
+            sdk.media().tts(&input).await.map(|speech| {
+                json!({
+                    "provider": speech.provider,
+                    "content_type": speech.audio.content_type,
+                    "bytes": speech.audio.bytes.len(),
+                    "credits_used": speech.credits_used,
+                })
+            })
         }
-        _ => sdk
-            .media()
-            .image(
-                text("prompt").unwrap_or(""),
-                text("model").unwrap_or("dall-e-3"),
-                text("size"),
-                text("quality"),
-            )
-            .await
-            .map(|image| serde_json::to_value(image).unwrap_or(Value::Null)),
+        _ => {
+            let input: ImageInput = serde_json::from_value(event).map_err(invalid)?;
+            sdk.media()
+                .image(&input)
+                .await
+                .map(|image| serde_json::to_value(image).unwrap_or(Value::Null))
+        }
     };
     // Deliver this invocation's metrics before returning, success or not.
     if let Err(timeout) = sdk.flush(FLUSH_BUDGET).await {

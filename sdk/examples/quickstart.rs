@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use media_sdk::Sdk;
 use media_sdk::health::render_table;
+use media_sdk::media::{ImageInput, TtsInput};
 use media_sdk_sim::{JobPace, Simulator};
 
 #[tokio::main]
@@ -36,31 +37,38 @@ async fn main() -> anyhow::Result<()> {
     let media = sdk.media();
 
     // 3. Text to speech, in health order with fallback.
-    let audio = media.tts("Hello from the media SDK", "alloy", 1.0).await?;
-    println!("tts: {} bytes of {}", audio.bytes.len(), audio.content_type);
+    let speech = media
+        .tts(&TtsInput::new("Hello from the media SDK", "alloy"))
+        .await?;
+    let audio = &speech.audio;
+    println!(
+        "tts by {}: {} bytes of {}",
+        speech.provider,
+        audio.bytes.len(),
+        audio.content_type
+    );
 
     // OpenAI goes down: the same call is served by ElevenLabs.
     sim.revoke_key("openai", "sk-demo-1");
     sim.revoke_key("openai", "sk-demo-2");
-    let audio = media.tts("Still talking", "alloy", 1.0).await?;
-    println!("tts with OpenAI down: {} bytes", audio.bytes.len());
+    let speech = media.tts(&TtsInput::new("Still talking", "alloy")).await?;
+    println!(
+        "tts with OpenAI down, by {}: {} bytes",
+        speech.provider,
+        speech.audio.bytes.len()
+    );
 
     // 4. Images by model name: DALL-E 3 on OpenAI is down now, Flux Pro on fal is not.
-    match media
-        .image(
-            "A lighthouse at dawn",
-            "dall-e-3",
-            Some("1792x1024"),
-            Some("hd"),
-        )
-        .await
-    {
+    let mut dalle = ImageInput::new("A lighthouse at dawn", "dall-e-3");
+    dalle.size = Some("1792x1024".into());
+    dalle.quality = Some("hd".into());
+    match media.image(&dalle).await {
         Ok(image) => println!("dall-e-3: {}", serde_json::to_string(&image)?),
         Err(error) => println!("dall-e-3 failed: {error}"),
     }
-    let image = media
-        .image("A lighthouse at dawn", "flux-pro", Some("1792x1024"), None)
-        .await?;
+    let mut flux = ImageInput::new("A lighthouse at dawn", "flux-pro");
+    flux.size = Some("1792x1024".into());
+    let image = media.image(&flux).await?;
     println!("flux-pro: {}", serde_json::to_string(&image)?);
 
     // 5. Health, read back from the store the calls were recorded in.
@@ -68,7 +76,11 @@ async fn main() -> anyhow::Result<()> {
     let reports = sdk.health().check_all().await?;
     let alerts = sdk.health().alerts_for(&reports);
     println!("\n{}", render_table(&reports, &alerts));
-    println!("tts order now: {:?}", sdk.media().tts_order().await);
+    let order = sdk
+        .health()
+        .health_order(&["openai-tts", "elevenlabs-tts"])
+        .await;
+    println!("text-to-speech order now: {order:?}");
     println!("recorder: {:?}", sdk.recorder_stats());
     sim.shutdown().await;
     Ok(())

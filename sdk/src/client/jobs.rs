@@ -151,12 +151,24 @@ struct Submitted {
     response_url: Option<String>,
 }
 
-/// A job being polled: the key it belongs to, its id (once known) and its clock.
+/// A job being polled: the key it belongs to, its id (once known), its clock, and what a
+/// refused key means.
 struct JobTracker {
     lease: KeyLease,
     id: String,
     started: Instant,
     clock: JobClock,
+    refused: WhenRefused,
+}
+
+/// What a poll refused for its key (HTTP 401/403, a quarantine code) does to the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenRefused {
+    /// Quarantine it: the job came from this process, so the key is at fault.
+    Quarantine,
+    /// Only report it: the job came from a ticket, which anyone may have edited (another
+    /// key's fingerprint on a job of ours must not quarantine that key).
+    Report,
 }
 
 impl ProviderClient {
@@ -175,6 +187,7 @@ impl ProviderClient {
                 timeout: Duration::from_millis(job.timeout_ms),
                 interval: Duration::from_millis(job.poll_interval_ms),
             },
+            refused: WhenRefused::Quarantine,
         };
         match job.flow {
             JobFlow::FalQueue => fal::follow(self, call, tracker, &submitted.payload).await,
@@ -271,7 +284,9 @@ impl ProviderClient {
     /// retried with that key within the provider's `retry.deadline_ms`.
     ///
     /// A job that ends (done or failed) records one metric, its latency counted from the
-    /// submit; a job still queued or running records none.
+    /// submit, and so does a poll that fails; a job still queued or running records none.
+    /// A poll refused for its key (HTTP 401/403) does not quarantine the key: the ticket may
+    /// have been edited to name it.
     ///
     /// # Errors
     ///
@@ -342,7 +357,6 @@ impl ProviderClient {
         call.started = Instant::now()
             .checked_sub(since_submit)
             .unwrap_or_else(Instant::now);
-        call.key = Some(lease.fingerprint().to_owned());
         let tracker = JobTracker {
             lease,
             id: ticket.id.clone(),
@@ -353,6 +367,7 @@ impl ProviderClient {
                     .unwrap_or(Duration::from_millis(spec.retry.deadline_ms)),
                 interval: Duration::from_millis(job.poll_interval_ms),
             },
+            refused: WhenRefused::Report,
         };
         let span = tracing::info_span!(
             "media_sdk.job_status",
@@ -388,7 +403,10 @@ impl ProviderClient {
                 };
                 self.finish_job(&call, Some(&error));
             }
-            Err(error) => self.finish_job(&call, Some(error)),
+            // A failure before any request (a ticket URL refused) says nothing about the
+            // provider: logged by the caller, not recorded.
+            Err(error) if call.key.is_some() => self.finish_job(&call, Some(error)),
+            Err(_) => {}
         }
         state
     }
@@ -439,7 +457,9 @@ impl ProviderClient {
                 }
                 PollDecision::RetrySameKeyAfter(wait) => wait,
                 PollDecision::Reject(failure) => {
-                    job.lease.quarantine(&failure.to_string());
+                    if job.refused == WhenRefused::Quarantine {
+                        job.lease.quarantine(&failure.to_string());
+                    }
                     return Err(api_error(call.endpoint, failure));
                 }
                 PollDecision::TimedOut => return Err(self.job_timeout(call, job)),
@@ -545,7 +565,8 @@ mod tests {
                 .unwrap_err()
                 .contains("not fal/flux_pro")
         );
-        let cases: [(&str, fn(&mut JobTicket)); 5] = [
+        type Spoil = fn(&mut JobTicket);
+        let cases: [(&str, Spoil); 5] = [
             ("empty id", |t| t.id.clear()),
             ("long id", |t| t.id = "a".repeat(MAX_TICKET_ID + 1)),
             ("key with a slash", |t| t.key = "k_/..".into()),

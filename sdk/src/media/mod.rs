@@ -78,6 +78,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use self::capability::{Capabilities, Capability, CapabilityKind, Entry, Fallback};
 use self::plan::{Inputs, Planned};
@@ -462,6 +463,8 @@ impl Sdk {
 pub struct Media<'a> {
     sdk: &'a Sdk,
     config: &'a MediaConfig,
+    /// Each request's whole budget, fallback included.
+    deadline: Option<Duration>,
 }
 
 /// One entry able to serve a request, with the request planned for it.
@@ -480,15 +483,33 @@ impl Candidate<'_> {
         self.entry.endpoint.spec().provider
     }
 
-    fn options(&self) -> CallOptions {
-        CallOptions::new().credits(self.credits)
+    fn options(&self, until: Option<Instant>) -> CallOptions {
+        call_options(self.credits, until)
     }
 }
 
 impl<'a> Media<'a> {
     /// The facade over `sdk` with `config`.
     pub fn new(sdk: &'a Sdk, config: &'a MediaConfig) -> Self {
-        Self { sdk, config }
+        Self {
+            sdk,
+            config,
+            deadline: None,
+        }
+    }
+
+    /// This facade with each request bounded by `budget` in all, fallback included: every
+    /// candidate's call gets what is left of it as its deadline
+    /// ([`CallOptions::deadline`]), e.g. a Lambda's remaining time. Without it, each call
+    /// has its provider's `retry.deadline_ms`.
+    pub fn deadline(mut self, budget: Duration) -> Self {
+        self.deadline = Some(budget);
+        self
+    }
+
+    /// When the budget of a request starting now ends.
+    fn until(&self) -> Option<Instant> {
+        self.deadline.map(|budget| Instant::now() + budget)
     }
 
     /// Speaks `input.text` in `input.voice`, on the first candidate that succeeds (see the
@@ -500,6 +521,7 @@ impl<'a> Media<'a> {
     /// [`MediaError::UnknownVoice`], [`MediaError::NoCandidates`] before any network call;
     /// [`MediaError::AllProvidersFailed`] when every candidate failed.
     pub async fn tts(&self, input: &TtsInput) -> Result<Speech> {
+        let until = self.until();
         let candidates = self.tts_candidates(input, false)?;
         let candidates = self.order(&self.config.capabilities.tts, candidates).await;
         let mut attempts = Attempts::default();
@@ -507,7 +529,7 @@ impl<'a> Media<'a> {
             let error = match c
                 .entry
                 .endpoint
-                .call(c.client, c.request.clone(), &c.options())
+                .call(c.client, c.request.clone(), &c.options(until))
                 .await
             {
                 Ok(Output::Audio(audio)) => {
@@ -535,6 +557,7 @@ impl<'a> Media<'a> {
     ///
     /// As [`tts`](Self::tts).
     pub async fn tts_stream(&self, input: &TtsInput) -> Result<SpeechStream> {
+        let until = self.until();
         let candidates = self.tts_candidates(input, true)?;
         let candidates = self.order(&self.config.capabilities.tts, candidates).await;
         let mut attempts = Attempts::default();
@@ -542,7 +565,7 @@ impl<'a> Media<'a> {
             match c
                 .entry
                 .endpoint
-                .stream(c.client, c.request.clone(), &c.options())
+                .stream(c.client, c.request.clone(), &c.options(until))
                 .await
             {
                 Ok(audio) => {
@@ -728,13 +751,14 @@ impl<'a> Media<'a> {
         capability: &Capability,
         candidates: Vec<Candidate<'a>>,
     ) -> Result<(Vec<MediaUrl>, Candidate<'a>)> {
+        let until = self.until();
         let candidates = self.order(capability, candidates).await;
         let mut attempts = Attempts::default();
         for c in candidates {
             let answer = c
                 .entry
                 .endpoint
-                .call(c.client, c.request.clone(), &c.options())
+                .call(c.client, c.request.clone(), &c.options(until))
                 .await;
             match answer.and_then(|output| media_urls(c.entry, &output)) {
                 Ok(urls) => {
@@ -787,6 +811,15 @@ impl<'a> Media<'a> {
         }
         ordered.extend(rest);
         ordered
+    }
+}
+
+/// A call's options: its credits, and what is left of the request's budget.
+fn call_options(credits: u32, until: Option<Instant>) -> CallOptions {
+    let options = CallOptions::new().credits(credits);
+    match until {
+        Some(until) => options.deadline(until.saturating_duration_since(Instant::now())),
+        None => options,
     }
 }
 

@@ -358,12 +358,45 @@ fn is_base64(text: &str) -> bool {
 mod tests {
     use super::*;
     use crate::dynamic::DynEndpoint;
-    use crate::generated::{fal, openai};
+    use crate::{Endpoint, Validate};
+    use serde::{Deserialize, Serialize};
     use serde_json::json;
 
-    // Any endpoint will do: the engine only reads the table.
-    static SPEECH: DynEndpoint = DynEndpoint::audio::<openai::SpeechRequest>("{}", false);
-    static FLUX: DynEndpoint = DynEndpoint::job::<fal::FluxProRequest, fal::FluxProOutput>("{}");
+    // Endpoints of no real provider: the engine only reads the table.
+    #[derive(Debug, Clone, Serialize, Deserialize, Endpoint)]
+    #[endpoint(
+        provider = "acme",
+        id = "speak",
+        health_id = "acme-tts",
+        method = "POST",
+        path = "/speak",
+        response = "audio",
+        content_type = "audio/mpeg"
+    )]
+    struct Speak {
+        say: String,
+    }
+
+    impl Validate for Speak {}
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Endpoint)]
+    #[endpoint(
+        provider = "acme",
+        id = "draw",
+        health_id = "acme-image",
+        method = "POST",
+        path = "/draw",
+        response = "json",
+        output = serde_json::Value
+    )]
+    struct Draw {
+        prompt: String,
+    }
+
+    impl Validate for Draw {}
+
+    static SPEECH: DynEndpoint = DynEndpoint::audio::<Speak>("{}", false);
+    static DRAW: DynEndpoint = DynEndpoint::json::<Draw>("{}");
 
     const IDS: VoiceIds = VoiceIds {
         prefix: "v_",
@@ -416,7 +449,7 @@ mod tests {
 
     fn image_entry() -> Entry {
         Entry {
-            endpoint: &FLUX,
+            endpoint: &DRAW,
             request: r#"{"prompt":"{prompt}","size":"{size}","quality":"{quality}","secs":"{duration}","tuning":{"cfg":"{cfg}"}}"#,
             credits: 1,
             voices: None,
@@ -624,7 +657,7 @@ mod tests {
         };
         let error = plan(&entry, &MODELS[1], &Inputs::new()).unwrap_err();
         assert!(
-            matches!(&error, MediaError::Provider(Error::Config(m)) if m.contains("fal/flux_pro")),
+            matches!(&error, MediaError::Provider(Error::Config(m)) if m.contains("acme/draw")),
             "{error:?}"
         );
     }

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::plan::{self, Inputs};
-use super::{Attempts, Media, MediaError, MediaUrl, OptionValue, Result, media_urls, non_empty};
-use crate::client::CallOptions;
+use super::{
+    Attempts, Media, MediaError, MediaUrl, OptionValue, Result, call_options, media_urls, non_empty,
+};
 use crate::dynamic::{JobState, JobTicket};
 use crate::error::Error;
 
@@ -142,6 +143,7 @@ impl Media<'_> {
                 "aspect_ratio",
                 input.aspect_ratio.clone().map(Value::String),
             );
+        let until = self.until();
         let capability = &self.config.capabilities.video;
         let candidates = self.media_candidates(capability, input.model.as_deref(), &inputs)?;
         let candidates = self.order(capability, candidates).await;
@@ -151,7 +153,7 @@ impl Media<'_> {
             match c
                 .entry
                 .endpoint
-                .submit(c.client, c.request.clone(), &CallOptions::new())
+                .submit(c.client, c.request.clone(), &call_options(0, until))
                 .await
             {
                 Ok(job) => {
@@ -211,7 +213,7 @@ impl Media<'_> {
             .sdk
             .provider(spec.provider)
             .ok_or_else(|| Error::not_configured(spec.provider))?;
-        let options = CallOptions::new().credits(ticket.credits);
+        let options = call_options(ticket.credits, self.until());
         Ok(match entry.endpoint.status(client, job, &options).await? {
             JobState::Queued => VideoStatus::Pending,
             JobState::Running => VideoStatus::Running,

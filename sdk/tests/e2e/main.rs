@@ -1,5 +1,5 @@
 //! Every generated client end to end against the simulator over loopback HTTP: requests, faults,
-//! concurrency, streamed audio.
+//! concurrency, streamed audio, the media facade.
 //!
 //! One test binary for these suites (one link instead of one per file).
 
@@ -8,5 +8,6 @@ mod e2e_support;
 
 mod concurrency;
 mod faults;
+mod media;
 mod requests;
 mod stream;

@@ -529,7 +529,7 @@ async fn dropping_the_stream_cancels_it_and_releases_the_key() {
 #[tokio::test]
 async fn the_media_facade_streams_text_to_speech() {
     let env = env().await;
-    let mut stream = bounded(
+    let stream = bounded(
         "the headers",
         env.sdk
             .media()
@@ -563,7 +563,7 @@ async fn the_media_facade_falls_back_to_elevenlabs_before_the_first_byte() {
     let env = env().await;
     // A final error from OpenAI before any audio: not retried, the facade moves on.
     env.sim.script("openai", vec![Scripted::Status(400)]);
-    let mut stream = bounded(
+    let stream = bounded(
         "the headers",
         env.sdk
             .media()
