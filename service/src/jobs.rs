@@ -1,8 +1,8 @@
 //! Video job ids: the facade's ticket, signed and bound to the user who submitted it.
 //!
 //! An id is `base64url(payload) "." base64url(tag)`: the payload is the JSON of the ticket
-//! (provider, job, model, credits), the tag HMAC-SHA256 under the job secret over a version, the submitting
-//! token's fingerprint and the payload. Nothing is stored, so any instance holding the same
+//! (provider, job, model, credits), the tag HMAC-SHA256 under the job secret over a version,
+//! the submitting token's fingerprint and the payload. Nothing is stored, so any instance holding the same
 //! secret can answer a poll. An id that is malformed, altered, or presented with another
 //! user's token does not open ([`JobIds::open`] is `None`), and the service answers 404
 //! without polling anyone. The payload holds no secret (the ticket carries a key

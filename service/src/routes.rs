@@ -1,16 +1,19 @@
 //! The routes: authentication, JSON bodies, the per-request deadline, and one handler per
 //! media kind.
 
+use std::sync::Arc;
+
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
+use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use tokio::time::Instant;
 
 use media_sdk::Sdk;
 
@@ -37,11 +40,61 @@ struct AppState {
 /// The latest instant a request may be answered, set by the platform (on Lambda, the
 /// invocation's deadline less a margin); the configured deadline applies when it is sooner.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct AnswerBy(pub(crate) tokio::time::Instant);
+pub(crate) struct AnswerBy(pub(crate) Instant);
 
 /// The authenticated caller: the fingerprint of the token presented.
 #[derive(Debug, Clone)]
 struct User(String);
+
+/// An authenticated request: who asks, and by when the answer is due (the configured
+/// deadline from the request's arrival, or the platform's [`AnswerBy`] when sooner).
+struct Caller {
+    user: String,
+    start: Instant,
+    until: Instant,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = parts
+            .extensions
+            .get::<User>()
+            .ok_or_else(ApiError::unauthorized)?;
+        let start = Instant::now();
+        let mut until = start + state.config.request_deadline();
+        if let Some(AnswerBy(platform)) = parts.extensions.get::<AnswerBy>() {
+            until = until.min(*platform);
+        }
+        Ok(Self {
+            user: user.0.clone(),
+            start,
+            until,
+        })
+    }
+}
+
+impl Caller {
+    /// `call` within the caller's deadline, its failure mapped to an [`ApiError`] and logged
+    /// with the caller's fingerprint.
+    async fn within<T>(
+        &self,
+        route: &'static str,
+        call: impl Future<Output = Result<T, MediaError>>,
+    ) -> Result<T, ApiError> {
+        let error = match tokio::time::timeout_at(self.until, call).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => ApiError::from_media(&error),
+            Err(_) => ApiError::deadline(self.until.saturating_duration_since(self.start)),
+        };
+        tracing::info!(
+            user = %self.user, route, status = error.status().as_u16(), code = error.code(),
+            "request failed"
+        );
+        Err(error)
+    }
+}
 
 /// The API's router over `sdk`, configured by `config`.
 pub fn router(sdk: Arc<Sdk>, config: &ServiceConfig) -> Router {
@@ -105,54 +158,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// `call` within the configured deadline, its failure mapped to an [`ApiError`] and logged
-/// with the caller's fingerprint.
-///
-/// The deadline is the configured one from now, or the platform's [`AnswerBy`] when sooner.
-async fn within<T>(
-    state: &AppState,
-    user: &User,
-    answer_by: Option<Extension<AnswerBy>>,
-    route: &'static str,
-    call: impl Future<Output = Result<T, MediaError>>,
-) -> Result<T, ApiError> {
-    let start = tokio::time::Instant::now();
-    let mut until = start + state.config.request_deadline();
-    if let Some(Extension(AnswerBy(platform))) = answer_by {
-        until = until.min(platform);
-    }
-    let error = match tokio::time::timeout_at(until, call).await {
-        Ok(Ok(value)) => return Ok(value),
-        Ok(Err(error)) => ApiError::from_media(&error),
-        Err(_) => ApiError::deadline(until.saturating_duration_since(start)),
-    };
-    tracing::info!(
-        user = %user.0, route, status = error.status().as_u16(), code = error.code(),
-        "request failed"
-    );
-    Err(error)
-}
-
 async fn tts(
     State(state): State<AppState>,
-    Extension(user): Extension<User>,
-    answer_by: Option<Extension<AnswerBy>>,
+    caller: Caller,
     ApiJson(input): ApiJson<TtsInput>,
 ) -> Result<Response, ApiError> {
-    let speech = within(
-        &state,
-        &user,
-        answer_by,
-        "tts",
-        state.sdk.media().tts_stream(&input),
-    )
-    .await?;
+    let speech = caller
+        .within("tts", state.sdk.media().tts_stream(&input))
+        .await?;
     let content_type = speech
         .audio
         .content_type()
         .and_then(|ct| HeaderValue::from_str(ct).ok())
         .unwrap_or_else(|| HeaderValue::from_static("audio/mpeg"));
-    tracing::info!(user = %user.0, route = "tts", provider = speech.provider, credits = speech.credits_used, "speaking");
+    tracing::info!(
+        user = %caller.user, route = "tts", provider = speech.provider,
+        credits = speech.credits_used, "speaking"
+    );
     let mut response = Body::from_stream(speech.audio).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
@@ -163,77 +185,56 @@ async fn tts(
 
 async fn image(
     State(state): State<AppState>,
-    Extension(user): Extension<User>,
-    answer_by: Option<Extension<AnswerBy>>,
+    caller: Caller,
     ApiJson(input): ApiJson<ImageInput>,
 ) -> Result<Response, ApiError> {
-    let result = within(
-        &state,
-        &user,
-        answer_by,
-        "image",
-        state.sdk.media().image(&input),
-    )
-    .await?;
+    let result = caller
+        .within("image", state.sdk.media().image(&input))
+        .await?;
     Ok(Json(result).into_response())
 }
 
 async fn sound(
     State(state): State<AppState>,
-    Extension(user): Extension<User>,
-    answer_by: Option<Extension<AnswerBy>>,
+    caller: Caller,
     ApiJson(input): ApiJson<SoundInput>,
 ) -> Result<Response, ApiError> {
-    let result = within(
-        &state,
-        &user,
-        answer_by,
-        "sound",
-        state.sdk.media().sound(&input),
-    )
-    .await?;
+    let result = caller
+        .within("sound", state.sdk.media().sound(&input))
+        .await?;
     Ok(Json(result).into_response())
 }
 
 async fn video_submit(
     State(state): State<AppState>,
-    Extension(user): Extension<User>,
-    answer_by: Option<Extension<AnswerBy>>,
+    caller: Caller,
     ApiJson(input): ApiJson<VideoInput>,
 ) -> Result<Response, ApiError> {
-    let job = within(
-        &state,
-        &user,
-        answer_by,
-        "video",
-        state.sdk.media().video_submit(&input),
-    )
-    .await?;
-    let id = state.jobs.sign(&user.0, &job.ticket).map_err(|error| {
-        tracing::error!(%error, "cannot serialize a video ticket");
-        ApiError::internal()
-    })?;
+    let job = caller
+        .within("video", state.sdk.media().video_submit(&input))
+        .await?;
+    let id = state
+        .jobs
+        .sign(&caller.user, &job.ticket)
+        .map_err(|error| {
+            tracing::error!(%error, "cannot serialize a video ticket");
+            ApiError::internal()
+        })?;
     let body = json!({"id": id, "status": "pending"});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 async fn video_status(
     State(state): State<AppState>,
-    Extension(user): Extension<User>,
-    answer_by: Option<Extension<AnswerBy>>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(ticket) = state.jobs.open::<VideoTicket>(&user.0, &id) else {
+    let Some(ticket) = state.jobs.open::<VideoTicket>(&caller.user, &id) else {
         return Err(ApiError::not_found("no video job with this id"));
     };
-    let status = within(
-        &state,
-        &user,
-        answer_by,
-        "video_status",
-        state.sdk.media().video_status(&ticket),
-    )
-    .await?;
+    let status = caller
+        .within("video_status", state.sdk.media().video_status(&ticket))
+        .await?;
     Ok(Json(status_body(&id, ticket.model(), status)).into_response())
 }
 

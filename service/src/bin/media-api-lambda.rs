@@ -32,7 +32,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(tokens = ?config.token_fingerprints(), job_secret = ?config.job_secret_origin(), "media-api-lambda ready");
+    tracing::info!(
+        tokens = ?config.token_fingerprints(),
+        job_secret = ?config.job_secret_origin(),
+        "media-api-lambda ready"
+    );
     let app = lambda::LambdaApp::new(router(sdk.clone(), &config), sdk);
     let buffered =
         std::env::var(lambda::MODE_ENV).is_ok_and(|mode| mode.eq_ignore_ascii_case("buffered"));

@@ -56,7 +56,8 @@ async fn run(args: Args) -> Result<(), String> {
     );
     if config.job_secret_origin() == JobSecretOrigin::DerivedFromTokens {
         println!(
-            "video job ids are signed with a secret derived from the tokens (set MEDIA_API_JOB_SECRET to keep them valid across token changes)"
+            "video job ids are signed with a secret derived from the tokens \
+             (set MEDIA_API_JOB_SECRET to keep them valid across token changes)"
         );
     }
     let shutdown = async {
