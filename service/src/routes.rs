@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use media_sdk::Sdk;
+use media_sdk::media::Media;
 
 use crate::config::ServiceConfig;
 use crate::error::ApiError;
@@ -76,6 +77,13 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
+    /// The facade, each call bounded by what is left of the caller's deadline (the SDK stops
+    /// retrying and waiting for keys by then).
+    fn media<'a>(&self, sdk: &'a Sdk) -> Media<'a> {
+        sdk.media()
+            .deadline(self.until.saturating_duration_since(Instant::now()))
+    }
+
     /// `call` within the caller's deadline, its failure mapped to an [`ApiError`] and logged
     /// with the caller's fingerprint.
     async fn within<T>(
@@ -83,10 +91,17 @@ impl Caller {
         route: &'static str,
         call: impl Future<Output = Result<T, MediaError>>,
     ) -> Result<T, ApiError> {
+        let deadline = || ApiError::deadline(self.until.saturating_duration_since(self.start));
         let error = match tokio::time::timeout_at(self.until, call).await {
             Ok(Ok(value)) => return Ok(value),
+            // The SDK had the same deadline: a failure once it has passed is the deadline's
+            // (its own error says "deadline reached" only in text).
+            Ok(Err(error)) if Instant::now() >= self.until => {
+                tracing::debug!(%error, "failed at the deadline");
+                deadline()
+            }
             Ok(Err(error)) => ApiError::from_media(&error),
-            Err(_) => ApiError::deadline(self.until.saturating_duration_since(self.start)),
+            Err(_) => deadline(),
         };
         tracing::info!(
             user = %self.user, route, status = error.status().as_u16(), code = error.code(),
@@ -164,7 +179,7 @@ async fn tts(
     ApiJson(input): ApiJson<TtsInput>,
 ) -> Result<Response, ApiError> {
     let speech = caller
-        .within("tts", state.sdk.media().tts_stream(&input))
+        .within("tts", caller.media(&state.sdk).tts_stream(&input))
         .await?;
     let content_type = speech
         .audio
@@ -189,7 +204,7 @@ async fn image(
     ApiJson(input): ApiJson<ImageInput>,
 ) -> Result<Response, ApiError> {
     let result = caller
-        .within("image", state.sdk.media().image(&input))
+        .within("image", caller.media(&state.sdk).image(&input))
         .await?;
     Ok(Json(result).into_response())
 }
@@ -200,7 +215,7 @@ async fn sound(
     ApiJson(input): ApiJson<SoundInput>,
 ) -> Result<Response, ApiError> {
     let result = caller
-        .within("sound", state.sdk.media().sound(&input))
+        .within("sound", caller.media(&state.sdk).sound(&input))
         .await?;
     Ok(Json(result).into_response())
 }
@@ -211,7 +226,7 @@ async fn video_submit(
     ApiJson(input): ApiJson<VideoInput>,
 ) -> Result<Response, ApiError> {
     let job = caller
-        .within("video", state.sdk.media().video_submit(&input))
+        .within("video", caller.media(&state.sdk).video_submit(&input))
         .await?;
     let id = state
         .jobs
@@ -233,7 +248,10 @@ async fn video_status(
         return Err(ApiError::not_found("no video job with this id"));
     };
     let status = caller
-        .within("video_status", state.sdk.media().video_status(&ticket))
+        .within(
+            "video_status",
+            caller.media(&state.sdk).video_status(&ticket),
+        )
         .await?;
     Ok(Json(status_body(&id, ticket.model(), status)).into_response())
 }

@@ -493,3 +493,38 @@ async fn a_request_past_its_deadline_is_504() {
     );
     assert_eq!(reply.error_code(), "deadline_exceeded");
 }
+
+#[tokio::test]
+async fn the_deadline_reaches_the_sdk_so_a_key_wait_beyond_it_is_429_at_once() {
+    // The spec lets a call wait 30 s for a key; the request's deadline is 1 s. Every key is
+    // limited for 5 s: the SDK, told the deadline, refuses at once (429 with Retry-After)
+    // instead of waiting into a 504.
+    let api = TestApi::start_with(
+        specs_with_max_wait(30_000),
+        |sim| sim,
+        config().deadline(Duration::from_secs(1)),
+    )
+    .await;
+    let limited = api
+        .keys_of("openai")
+        .iter()
+        .map(|key| {
+            Scripted::RateLimited {
+                retry_after: Some(Duration::from_secs(5)),
+            }
+            .for_key(key)
+        })
+        .collect();
+    api.sim.script("openai", limited);
+    let reply = api
+        .post(IMAGE, json!({"prompt": "x", "model": "dall-e-3"}))
+        .await;
+    assert_eq!(
+        reply.status,
+        429,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.error_code(), "rate_limited");
+    assert!(reply.header("retry-after").is_some());
+}
