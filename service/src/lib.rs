@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `POST /api/v1/media/tts` | `{text, voice, speed}` | the audio, streamed (`audio/mpeg`), with `X-Credits-Used` and `X-Provider` |
 //! | `POST /api/v1/media/image` | `{prompt, model, size, quality}` | `{"images":[{"url"}],"model","credits_used"}` |
+//! | `POST /api/v1/media/sound` | `{prompt, model?, duration?}` | `{"audio":[{"url"}],"model","credits_used"}` |
 //! | `POST /api/v1/media/video` | `{prompt, model?, duration?, aspect_ratio?}` | `202 {"id","status":"pending"}` at once |
 //! | `GET /api/v1/media/video/{id}` | | `{"id","status","model"}`, plus `videos` and `credits_used` once `succeeded`, `error` once `failed` |
 //! | `GET /healthz` | | `{"status":"ok"}`, without a token |
