@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod demo;
+mod serve;
 mod test_cmd;
 
 /// Project automation for media-sdk.
@@ -39,6 +40,15 @@ enum Command {
     Table(PassThrough),
     /// Measure overhead, overload, fleet, key pool, health writes and codegen; write docs/BENCHMARKS.md.
     Bench(BenchArgs),
+    /// Run the media API on the simulator (no keys): prints the URL, a user token and curl lines.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    addr: std::net::SocketAddr,
 }
 
 /// Arguments handed to `media-sdk <verb>` as they are.
@@ -102,6 +112,7 @@ fn main() -> ExitCode {
         Command::Health(pass) => demo::delegate(&workspace_root(), "health", &pass.args),
         Command::Alarms(pass) => demo::delegate(&workspace_root(), "alarms", &pass.args),
         Command::Table(pass) => demo::delegate(&workspace_root(), "table", &pass.args),
+        Command::Serve(args) => serve::run(&workspace_root(), args.addr),
         Command::Bench(args) => {
             let options = xtask::bench::BenchOptions {
                 quick: args.quick,
