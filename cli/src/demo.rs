@@ -960,6 +960,19 @@ pub fn quarantine_target(keys: &[ProviderKeys]) -> Option<&'static str> {
         .map(|pool| pool.provider)
 }
 
+/// The provider whose every key the simulated run limits once, so that a call waits for a key
+/// to cool down: the one with the fewest keys (the first in spec order on ties), other than the
+/// quarantine target `quarantined`.
+pub fn wait_target(
+    keys: &[ProviderKeys],
+    quarantined: Option<&'static str>,
+) -> Option<&'static str> {
+    keys.iter()
+        .filter(|pool| Some(pool.provider) != quarantined && !pool.keys.is_empty())
+        .min_by_key(|pool| pool.keys.len())
+        .map(|pool| pool.provider)
+}
+
 /// Runs the demo against a simulator started here, with `keys` (see [`demo_keys`]), recording
 /// health to `store`.
 pub async fn run_sim(
@@ -999,11 +1012,20 @@ pub async fn run_sim(
     // quota (the SDK quarantines it and moves on), a provider whose spec names busy codes is
     // busy once (backoff, same key), and each provider's first key is rate limited once, as if
     // another tenant had spent its budget (the SDK cools it down and rotates; its own pacing
-    // keeps it from drawing other 429s).
+    // keeps it from drawing other 429s). The wait target has every key limited once, without a
+    // reset hint: its first call runs out of keys and waits for one to cool down (the demo's
+    // 500 ms default, whatever the provider's hint format).
+    let waits = wait_target(keys, target);
     for pool in keys {
         let spec = demo_spec(pool.provider)?;
         let mut script = Vec::new();
-        if let Some(first) = pool.keys.first() {
+        if waits == Some(pool.provider) {
+            script.extend(
+                pool.keys
+                    .iter()
+                    .map(|key| Scripted::RateLimited { retry_after: None }.for_key(key)),
+            );
+        } else if let Some(first) = pool.keys.first() {
             script.push(
                 Scripted::RateLimited {
                     retry_after: Some(Duration::from_millis(1500)),

@@ -208,6 +208,13 @@ async fn a_default_simulated_run_calls_every_endpoint_and_fills_every_health_id(
         report.endpoints.iter().map(|e| e.requests).sum::<usize>(),
         DEFAULT_REQUESTS
     );
+    // The scripted events happened: rotations, a call that waited for a key, a quarantine.
+    assert!(report.rotations > 0, "{text}");
+    assert!(
+        report.rate_limits > report.rotations,
+        "no call waited\n{text}"
+    );
+    assert_eq!(report.quarantines.len(), 1, "{text}");
 
     // Every health id has a row with data, and its request count is what its endpoints made.
     assert!(report.health.no_data.is_empty(), "{text}");
@@ -310,6 +317,30 @@ fn made_up_keys_fit_every_auth_kind() {
             assert!(shaped, "{auth:?}: {key}");
             assert!(key.contains("newcomer"), "{auth:?}: {key}");
         }
+    }
+}
+
+/// The scripted events go by pool size, not by provider: the quarantine to the first pool of
+/// three keys or more, the wait for every key to the smallest other pool.
+#[test]
+fn scripted_events_follow_the_pools() {
+    for env in [vec![], vec![("OPENAI_API_KEYS", "a,b")]] {
+        let keys = demo_keys(PROVIDERS, lookup(&env));
+        let target = demo::quarantine_target(&keys);
+        let first_big = keys.iter().find(|p| p.keys.len() >= 3).map(|p| p.provider);
+        assert_eq!(target, first_big, "{keys:?}");
+        let waits = demo::wait_target(&keys, target).expect("a pool to wait on");
+        assert_ne!(Some(waits), target);
+        let smallest = keys
+            .iter()
+            .filter(|p| Some(p.provider) != target)
+            .map(|p| p.keys.len())
+            .min();
+        let len = keys
+            .iter()
+            .find(|p| p.provider == waits)
+            .map(|p| p.keys.len());
+        assert_eq!(len, smallest, "{keys:?}");
     }
 }
 
