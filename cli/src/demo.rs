@@ -1,5 +1,11 @@
-//! `media-sdk demo`: every generated client under concurrency, against the local simulator
+//! `media-sdk demo`: every endpoint of the spec under concurrency, against the local simulator
 //! (rate limits and faults included) or, with `--live`, the real providers.
+//!
+//! The requests are the spec's own: each one sends an endpoint's `example_request` from
+//! `providers.yaml` through its [`DynEndpoint`] ([`ENDPOINTS`], generated), so an endpoint or a
+//! provider added to the spec is called by the next run with no change here. The demo never
+//! names a provider: keys, simulator settings and scripted events follow from each provider's
+//! spec (auth kind, pool size, error codes, job polling).
 //!
 //! The simulated run needs no keys and no network: the simulator serves every generated
 //! provider on loopback, each key has a token bucket small enough that HTTP 429s come
@@ -19,12 +25,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use media_sdk::Sdk;
+use media_sdk::dynamic::{DynEndpoint, Output};
 use media_sdk::health::{HealthMonitor, HealthStore, RecorderStats};
 use media_sdk::keys::{KeyState, fingerprint, parse_key_list};
-use media_sdk::spec::{AuthScheme, ProviderSpec};
+use media_sdk::spec::{AuthKind, EndpointSpec, ProviderSpec, ResponseSpec};
 use media_sdk::telemetry::{CallMetric, RateLimitEvent, Telemetry};
-use media_sdk::{PROVIDERS, elevenlabs, fal, kling, openai};
+use media_sdk::{CallOptions, ENDPOINTS, PROVIDERS, Sdk};
 use media_sdk_sim::{Faults, JobPace, KeyStats, RateLimit, Scripted, Simulator};
 
 use super::health::HealthSnapshot;
@@ -32,8 +38,9 @@ use super::{CliError, StoreChoice};
 
 /// Requests of a simulated run when `--requests` is not given.
 pub const DEFAULT_REQUESTS: usize = 120;
-/// Requests of a live run when `--requests` is not given: one of each kind (they cost money).
-pub const DEFAULT_LIVE_REQUESTS: usize = 6;
+/// Requests of a live run when `--requests` is not given: one per endpoint of the spec (they
+/// cost money).
+pub const DEFAULT_LIVE_REQUESTS: usize = ENDPOINTS.len();
 /// Requests in flight at once when `--concurrency` is not given.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Requests started per second, on average, when `--rate` is not given.
@@ -44,7 +51,7 @@ pub const DEFAULT_SEED: u64 = 4;
 /// Arguments of `media-sdk demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Requests to make [default: 120 simulated, 6 live (one of each kind)].
+    /// Requests to make [default: 120 simulated; live, one per endpoint of the spec].
     #[arg(long, value_name = "N")]
     pub requests: Option<usize>,
     /// Requests in flight at once.
@@ -135,7 +142,7 @@ pub enum KeyOrigin {
 pub struct ProviderKeys {
     /// Provider id.
     pub provider: &'static str,
-    /// The keys (for Kling, `access_key:secret_key` pairs).
+    /// The keys (for a signed-JWT auth kind, `access_key:secret_key` pairs).
     pub keys: Vec<String>,
     /// Where they came from.
     pub origin: KeyOrigin,
@@ -196,13 +203,17 @@ pub fn demo_keys(
         .collect()
 }
 
-/// A made-up key in the provider's usual shape.
+/// A made-up key in the shape of the provider's auth kind (an `access:secret` pair for a signed
+/// JWT, `id:secret` for a `Key` header, an `sk-` token for a bearer), naming the provider so no
+/// two providers share a key. Every auth kind is matched: a new kind does not compile until it
+/// has a shape here.
 fn fake_key(spec: &ProviderSpec, i: u32) -> String {
-    match spec.auth {
-        AuthScheme::KlingJwt { .. } => format!("demo-access-{i}:demo-secret-{i}"),
-        AuthScheme::Bearer => format!("sk-demo-{i}"),
-        AuthScheme::FalKey => format!("demo-key-{i}:demo-secret-{i}"),
-        _ => format!("{}-demo-{i}", spec.id),
+    let id = spec.id;
+    match spec.auth.kind() {
+        AuthKind::Bearer => format!("sk-{id}-demo-{i}"),
+        AuthKind::Header => format!("{id}-demo-{i}"),
+        AuthKind::FalKey => format!("{id}-demo-key-{i}:demo-secret-{i}"),
+        AuthKind::KlingJwt => format!("{id}-demo-access-{i}:demo-secret-{i}"),
     }
 }
 
@@ -238,9 +249,9 @@ pub fn live_keys(
 ///
 /// The demo squeezes an hour of traffic into seconds, so the waits of the retry policy are
 /// scaled down with it: backoff starts at 25 ms (capped at 250 ms) instead of the spec's
-/// 200 ms / 5 s, and a 429 without a reset hint (Kling, ElevenLabs) cools the key for 500 ms
-/// instead of 20 s (the simulator's buckets refill within that). Attempts, the wait limit and
-/// the error rules are the spec's. `ProviderClient` needs a `&'static ProviderSpec`, so the
+/// 200 ms / 5 s, and a 429 without a reset hint (a provider that sends none) cools the key for
+/// 500 ms instead of 20 s (the simulator's buckets refill within that). Attempts, the wait limit
+/// and the error rules are the spec's. `ProviderClient` needs a `&'static ProviderSpec`, so the
 /// copies are leaked, once per process (a few hundred bytes).
 pub fn demo_specs() -> &'static [&'static ProviderSpec] {
     static SPECS: OnceLock<Vec<&'static ProviderSpec>> = OnceLock::new();
@@ -269,13 +280,36 @@ pub struct SimPlan {
     pub pace: JobPace,
 }
 
-/// The simulator settings for `provider` when `usable_keys` of its keys stay usable.
+/// Each key's bucket: three requests in quick succession pass, a fourth is limited.
+const BURST_PER_KEY: u32 = 3;
+/// A provider's keys together refill this many times faster than its requests arrive.
+const REFILL_HEADROOM: f64 = 2.5;
+/// Every key refills at least this many tokens per second.
+const MIN_REFILL_PER_KEY: f64 = 2.0;
+/// About the longest a simulated job spends being polled (its endpoint's poll interval times the
+/// polls the simulator asks for).
+const JOB_POLL_BUDGET_MS: u64 = 2000;
+/// Most polls a simulated job answers `running` to, however short its poll interval.
+const MAX_RUNNING_POLLS: u64 = 3;
+/// Share of answers the simulator turns into 5xx errors.
+const ERROR_RATE: f64 = 0.04;
+/// Latency the simulator adds to every answer.
+const SIM_LATENCY: Duration = Duration::from_millis(15);
+
+/// The simulator settings for `spec` when `usable_keys` of its keys stay usable and its
+/// requests arrive at `requests_per_sec` on average (see [`RequestMix::share`]).
 ///
-/// Requests arrive at random ([`DemoOptions::arrivals`], 15 per second by default: about 6 for
-/// OpenAI, 4.5 for fal, 3 for ElevenLabs, 1.5 for Kling). Each provider gets a total refill
-/// rate about 1.5 to 2 times that, shared out among its usable keys, and small buckets: a key
-/// asked twice in quick succession answers 429 and the SDK rotates to another key; now and then
-/// a burst empties every bucket and calls wait for the first key to cool down.
+/// Each provider gets a total refill rate two and a half times its arrival rate, shared out
+/// among its usable keys, and small buckets (three tokens): a key asked four times in quick
+/// succession answers 429 and the SDK rotates to another key; the scripted events of
+/// [`run_sim`] add one such 429 per provider for certain.
+///
+/// The margins are set for providers whose 429 says `retry-after` in whole seconds: a limited
+/// key sits out a full second, far longer than its bucket takes to refill, and after a few such
+/// 429s the SDK's learned pacing sheds a call whose expected wait for a key exceeds the spec's
+/// `max_wait_ms` ("rate limited, no alternate keys"). With two-token buckets that happened to
+/// about one seeded run in twenty (at twice the arrival rate, to most runs of one seed); with
+/// three, none of 26 runs over 20 seeds lost a call.
 ///
 /// Failure is kept out by the numbers, not by luck: every key refills at least two tokens per
 /// second, so a 429's reset hint (or the demo's 500 ms default cool-down) stays well within the
@@ -284,178 +318,230 @@ pub struct SimPlan {
 /// retried by the spec's policy (4 attempts): a call failing four times in a row has a chance
 /// of 0.04^4, about 3 in a million. Connection resets are not injected: the SDK does not
 /// replay a request the provider may have acted on, so a reset fails the call by design.
-pub fn sim_plan(provider: &str, usable_keys: usize) -> SimPlan {
+///
+/// Jobs finish after as many polls as fit in about two seconds at the provider's longest poll
+/// interval: a job polled every 500 ms or every second answers `running` once, a job polled
+/// every two seconds finishes on its first poll.
+pub fn sim_plan(spec: &ProviderSpec, usable_keys: usize, requests_per_sec: f64) -> SimPlan {
     let keys = usable_keys.max(1) as f64;
-    // (burst per key, refill of the whole provider per second). fal's `retry-after` is in
-    // whole seconds, so a limited fal key sits out a full second: fal gets a deeper bucket.
-    let (capacity, refill_per_sec) = match provider {
-        "openai" => (1, 13.0),
-        "fal" => (2, 9.0),
-        "kling" => (1, 3.0),
-        "elevenlabs" => (1, 6.0),
-        _ => (2, 2.0 * keys),
-    };
-    let pace = match provider {
-        // Kling jobs wait one poll interval (2 s, from the spec) before the first poll.
-        "kling" => JobPace::immediate(),
-        _ => JobPace {
-            queued_polls: 0,
-            running_polls: 1,
-        },
-    };
+    let refill = (REFILL_HEADROOM * requests_per_sec / keys).max(MIN_REFILL_PER_KEY);
     SimPlan {
-        rate_limit: RateLimit::new(capacity, (refill_per_sec / keys).max(2.0)),
+        rate_limit: RateLimit::new(BURST_PER_KEY, refill),
         faults: Faults {
-            latency: Duration::from_millis(15),
-            error_rate: 0.04,
+            latency: SIM_LATENCY,
+            error_rate: ERROR_RATE,
             ..Faults::none()
         },
-        pace,
+        pace: job_pace(spec),
     }
 }
 
-/// One kind of request the demo makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Task {
-    /// OpenAI text to speech.
-    OpenAiSpeech,
-    /// ElevenLabs text to speech.
-    ElevenLabsSpeech,
-    /// OpenAI image (dall-e-3).
-    OpenAiImage,
-    /// fal Flux Pro image job.
-    FluxPro,
-    /// fal Stable Audio job.
-    StableAudio,
-    /// Kling video job.
-    KlingVideo,
+/// How the simulator paces `spec`'s jobs: as many polls as fit in [`JOB_POLL_BUDGET_MS`] at the
+/// provider's longest poll interval, the last of them finishing the job (depending on the job
+/// flow the first poll comes at once or one interval after the submission).
+fn job_pace(spec: &ProviderSpec) -> JobPace {
+    let longest_interval = spec
+        .endpoints
+        .iter()
+        .filter_map(|e| match e.response {
+            ResponseSpec::Job(job) => Some(job.poll_interval_ms),
+            _ => None,
+        })
+        .max();
+    let polls = longest_interval.map_or(1, |ms| (JOB_POLL_BUDGET_MS / ms.max(1)).max(1));
+    JobPace {
+        queued_polls: 0,
+        running_polls: u32::try_from((polls - 1).min(MAX_RUNNING_POLLS)).unwrap_or(0),
+    }
 }
 
-/// The order requests cycle through: TTS and images often, audio and video jobs less.
-const PATTERN: [Task; 10] = [
-    Task::OpenAiSpeech,
-    Task::ElevenLabsSpeech,
-    Task::OpenAiImage,
-    Task::FluxPro,
-    Task::OpenAiSpeech,
-    Task::ElevenLabsSpeech,
-    Task::StableAudio,
-    Task::OpenAiImage,
-    Task::FluxPro,
-    Task::KlingVideo,
-];
+/// Jobs polled at this interval or a longer one are long: each keeps a concurrency slot busy
+/// for a second or more in the simulated run (see [`sim_plan`]), against a few tens of
+/// milliseconds for an answer given at once.
+pub const LONG_JOB_POLL_MS: u64 = 1000;
 
-/// Every task, in the order of [`Task::for_request`]'s first cycle without repeats.
-pub const TASKS: [Task; 6] = [
-    Task::OpenAiSpeech,
-    Task::ElevenLabsSpeech,
-    Task::OpenAiImage,
-    Task::FluxPro,
-    Task::StableAudio,
-    Task::KlingVideo,
-];
+/// How many times `endpoint` comes in one cycle of the [`RequestMix`]: twice, or once for a long
+/// job ([`LONG_JOB_POLL_MS`]).
+///
+/// Long jobs come half as often so that the default run (120 requests, 8 in flight) spends its
+/// concurrency on traffic that shows rotations and retries rather than on slots waiting for
+/// polls, and finishes in about ten seconds; they still run a dozen times each.
+pub fn weight(endpoint: &EndpointSpec) -> usize {
+    match endpoint.response {
+        ResponseSpec::Job(job) if job.poll_interval_ms >= LONG_JOB_POLL_MS => 1,
+        _ => 2,
+    }
+}
 
-impl Task {
-    /// The task of request number `i` (a fixed cycle; a live run of six covers every kind).
-    pub fn for_request(i: usize, total: usize) -> Task {
-        if total <= TASKS.len() {
-            TASKS[i % TASKS.len()]
-        } else {
-            PATTERN[i % PATTERN.len()]
-        }
+/// The order the requests go through the endpoints: a fixed cycle, the same for every run.
+#[derive(Debug, Clone)]
+pub struct RequestMix {
+    endpoints: &'static [DynEndpoint],
+    cycle: Vec<&'static DynEndpoint>,
+}
+
+impl RequestMix {
+    /// The mix of every endpoint of the spec ([`ENDPOINTS`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Usage`] when the spec declares no endpoint.
+    pub fn of_spec() -> Result<Self, CliError> {
+        Self::new(ENDPOINTS)
     }
 
-    /// A short label, e.g. `openai speech`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Task::OpenAiSpeech => "openai speech",
-            Task::ElevenLabsSpeech => "elevenlabs speech",
-            Task::OpenAiImage => "openai image (dall-e-3)",
-            Task::FluxPro => "fal flux pro (job)",
-            Task::StableAudio => "fal stable audio (job)",
-            Task::KlingVideo => "kling video (job)",
+    /// The mix of `endpoints`: a round of every endpoint, then a round of each one whose
+    /// [`weight`] is two (rounds continue while some endpoint has weight left); within a round
+    /// the providers take turns. The first round calls every endpoint once, so any run of at
+    /// least `endpoints.len()` requests (a default live run) calls every endpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Usage`] when `endpoints` is empty.
+    pub fn new(endpoints: &'static [DynEndpoint]) -> Result<Self, CliError> {
+        if endpoints.is_empty() {
+            return Err(CliError::Usage(
+                "providers.yaml declares no endpoint: nothing to call".into(),
+            ));
         }
+        let rounds = endpoints
+            .iter()
+            .map(|e| weight(e.spec()))
+            .max()
+            .unwrap_or(1);
+        let mut cycle = Vec::new();
+        for round in 0..rounds {
+            let members: Vec<&'static DynEndpoint> = endpoints
+                .iter()
+                .filter(|e| weight(e.spec()) > round)
+                .collect();
+            cycle.extend(interleave_providers(&members));
+        }
+        Ok(Self { endpoints, cycle })
     }
 
-    /// Runs request number `i` of this kind through the generated client; describes the output.
-    pub async fn run(self, sdk: &Sdk, i: usize) -> media_sdk::Result<String> {
-        match self {
-            Task::OpenAiSpeech => {
-                let request = openai::SpeechRequest {
-                    response_format: Some(openai::SpeechFormat::Mp3),
-                    ..openai::SpeechRequest::new(format!(
-                        "Line {i}: the quick brown fox jumps over the lazy dog."
-                    ))
-                };
-                let audio = sdk.openai()?.speech(request).await?;
-                Ok(format!(
-                    "{} bytes of {}",
-                    audio.bytes.len(),
-                    audio.content_type
-                ))
-            }
-            Task::ElevenLabsSpeech => {
-                let request = elevenlabs::ElevenTtsRequest {
-                    model_id: Some(elevenlabs::ElevenModel::ElevenFlashV25),
-                    ..elevenlabs::ElevenTtsRequest::new(format!(
-                        "Line {i}: a calm voice reads the evening news."
-                    ))
-                };
-                let audio = sdk.elevenlabs()?.text_to_speech(request).await?;
-                Ok(format!(
-                    "{} bytes of {}",
-                    audio.bytes.len(),
-                    audio.content_type
-                ))
-            }
-            Task::OpenAiImage => {
-                let request = openai::ImageRequest {
-                    model: Some(openai::ImageModel::DallE3),
-                    size: Some(openai::ImageSize::S1024),
-                    n: Some(1),
-                    ..openai::ImageRequest::new(format!("A lighthouse at dawn, study {i}"))
-                };
-                let images = sdk.openai()?.images(request).await?;
-                Ok(format!("{} image(s)", images.data.len()))
-            }
-            Task::FluxPro => {
-                let request = fal::FluxProRequest {
-                    image_size: Some(fal::FalImageSize::Landscape43),
-                    seed: Some(i as u64),
-                    num_images: Some(1),
-                    ..fal::FluxProRequest::new(format!("A fox in the snow, variant {i}"))
-                };
-                let job = sdk.fal()?.flux_pro(request).await?;
-                Ok(format!(
-                    "job {}: {} image(s)",
-                    job.id,
-                    job.output.images.len()
-                ))
-            }
-            Task::StableAudio => {
-                let request = fal::StableAudioRequest {
-                    seconds_total: Some(10),
-                    ..fal::StableAudioRequest::new(format!("Rain on a tin roof, take {i}"))
-                };
-                let job = sdk.fal()?.stable_audio(request).await?;
-                Ok(format!("job {}: {}", job.id, job.output.audio_file.url))
-            }
-            Task::KlingVideo => {
-                let request = kling::TextToVideoRequest {
-                    mode: Some(kling::KlingMode::Std),
-                    duration: Some(kling::VideoDuration::Seconds5),
-                    ..kling::TextToVideoRequest::new(format!(
-                        "A paper boat drifting down a stream, shot {i}"
-                    ))
-                };
-                let job = sdk.kling()?.text_to_video(request).await?;
-                Ok(format!(
-                    "task {}: {} video(s)",
-                    job.id,
-                    job.output.videos.len()
-                ))
-            }
+    /// The endpoints of the mix, each once, in the order given.
+    pub fn endpoints(&self) -> &'static [DynEndpoint] {
+        self.endpoints
+    }
+
+    /// One cycle of the mix.
+    pub fn cycle(&self) -> &[&'static DynEndpoint] {
+        &self.cycle
+    }
+
+    /// The endpoint of request number `i`.
+    pub fn endpoint(&self, i: usize) -> &'static DynEndpoint {
+        self.cycle[i % self.cycle.len()]
+    }
+
+    /// The share of the requests that go to `provider`, from 0 to 1.
+    pub fn share(&self, provider: &str) -> f64 {
+        let mine = self
+            .cycle
+            .iter()
+            .filter(|e| e.spec().provider == provider)
+            .count();
+        mine as f64 / self.cycle.len() as f64
+    }
+}
+
+/// `endpoints` with the providers taking turns: each provider's first endpoint (providers in
+/// the order they first appear), then each one's second, and so on. Back-to-back requests then
+/// go to different providers where the spec allows, so no provider's keys see the requests in
+/// bunches of its own endpoints.
+fn interleave_providers(endpoints: &[&'static DynEndpoint]) -> Vec<&'static DynEndpoint> {
+    let mut providers: Vec<(&str, Vec<&'static DynEndpoint>)> = Vec::new();
+    for endpoint in endpoints {
+        let provider = endpoint.spec().provider;
+        match providers.iter_mut().find(|(id, _)| *id == provider) {
+            Some((_, own)) => own.push(endpoint),
+            None => providers.push((provider, vec![endpoint])),
         }
+    }
+    let turns = providers
+        .iter()
+        .map(|(_, own)| own.len())
+        .max()
+        .unwrap_or(0);
+    (0..turns)
+        .flat_map(|turn| {
+            providers
+                .iter()
+                .filter_map(move |(_, own)| own.get(turn).copied())
+        })
+        .collect()
+}
+
+/// Calls `endpoint` with its example request on its provider's client; describes the output.
+async fn call_example(sdk: &Sdk, endpoint: &DynEndpoint) -> media_sdk::Result<String> {
+    let provider = endpoint.spec().provider;
+    let client = sdk
+        .provider(provider)
+        .ok_or_else(|| media_sdk::Error::not_configured(provider))?;
+    let output = endpoint
+        .call(client, endpoint.example_request(), &CallOptions::new())
+        .await?;
+    Ok(describe_output(&output))
+}
+
+/// Longest piece of a provider's answer (an id, a content type, a field name) quoted in a
+/// description.
+const MAX_QUOTED_CHARS: usize = 40;
+/// Most fields of a JSON object named in a description.
+const MAX_FIELDS: usize = 5;
+
+/// One line saying what an endpoint answered: `24000 bytes of audio/mpeg`,
+/// `JSON {created, data[1]}`, `job 5f0c…: {images[1], seed}`. Bounded whatever the answer: the
+/// provider's strings are cut at 40 characters and at most five fields are named.
+pub fn describe_output(output: &Output) -> String {
+    match output {
+        Output::Audio(audio) => format!(
+            "{} bytes of {}",
+            audio.bytes.len(),
+            quoted(&audio.content_type)
+        ),
+        Output::Json(value) => format!("JSON {}", outline(value)),
+        Output::Job { id, output } => format!("job {}: {}", quoted(id), outline(output)),
+        _ => "an output of a kind this demo does not know".to_owned(),
+    }
+}
+
+/// `text` cut at [`MAX_QUOTED_CHARS`] (with `…`), control characters dropped.
+fn quoted(text: &str) -> String {
+    let clean = text.chars().filter(|c| !c.is_control());
+    let mut out: String = clean.clone().take(MAX_QUOTED_CHARS).collect();
+    if clean.count() > MAX_QUOTED_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// The shape of a JSON document in a few words: an object's first fields (`data[1]` for an
+/// array of one, `result{..}` for an object), an array's length, a scalar's type.
+fn outline(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            let mut names: Vec<String> = fields
+                .iter()
+                .take(MAX_FIELDS)
+                .map(|(name, v)| match v {
+                    Value::Array(items) => format!("{}[{}]", quoted(name), items.len()),
+                    Value::Object(_) => format!("{}{{..}}", quoted(name)),
+                    _ => quoted(name),
+                })
+                .collect();
+            if fields.len() > MAX_FIELDS {
+                names.push("…".to_owned());
+            }
+            format!("{{{}}}", names.join(", "))
+        }
+        Value::Array(items) => format!("[{} item(s)]", items.len()),
+        Value::String(_) => "a string".to_owned(),
+        Value::Number(_) => "a number".to_owned(),
+        Value::Bool(_) => "a boolean".to_owned(),
+        Value::Null => "null".to_owned(),
     }
 }
 
@@ -537,10 +623,48 @@ pub struct Quarantine {
 pub struct Failure {
     /// Request number.
     pub index: usize,
-    /// Its kind.
-    pub task: Task,
+    /// Provider id of its endpoint.
+    pub provider: &'static str,
+    /// Its endpoint's id.
+    pub endpoint: &'static str,
     /// The error.
     pub error: String,
+}
+
+/// What one endpoint of the spec did during the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointUsage {
+    /// Provider id.
+    pub provider: &'static str,
+    /// Endpoint id.
+    pub endpoint: &'static str,
+    /// The health id its metrics are recorded under.
+    pub health_id: &'static str,
+    /// Requests made to it.
+    pub requests: usize,
+    /// Of which failed.
+    pub failed: usize,
+    /// What its last successful request answered (see [`describe_output`]).
+    pub last_output: Option<String>,
+}
+
+impl EndpointUsage {
+    fn new(endpoint: &DynEndpoint) -> Self {
+        let spec = endpoint.spec();
+        Self {
+            provider: spec.provider,
+            endpoint: spec.id,
+            health_id: spec.health_id,
+            requests: 0,
+            failed: 0,
+            last_output: None,
+        }
+    }
+
+    /// `provider endpoint`: the provider id, a space, the endpoint id.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.provider, self.endpoint)
+    }
 }
 
 /// Everything a demo run found.
@@ -554,8 +678,8 @@ pub struct DemoReport {
     pub requests: usize,
     /// Requests in flight at once.
     pub concurrency: usize,
-    /// Requests made per kind.
-    pub by_task: BTreeMap<Task, usize>,
+    /// Every endpoint of the spec, in spec order, with the requests it got.
+    pub endpoints: Vec<EndpointUsage>,
     /// Requests that failed.
     pub failures: Vec<Failure>,
     /// Wall time of the requests.
@@ -601,12 +725,10 @@ impl DemoReport {
         let _ = writeln!(out, "\nHEALTH");
         out.push_str(&self.health.render());
 
+        let _ = writeln!(out, "\nENDPOINTS");
+        out.push_str(&self.endpoint_table());
+
         let _ = writeln!(out, "\nSUMMARY");
-        let kinds: Vec<String> = self
-            .by_task
-            .iter()
-            .map(|(task, n)| format!("{} {n}", task.label()))
-            .collect();
         let rows = [
             (
                 "requests",
@@ -619,7 +741,14 @@ impl DemoReport {
                     self.concurrency
                 ),
             ),
-            ("by kind", kinds.join(", ")),
+            (
+                "endpoints",
+                format!(
+                    "{} of {} called",
+                    self.endpoints.iter().filter(|e| e.requests > 0).count(),
+                    self.endpoints.len()
+                ),
+            ),
             (
                 "rate limits",
                 format!(
@@ -688,14 +817,32 @@ impl DemoReport {
             for failure in self.failures.iter().take(10) {
                 let _ = writeln!(
                     out,
-                    "  #{} {}: {}",
-                    failure.index,
-                    failure.task.label(),
-                    failure.error
+                    "  #{} {} {}: {}",
+                    failure.index, failure.provider, failure.endpoint, failure.error
                 );
             }
         }
         out
+    }
+
+    fn endpoint_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .endpoints
+            .iter()
+            .map(|e| {
+                vec![
+                    e.label(),
+                    e.health_id.to_owned(),
+                    e.requests.to_string(),
+                    e.failed.to_string(),
+                    e.last_output.clone().unwrap_or_else(|| "-".to_owned()),
+                ]
+            })
+            .collect();
+        columns(
+            &["ENDPOINT", "HEALTH ID", "REQUESTS", "FAILED", "LAST OUTPUT"],
+            &rows,
+        )
     }
 
     fn key_table(&self) -> String {
@@ -729,34 +876,7 @@ impl DemoReport {
                 row
             })
             .collect();
-        let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let last = headers.len() - 1;
-        let line = |cells: Vec<&str>| {
-            let mut s = String::new();
-            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-                if i > 0 {
-                    s.push_str("  ");
-                }
-                // Text columns left, counters right.
-                if i < 2 || i == last {
-                    let _ = write!(s, "{cell:<w$}");
-                } else {
-                    let _ = write!(s, "{cell:>w$}");
-                }
-            }
-            s.truncate(s.trim_end().len());
-            s.push('\n');
-            s
-        };
-        let mut out = line(headers.clone());
-        for row in &rows {
-            out.push_str(&line(row.iter().map(String::as_str).collect()));
-        }
+        let mut out = columns(&headers, &rows);
         if sim {
             out.push_str(
                 "(CALLS: calls whose last attempt used the key; HTTP..OTHER: what the simulator \
@@ -765,6 +885,39 @@ impl DemoReport {
         }
         out
     }
+}
+
+/// A table with a header line: the first two columns and the last are text (left-aligned), the
+/// others counters (right-aligned).
+fn columns(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let last = headers.len().saturating_sub(1);
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if i < 2 || i == last {
+                let _ = write!(s, "{cell:<w$}");
+            } else {
+                let _ = write!(s, "{cell:>w$}");
+            }
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    let mut out = line(&mut headers.iter().copied());
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    out
 }
 
 /// What the run needs besides the options.
@@ -786,10 +939,38 @@ fn describe_keys(keys: &ProviderKeys) -> String {
     }
 }
 
-/// Keys of `pool` the simulated run takes out of service: OpenAI's last key, when it has
-/// three or more.
-fn quarantined(pool: &ProviderKeys) -> usize {
-    usize::from(pool.provider == "openai" && pool.keys.len() >= 3)
+/// The demo spec of `provider`, or [`CliError::Usage`] for a provider the spec does not have.
+fn demo_spec(provider: &str) -> Result<&'static ProviderSpec, CliError> {
+    demo_specs()
+        .iter()
+        .copied()
+        .find(|p| p.id == provider)
+        .ok_or_else(|| CliError::Usage(format!("keys given for {provider}, not in the spec")))
+}
+
+/// The provider whose last key the simulated run takes out of service with a quota answer: the
+/// first of `keys`, in spec order, with three keys or more (two stay to share the load) whose
+/// spec lists quarantine codes (the SDK then sets the key aside and moves on).
+pub fn quarantine_target(keys: &[ProviderKeys]) -> Option<&'static str> {
+    keys.iter()
+        .find(|pool| {
+            pool.keys.len() >= 3
+                && demo_spec(pool.provider).is_ok_and(|spec| !spec.errors.quarantine.is_empty())
+        })
+        .map(|pool| pool.provider)
+}
+
+/// The provider whose every key the simulated run limits once, so that a call waits for a key
+/// to cool down: the one with the fewest keys (the first in spec order on ties), other than the
+/// quarantine target `quarantined`.
+pub fn wait_target(
+    keys: &[ProviderKeys],
+    quarantined: Option<&'static str>,
+) -> Option<&'static str> {
+    keys.iter()
+        .filter(|pool| Some(pool.provider) != quarantined && !pool.keys.is_empty())
+        .min_by_key(|pool| pool.keys.len())
+        .map(|pool| pool.provider)
 }
 
 /// Runs the demo against a simulator started here, with `keys` (see [`demo_keys`]), recording
@@ -801,7 +982,9 @@ pub async fn run_sim(
     choice: StoreChoice,
 ) -> Result<DemoReport, CliError> {
     options.check()?;
+    let mix = RequestMix::of_spec()?;
     let providers = demo_specs();
+    let target = quarantine_target(keys);
     let mut builder = Simulator::builder().seed(options.seed);
     let mut plans = Vec::new();
     for (spec, routes) in media_sdk_sim::providers::all() {
@@ -813,7 +996,9 @@ pub async fn run_sim(
         builder = builder.provider(fast, routes);
     }
     for pool in keys {
-        let plan = sim_plan(pool.provider, pool.keys.len() - quarantined(pool));
+        let spec = demo_spec(pool.provider)?;
+        let usable = pool.keys.len() - usize::from(target == Some(pool.provider));
+        let plan = sim_plan(spec, usable, options.rate * mix.share(pool.provider));
         builder = builder
             .keys(pool.provider, pool.keys.clone())
             .rate_limit(pool.provider, plan.rate_limit)
@@ -823,13 +1008,24 @@ pub async fn run_sim(
     }
     let sim = builder.start().await?;
 
-    // Exact events on top of the random ones: OpenAI's last key runs out of quota (the SDK
-    // quarantines it and moves on), ElevenLabs is busy once (backoff, same key), and each
-    // provider's first key is rate limited once, as if another tenant had spent its budget
-    // (the SDK cools it down and rotates; its own pacing keeps it from drawing other 429s).
+    // Exact events on top of the random ones: the quarantine target's last key runs out of
+    // quota (the SDK quarantines it and moves on), a provider whose spec names busy codes is
+    // busy once (backoff, same key), and each provider's first key is rate limited once, as if
+    // another tenant had spent its budget (the SDK cools it down and rotates; its own pacing
+    // keeps it from drawing other 429s). The wait target has every key limited once, without a
+    // reset hint: its first call runs out of keys and waits for one to cool down (the demo's
+    // 500 ms default, whatever the provider's hint format).
+    let waits = wait_target(keys, target);
     for pool in keys {
+        let spec = demo_spec(pool.provider)?;
         let mut script = Vec::new();
-        if let Some(first) = pool.keys.first() {
+        if waits == Some(pool.provider) {
+            script.extend(
+                pool.keys
+                    .iter()
+                    .map(|key| Scripted::RateLimited { retry_after: None }.for_key(key)),
+            );
+        } else if let Some(first) = pool.keys.first() {
             script.push(
                 Scripted::RateLimited {
                     retry_after: Some(Duration::from_millis(1500)),
@@ -837,12 +1033,12 @@ pub async fn run_sim(
                 .for_key(first),
             );
         }
-        if quarantined(pool) > 0
+        if target == Some(pool.provider)
             && let Some(last) = pool.keys.last()
         {
             script.push(Scripted::QuotaExhausted.for_key(last));
         }
-        if pool.provider == "elevenlabs" {
+        if !spec.errors.busy.is_empty() {
             script.push(Scripted::Busy);
         }
         sim.script(pool.provider, script);
@@ -897,7 +1093,7 @@ pub async fn run_sim(
         providers,
         setup,
     };
-    let mut report = drive(options, run, "simulator").await?;
+    let mut report = drive(options, &mix, run, "simulator").await?;
     let stats = sim.stats();
     for usage in &mut report.keys {
         let pool = keys.iter().find(|k| k.provider == usage.provider);
@@ -921,6 +1117,7 @@ pub async fn run_live(
     choice: StoreChoice,
 ) -> Result<DemoReport, CliError> {
     options.check()?;
+    let mix = RequestMix::of_spec()?;
     let tally = Arc::new(Tally::default());
     let mut sdk = Sdk::builder()
         .providers(PROVIDERS)
@@ -946,7 +1143,7 @@ pub async fn run_live(
         providers: PROVIDERS,
         setup,
     };
-    drive(options, run, "live").await
+    drive(options, &mix, run, "live").await
 }
 
 fn progress_bar(options: &DemoOptions) -> ProgressBar {
@@ -966,6 +1163,7 @@ fn progress_bar(options: &DemoOptions) -> ProgressBar {
 /// Makes the requests, then flushes the metrics and reads everything back.
 async fn drive(
     options: &DemoOptions,
+    mix: &RequestMix,
     run: Run<'_>,
     mode: &'static str,
 ) -> Result<DemoReport, CliError> {
@@ -984,23 +1182,35 @@ async fn drive(
             i
         })
         .map(|i| async move {
-            let task = Task::for_request(i, total);
-            (i, task, task.run(sdk, i).await)
+            let endpoint = mix.endpoint(i);
+            (i, endpoint, call_example(sdk, endpoint).await)
         })
         .buffer_unordered(options.concurrency);
     let mut results = std::pin::pin!(results);
-    let mut by_task = BTreeMap::new();
+    let mut endpoints: Vec<EndpointUsage> =
+        mix.endpoints().iter().map(EndpointUsage::new).collect();
     let mut failures = Vec::new();
-    while let Some((index, task, result)) = results.next().await {
-        *by_task.entry(task).or_insert(0) += 1;
+    while let Some((index, endpoint, result)) = results.next().await {
+        let spec = endpoint.spec();
+        let usage = endpoints
+            .iter_mut()
+            .find(|e| e.provider == spec.provider && e.endpoint == spec.id);
+        if let Some(usage) = usage {
+            usage.requests += 1;
+            match &result {
+                Ok(output) => usage.last_output = Some(output.clone()),
+                Err(_) => usage.failed += 1,
+            }
+        }
         if let Err(error) = result {
             bar.println(format!(
-                "request #{index} ({}) failed: {error}",
-                task.label()
+                "request #{index} ({} {}) failed: {error}",
+                spec.provider, spec.id
             ));
             failures.push(Failure {
                 index,
-                task,
+                provider: spec.provider,
+                endpoint: spec.id,
                 error: error.to_string(),
             });
         }
@@ -1066,7 +1276,7 @@ async fn drive(
         setup: run.setup,
         requests: total,
         concurrency: options.concurrency,
-        by_task,
+        endpoints,
         failures,
         elapsed,
         rate_limits: tally.rate_limits,

@@ -1,9 +1,10 @@
 //! The `media-sdk` command line (crate `media-sdk-cli`, not published), run by
 //! `cargo xtask demo | health | alarms | table`.
 //!
-//! - [`demo`]: drives the generated clients against the local [simulator](media_sdk_sim) (or, with
-//!   `--live`, the real providers) under concurrency, then prints the health table, the alerts
-//!   crossed and a summary of rotations, retries, quarantines and per-key usage.
+//! - [`demo`]: calls every endpoint of the spec (`ENDPOINTS`, each with its example request)
+//!   against the local [simulator](media_sdk_sim) (or, with `--live`, the real providers) under
+//!   concurrency, then prints the health table, the alerts crossed, what each endpoint answered
+//!   and a summary of rotations, retries, quarantines and per-key usage.
 //! - [`health`]: prints the health of every health id from the configured store.
 //! - [`alarms`]: prints the CloudWatch alarms of the alert thresholds as CloudFormation JSON.
 //! - [`table`]: creates and checks the DynamoDB health table, or prints it (with the IAM policy
@@ -39,8 +40,9 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run every provider against a local simulator with rate limits and faults, then show the
-    /// health table, alerts, rotations, retries and per-key usage.
+    /// Call every endpoint of the spec with its example request against a local simulator with
+    /// rate limits and faults, then show the health table, alerts, rotations, retries and
+    /// per-key usage.
     Demo(demo::DemoArgs),
     /// Print the health of every provider and health id from the configured store.
     Health(health::HealthArgs),

@@ -6,14 +6,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use media_sdk::PROVIDERS;
+use media_sdk::dynamic::Output;
 use media_sdk::health::{
     AlertKind, EmfTelemetry, HealthRecorder, HealthStore, MemoryStore, RecorderConfig,
 };
 use media_sdk::keys::fingerprint;
+use media_sdk::spec::{AuthKind, AuthScheme, ProviderSpec, ResponseSpec};
 use media_sdk::telemetry::{CallMetric, RateLimitEvent};
+use media_sdk::{Audio, ENDPOINTS, PROVIDERS};
 use media_sdk_cli::demo::{
-    self, DemoOptions, KeyOrigin, TASKS, Task, demo_keys, demo_specs, live_keys, run_sim,
+    self, DEFAULT_CONCURRENCY, DEFAULT_LIVE_REQUESTS, DEFAULT_REQUESTS, DemoOptions, KeyOrigin,
+    RequestMix, demo_keys, demo_specs, describe_output, live_keys, run_sim,
 };
 use media_sdk_cli::health::{HealthSnapshot, HealthVerdict};
 use media_sdk_cli::{Cli, CliError, Command, StoreChoice, alarms, table};
@@ -57,11 +60,10 @@ async fn simulated_demo_succeeds_with_rotations_retries_and_a_quarantine() {
         report.render()
     );
     assert_eq!((report.requests, report.succeeded()), (40, 40));
-    let kinds: BTreeSet<Task> = report.by_task.keys().copied().collect();
-    assert_eq!(
-        kinds,
-        TASKS.into_iter().collect(),
-        "every kind of request ran"
+    assert!(
+        report.endpoints.iter().all(|e| e.requests > 0),
+        "every endpoint was called: {:?}",
+        report.endpoints
     );
     assert!(report.rate_limits > 0, "{}", report.render());
     assert!(report.rotations > 0, "{}", report.render());
@@ -165,6 +167,81 @@ async fn simulated_demo_succeeds_with_rotations_retries_and_a_quarantine() {
     }
 }
 
+/// A default simulated run (made-up keys, default size, rate and seed) calls every endpoint of
+/// the spec, each with its example request, and the health read back has numbers for every
+/// health id. Endpoints come from `ENDPOINTS`, the calls from the run's own results, and the
+/// health from the metrics the SDK recorded: no list of providers here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_default_simulated_run_calls_every_endpoint_and_fills_every_health_id() {
+    let keys = demo_keys(PROVIDERS, |_| None);
+    let store: Arc<dyn HealthStore> = Arc::new(MemoryStore::new());
+    let options = DemoOptions::new(DEFAULT_REQUESTS, DEFAULT_CONCURRENCY);
+    let report = run_sim(&options, &keys, store, StoreChoice::Memory)
+        .await
+        .expect("the demo runs");
+    let text = report.render();
+    assert!(report.all_succeeded(), "{text}");
+
+    assert_eq!(report.endpoints.len(), ENDPOINTS.len());
+    for endpoint in ENDPOINTS {
+        let spec = endpoint.spec();
+        let usage = report
+            .endpoints
+            .iter()
+            .find(|e| e.provider == spec.provider && e.endpoint == spec.id)
+            .unwrap_or_else(|| panic!("{}/{} not in the report", spec.provider, spec.id));
+        assert!(usage.requests > 0, "{} never called\n{text}", usage.label());
+        let output = usage.last_output.as_deref().unwrap_or_default();
+        let expected = match spec.response {
+            ResponseSpec::Audio { .. } => "bytes of audio/",
+            ResponseSpec::Json => "JSON {",
+            ResponseSpec::Job(_) => "job ",
+        };
+        assert!(output.contains(expected), "{}: {output}", usage.label());
+        assert!(
+            text.lines().any(|l| l.starts_with(&usage.label())),
+            "{} missing from the ENDPOINTS table\n{text}",
+            usage.label()
+        );
+    }
+    assert_eq!(
+        report.endpoints.iter().map(|e| e.requests).sum::<usize>(),
+        DEFAULT_REQUESTS
+    );
+    // The scripted events happened: rotations, a call that waited for a key, a quarantine.
+    assert!(report.rotations > 0, "{text}");
+    assert!(
+        report.rate_limits > report.rotations,
+        "no call waited\n{text}"
+    );
+    assert_eq!(report.quarantines.len(), 1, "{text}");
+
+    // Every health id has a row with data, and its request count is what its endpoints made.
+    assert!(report.health.no_data.is_empty(), "{text}");
+    for id in health_ids() {
+        let row = report
+            .health
+            .reports
+            .iter()
+            .find(|r| r.health_id == id)
+            .unwrap_or_else(|| panic!("no health row for {id}\n{text}"));
+        let made: usize = report
+            .endpoints
+            .iter()
+            .filter(|e| e.health_id == id)
+            .map(|e| e.requests)
+            .sum();
+        assert_eq!(row.requests as usize, made, "{id}\n{text}");
+        assert_eq!(row.success_rate, Some(1.0), "{id}\n{text}");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} not in the table\n{text}"));
+        assert!(!line.contains("unknown"), "{line}");
+    }
+    assert!(!text.contains("no data"), "{text}");
+}
+
 #[test]
 fn demo_keys_come_from_the_environment_or_are_made_up() {
     let keys = demo_keys(
@@ -182,7 +259,10 @@ fn demo_keys_come_from_the_environment_or_are_made_up() {
     assert_eq!(by_id("fal").origin, KeyOrigin::Env("FAL_KEY"));
     assert_eq!(
         by_id("kling").keys,
-        ["demo-access-1:demo-secret-1", "demo-access-2:demo-secret-2"]
+        [
+            "kling-demo-access-1:demo-secret-1",
+            "kling-demo-access-2:demo-secret-2"
+        ]
     );
     assert_eq!(by_id("elevenlabs").origin, KeyOrigin::Generated);
     assert_eq!(by_id("elevenlabs").keys.len(), 3);
@@ -193,8 +273,75 @@ fn demo_keys_come_from_the_environment_or_are_made_up() {
     let fakes = demo_keys(PROVIDERS, |_| None);
     assert_eq!(
         fakes[0].keys,
-        ["sk-demo-1", "sk-demo-2", "sk-demo-3", "sk-demo-4"]
+        [
+            "sk-openai-demo-1",
+            "sk-openai-demo-2",
+            "sk-openai-demo-3",
+            "sk-openai-demo-4"
+        ]
     );
+}
+
+/// Made-up keys take the shape of every auth kind, whichever provider has it: a signed JWT
+/// needs an `access:secret` pair, a `Key` header an `id:secret` pair, and every key names its
+/// provider.
+#[test]
+fn made_up_keys_fit_every_auth_kind() {
+    fn pair(key: &str) -> bool {
+        key.split_once(':')
+            .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains(':'))
+    }
+    let schemes = [
+        AuthScheme::Bearer,
+        AuthScheme::Header { header: "x-key" },
+        AuthScheme::FalKey,
+        AuthScheme::KlingJwt { ttl_secs: 60 },
+    ];
+    let kinds: BTreeSet<AuthKind> = schemes.iter().map(|s| s.kind()).collect();
+    assert_eq!(kinds.len(), AuthKind::ALL.len(), "one case per auth kind");
+    for auth in schemes {
+        let spec: &'static ProviderSpec = Box::leak(Box::new(ProviderSpec {
+            id: "newcomer",
+            auth,
+            ..*PROVIDERS[0]
+        }));
+        let pools = demo_keys(&[spec], |_| None);
+        assert_eq!(pools[0].origin, KeyOrigin::Generated);
+        assert!(pools[0].keys.len() >= 2, "{auth:?}");
+        for key in &pools[0].keys {
+            let shaped = match auth.kind() {
+                AuthKind::Bearer => key.starts_with("sk-") && !key.contains(':'),
+                AuthKind::Header => !key.contains(':'),
+                AuthKind::FalKey | AuthKind::KlingJwt => pair(key),
+            };
+            assert!(shaped, "{auth:?}: {key}");
+            assert!(key.contains("newcomer"), "{auth:?}: {key}");
+        }
+    }
+}
+
+/// The scripted events go by pool size, not by provider: the quarantine to the first pool of
+/// three keys or more, the wait for every key to the smallest other pool.
+#[test]
+fn scripted_events_follow_the_pools() {
+    for env in [vec![], vec![("OPENAI_API_KEYS", "a,b")]] {
+        let keys = demo_keys(PROVIDERS, lookup(&env));
+        let target = demo::quarantine_target(&keys);
+        let first_big = keys.iter().find(|p| p.keys.len() >= 3).map(|p| p.provider);
+        assert_eq!(target, first_big, "{keys:?}");
+        let waits = demo::wait_target(&keys, target).expect("a pool to wait on");
+        assert_ne!(Some(waits), target);
+        let smallest = keys
+            .iter()
+            .filter(|p| Some(p.provider) != target)
+            .map(|p| p.keys.len())
+            .min();
+        let len = keys
+            .iter()
+            .find(|p| p.provider == waits)
+            .map(|p| p.keys.len());
+        assert_eq!(len, smallest, "{keys:?}");
+    }
 }
 
 #[test]
@@ -258,9 +405,13 @@ fn demo_specs_only_speed_up_the_waits() {
 
 #[test]
 fn sim_plans_keep_every_wait_within_the_spec() {
+    let mix = RequestMix::of_spec().unwrap();
     for spec in demo_specs() {
         for keys in 1..=5 {
-            let plan = demo::sim_plan(spec.id, keys);
+            let rate = DemoOptions::new(1, 1).rate * mix.share(spec.id);
+            let plan = demo::sim_plan(spec, keys, rate);
+            // Capacity beyond the arrivals: the keys together refill faster than requests come.
+            assert!(plan.rate_limit.refill_per_sec * keys as f64 > 2.0 * rate);
             assert!(plan.rate_limit.capacity >= 1);
             // A key is back within max_wait_ms, so waiting beats failing.
             let refill_ms = 1000.0 / plan.rate_limit.refill_per_sec;
@@ -287,12 +438,72 @@ fn arrivals_are_seeded_increasing_and_at_the_rate() {
     assert_ne!(arrivals, other.arrivals());
 }
 
+/// The first requests call every endpoint once (a default live run is exactly that); a cycle
+/// calls each endpoint twice, long jobs once, and the providers take turns.
 #[test]
-fn six_requests_cover_every_kind() {
-    let kinds: BTreeSet<Task> = (0..6).map(|i| Task::for_request(i, 6)).collect();
-    assert_eq!(kinds.len(), 6);
-    let kinds: BTreeSet<Task> = (0..10).map(|i| Task::for_request(i, 120)).collect();
-    assert_eq!(kinds.len(), 6);
+fn the_request_mix_covers_every_endpoint_from_the_first_cycle() {
+    let mix = RequestMix::of_spec().unwrap();
+    let key = |i: usize| {
+        let spec = mix.endpoint(i).spec();
+        (spec.provider, spec.id)
+    };
+    let all: BTreeSet<_> = ENDPOINTS
+        .iter()
+        .map(|e| (e.spec().provider, e.spec().id))
+        .collect();
+    assert_eq!(DEFAULT_LIVE_REQUESTS, ENDPOINTS.len());
+    let first: BTreeSet<_> = (0..DEFAULT_LIVE_REQUESTS).map(key).collect();
+    assert_eq!(first, all, "one request per endpoint covers every endpoint");
+
+    for endpoint in ENDPOINTS {
+        let spec = endpoint.spec();
+        let times = mix
+            .cycle()
+            .iter()
+            .filter(|e| std::ptr::eq(e.spec(), spec))
+            .count();
+        let long = matches!(
+            spec.response,
+            ResponseSpec::Job(job) if job.poll_interval_ms >= demo::LONG_JOB_POLL_MS
+        );
+        assert_eq!(
+            times,
+            if long { 1 } else { 2 },
+            "{}/{}",
+            spec.provider,
+            spec.id
+        );
+    }
+    let shares: f64 = PROVIDERS.iter().map(|p| mix.share(p.id)).sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{shares}");
+    // The providers take turns: the first requests go to as many providers as there are.
+    let providers: BTreeSet<&str> = ENDPOINTS.iter().map(|e| e.spec().provider).collect();
+    let opening: BTreeSet<&str> = (0..providers.len()).map(|i| key(i).0).collect();
+    assert_eq!(opening, providers);
+}
+
+/// What the report says of an answer is short whatever the provider sends.
+#[test]
+fn outputs_are_described_in_bounded_lines() {
+    let audio = Output::Audio(Audio {
+        bytes: vec![0; 1234].into(),
+        content_type: "audio/mpeg".into(),
+    });
+    assert_eq!(describe_output(&audio), "1234 bytes of audio/mpeg");
+    let json = Output::Json(serde_json::json!({"created": 1, "data": [{"url": "u"}]}));
+    assert_eq!(describe_output(&json), "JSON {created, data[1]}");
+
+    let mut huge = serde_json::Map::new();
+    for i in 0..1000 {
+        huge.insert(format!("{}{i}", "field".repeat(100)), Value::Null);
+    }
+    let job = Output::Job {
+        id: "x".repeat(100_000),
+        output: Value::Object(huge),
+    };
+    let line = describe_output(&job);
+    assert!(line.chars().count() < 400, "{} chars", line.chars().count());
+    assert!(line.starts_with("job xxxx") && line.contains('…'), "{line}");
 }
 
 #[tokio::test]
