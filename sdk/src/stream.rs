@@ -27,6 +27,14 @@ impl AudioStream {
         }
     }
 
+    /// Audio already received whole (a buffered call), handed over as one chunk.
+    pub(crate) fn whole(audio: crate::Audio) -> Self {
+        Self::new(
+            Some(audio.content_type),
+            futures::stream::once(std::future::ready(Ok(audio.bytes))),
+        )
+    }
+
     /// The audio's content type, e.g. `audio/mpeg`.
     pub fn content_type(&self) -> Option<&str> {
         self.content_type.as_deref()

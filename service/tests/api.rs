@@ -65,6 +65,66 @@ async fn tts_falls_back_when_the_first_provider_fails() {
     );
 }
 
+/// Whether `entry` can speak with `voice` (its names, its listed values, or no voice rules).
+fn knows(entry: &media_sdk::media::capability::Entry, voice: &str) -> bool {
+    entry.voices.is_none_or(|voices| {
+        voices.names.iter().any(|(name, _)| *name == voice) || voices.listed.contains(&voice)
+    })
+}
+
+/// The "no Rust edit" check, written against the capability table rather than any provider:
+/// with every other text-to-speech provider failing, the last declared candidate serves. `cargo
+/// xtask test` also runs it on a copy of the workspace with a provider appended to
+/// `providers.yaml` (then that provider is the last candidate).
+#[tokio::test]
+async fn last_tts_candidate_serves_when_every_other_tts_provider_fails() {
+    let entries = media_sdk::CAPABILITIES.tts.entries;
+    let last = entries
+        .last()
+        .expect("providers.yaml declares tts candidates");
+    let provider = last.endpoint.spec().provider;
+    let voice = ["alloy", "rachel"]
+        .into_iter()
+        .find(|v| knows(last, v))
+        .or_else(|| last.voices.and_then(|v| v.listed.first().copied()))
+        .or_else(|| last.voices.and_then(|v| v.names.first().map(|(n, _)| *n)))
+        .expect("the last candidate knows some voice");
+    let others: Vec<&str> = entries
+        .iter()
+        .map(|e| e.endpoint.spec().provider)
+        .filter(|p| *p != provider)
+        .collect();
+    let api = TestApi::start().await;
+    for other in &others {
+        // A 400 is final (no retry, no rotation): only a fallback answers.
+        api.sim.script(other, vec![Scripted::Status(400); 8]);
+    }
+    let reply = api
+        .post(TTS, json!({"text": "Hello there", "voice": voice}))
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.header("x-provider"), Some(provider));
+    assert!(!reply.body.is_empty());
+    assert_eq!(api.sim.requests_for(provider).len(), 1);
+    for entry in entries
+        .iter()
+        .filter(|e| e.endpoint.spec().provider != provider)
+    {
+        let other = entry.endpoint.spec().provider;
+        if knows(entry, voice) {
+            assert!(
+                !api.sim.requests_for(other).is_empty(),
+                "{other} was not tried before {provider}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn sound_answers_its_urls_model_and_credits() {
     let api = TestApi::start().await;

@@ -57,7 +57,7 @@ pub fn run(root: &Path) -> Result<()> {
             .args(["demo", "--requests", "40"]),
         "the demo on the appended spec",
     )?;
-    check_demo(&demo)?;
+    println!("    {}", check_demo(&demo)?.trim());
     output(
         cargo(&copy, &target).args([
             "test",
@@ -65,7 +65,7 @@ pub fn run(root: &Path) -> Result<()> {
             "-p",
             "media-sdk-service",
             "--test",
-            "e2e",
+            "api",
             "--",
             "last_tts_candidate",
         ]),
@@ -75,8 +75,8 @@ pub fn run(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The demo's report names the appended provider's endpoint with calls made.
-fn check_demo(report: &str) -> Result<()> {
+/// The demo's report names the appended provider's endpoint with calls made; that line.
+fn check_demo(report: &str) -> Result<&str> {
     let line = report
         .lines()
         .find(|l| l.contains(PROVIDER))
@@ -84,7 +84,7 @@ fn check_demo(report: &str) -> Result<()> {
     if line.contains("no data") {
         bail!("the demo never called `{PROVIDER}`:\n{report}");
     }
-    Ok(())
+    Ok(line)
 }
 
 fn cargo(dir: &Path, target: &Path) -> Command {

@@ -1069,7 +1069,11 @@ impl Endpoint {
         if added.is_empty() {
             return object.to_owned();
         }
-        let body = object.trim().trim_start_matches('{').trim_end_matches('}').trim();
+        let body = object
+            .trim()
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .trim();
         let separator = if body.is_empty() { "" } else { "," };
         format!("{{{body}{separator}{}}}", added.join(","))
     }

@@ -5,6 +5,9 @@
 //! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`, `cargo xtask codegen --check`,
 //!    `cargo package` of every crate meant for crates.io, `cargo doc` with warnings denied, and
 //!    every test in the workspace.
+//! 3. The "no Rust edit" check ([`xtask::appended`]): a provider appended to a copy of
+//!    `providers.yaml` is generated, built, called by the demo and serves the media API's
+//!    text to speech when the other providers fail.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,6 +61,8 @@ pub fn run(root: &Path) -> Result<()> {
             "media-sdk-sim",
             "-p",
             "media-sdk-cli",
+            "-p",
+            "media-sdk-service",
             "--no-deps",
             "--all-features",
         ],
@@ -69,6 +74,8 @@ pub fn run(root: &Path) -> Result<()> {
         &["test", "--workspace", "--all-features"],
         &[("MOTO_SERVER", moto.as_str())],
     )?;
+    step("a provider appended to providers.yaml, with no Rust edit");
+    xtask::appended::run(root)?;
     println!("xtask test: all checks passed");
     Ok(())
 }
@@ -210,7 +217,7 @@ mod tests {
         for library in ["media-sdk", "media-sdk-macros", "media-sdk-sim"] {
             assert!(names.iter().any(|n| n == library), "{library}: {names:?}");
         }
-        for tool in ["media-sdk-cli", "xtask"] {
+        for tool in ["media-sdk-cli", "media-sdk-service", "xtask"] {
             assert!(!names.iter().any(|n| n == tool), "{tool}: {names:?}");
         }
     }

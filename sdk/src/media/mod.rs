@@ -522,7 +522,7 @@ impl<'a> Media<'a> {
     /// [`MediaError::AllProvidersFailed`] when every candidate failed.
     pub async fn tts(&self, input: &TtsInput) -> Result<Speech> {
         let until = self.until();
-        let candidates = self.tts_candidates(input, false)?;
+        let candidates = self.tts_candidates(input)?;
         let candidates = self.order(&self.config.capabilities.tts, candidates).await;
         let mut attempts = Attempts::default();
         for c in candidates {
@@ -548,26 +548,33 @@ impl<'a> Media<'a> {
         Err(attempts.into_error())
     }
 
-    /// [`tts`](Self::tts) as a stream, on the candidates whose endpoint streams: the audio
-    /// arrives chunk by chunk. The next candidate is tried only before the first byte (a
-    /// failure before the stream is returned); once it is returned, a failure ends the stream
-    /// with [`Error::Stream`] and nothing is replayed.
+    /// [`tts`](Self::tts) as a stream: the audio arrives chunk by chunk from candidates whose
+    /// endpoint streams; a candidate that does not stream is called buffered and its audio
+    /// handed over as one chunk, so it still takes part in fallback. The next candidate is
+    /// tried only before the first byte (a failure before the stream is returned); once it is
+    /// returned, a failure ends the stream with [`Error::Stream`] and nothing is replayed.
     ///
     /// # Errors
     ///
     /// As [`tts`](Self::tts).
     pub async fn tts_stream(&self, input: &TtsInput) -> Result<SpeechStream> {
         let until = self.until();
-        let candidates = self.tts_candidates(input, true)?;
+        let candidates = self.tts_candidates(input)?;
         let candidates = self.order(&self.config.capabilities.tts, candidates).await;
         let mut attempts = Attempts::default();
         for c in candidates {
-            match c
-                .entry
-                .endpoint
-                .stream(c.client, c.request.clone(), &c.options(until))
-                .await
-            {
+            let endpoint = c.entry.endpoint;
+            let options = c.options(until);
+            let opened = if endpoint.streams() {
+                endpoint.stream(c.client, c.request.clone(), &options).await
+            } else {
+                match endpoint.call(c.client, c.request.clone(), &options).await {
+                    Ok(Output::Audio(audio)) => Ok(AudioStream::whole(audio)),
+                    Ok(_) => Err(unexpected(&c, "audio")),
+                    Err(error) => Err(error),
+                }
+            };
+            match opened {
                 Ok(audio) => {
                     attempts.served(&c);
                     return Ok(SpeechStream {
@@ -635,8 +642,8 @@ impl<'a> Media<'a> {
         })
     }
 
-    /// The text-to-speech candidates for `input` (streaming ones only when `streaming`).
-    fn tts_candidates(&self, input: &TtsInput, streaming: bool) -> Result<Vec<Candidate<'a>>> {
+    /// The text-to-speech candidates for `input`.
+    fn tts_candidates(&self, input: &TtsInput) -> Result<Vec<Candidate<'a>>> {
         non_empty("text", &input.text)?;
         if !(input.speed.is_finite() && input.speed > 0.0) {
             return Err(MediaError::Invalid {
@@ -658,9 +665,6 @@ impl<'a> Media<'a> {
                 continue;
             };
             known = true;
-            if streaming && !entry.endpoint.streams() {
-                continue;
-            }
             let Some(client) = self.sdk.provider(provider) else {
                 continue;
             };

@@ -828,3 +828,43 @@ async fn a_request_budget_bounds_every_candidate() {
         .unwrap();
     assert_eq!(speech.provider, "openai");
 }
+
+#[tokio::test]
+async fn a_tts_candidate_that_does_not_stream_still_serves_a_stream_in_one_chunk() {
+    use futures::StreamExt as _;
+    use media_sdk::dynamic::DynEndpoint;
+    use media_sdk::media::capability::Entry;
+
+    static BUFFERED_SPEECH: DynEndpoint =
+        DynEndpoint::audio::<openai::SpeechRequest>(r#"{"input":"x"}"#, false);
+    let openai_entry = CAPABILITIES
+        .tts
+        .entries
+        .iter()
+        .find(|e| e.endpoint.spec().provider == "openai")
+        .expect("an OpenAI tts entry");
+    let entries: &'static [Entry] = Box::leak(Box::new([Entry {
+        endpoint: &BUFFERED_SPEECH,
+        ..*openai_entry
+    }]));
+    let buffered: &'static Capabilities = Box::leak(Box::new(Capabilities {
+        tts: Capability {
+            entries,
+            ..CAPABILITIES.tts
+        },
+        ..CAPABILITIES
+    }));
+    let env = env().await;
+    let config = MediaConfig::new().capabilities(buffered);
+    let speech = Media::new(&env.sdk, &config)
+        .tts_stream(&tts("Hello there", "alloy"))
+        .await
+        .unwrap();
+    assert_eq!(speech.provider, "openai");
+    let chunks: Vec<_> = speech.audio.collect().await;
+    assert_eq!(chunks.len(), 1, "the buffered answer is one chunk");
+    assert!(!chunks[0].as_ref().unwrap().is_empty());
+    let log = env.log("openai");
+    assert_eq!(log.len(), 1);
+    assert!(!log[0].path.ends_with("/stream"), "{}", log[0].path);
+}
