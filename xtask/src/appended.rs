@@ -75,16 +75,22 @@ pub fn run(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The demo's report names the appended provider's endpoint with calls made; that line.
+/// The row of the appended provider's endpoint in the demo's ENDPOINTS table (`<provider>
+/// <endpoint> <health id> <requests> <failed> <last output>`), with requests made and none
+/// failed; that row.
 fn check_demo(report: &str) -> Result<&str> {
-    let line = report
+    let row = report
         .lines()
-        .find(|l| l.contains(PROVIDER))
-        .with_context(|| format!("the demo's report never mentions `{PROVIDER}`:\n{report}"))?;
-    if line.contains("no data") {
-        bail!("the demo never called `{PROVIDER}`:\n{report}");
+        .skip_while(|l| l.trim() != "ENDPOINTS")
+        .take_while(|l| !l.trim().is_empty())
+        .find(|l| l.split_whitespace().next() == Some(PROVIDER))
+        .with_context(|| format!("the demo's endpoint table has no `{PROVIDER}` row:\n{report}"))?;
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    let number = |i: usize| columns.get(i).and_then(|c| c.parse::<u64>().ok());
+    match (number(3), number(4)) {
+        (Some(requests), Some(0)) if requests > 0 => Ok(row),
+        _ => bail!("the demo did not call `{PROVIDER}` successfully:\n{row}\n\n{report}"),
     }
-    Ok(line)
 }
 
 fn cargo(dir: &Path, target: &Path) -> Command {
@@ -146,10 +152,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_report_without_the_provider_or_its_data_fails() {
-        assert!(check_demo("openai speech  12 calls").is_err());
-        assert!(check_demo("echovox speech  unknown: no data").is_err());
-        assert!(check_demo("echovox speech  3 calls").is_ok());
+    fn only_a_row_with_calls_and_no_failures_passes() {
+        let row = "echovox speech  echovox-tts  3  0  1291 bytes of audio/mpeg";
+        assert_eq!(check_demo(&format!("ENDPOINTS\n{row}\n")).unwrap(), row);
+        let table = |row: &str| format!("KEYS\necho k_1 1 1 0\n\nENDPOINTS\n{row}\n\nSUMMARY\n");
+        assert!(check_demo(&table("openai speech  openai-tts  12  0  audio")).is_err());
+        assert!(check_demo(&table("echovox speech  echovox-tts  0  0  -")).is_err());
+        assert!(check_demo(&table("echovox speech  echovox-tts  3  1  -")).is_err());
+        // A row of another table (the keys) does not count.
+        let keys_only =
+            "echovox  echovox-tts  k_7c304e09  1  1  0\n\nENDPOINTS\nopenai speech x 1 0\n";
+        assert!(check_demo(keys_only).is_err());
     }
 
     #[test]
