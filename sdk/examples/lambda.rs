@@ -22,7 +22,6 @@
 //! Here the "invocations" run locally against the simulator:
 //! `cargo run -p media-sdk --features sim --example lambda`.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use media_sdk::Sdk;
@@ -32,20 +31,22 @@ use media_sdk_sim::{JobPace, Simulator};
 use serde_json::{Value, json};
 
 /// Created once per execution environment (cold start), reused by every invocation.
-static SDK: OnceLock<Sdk> = OnceLock::new();
+static SDK: tokio::sync::OnceCell<Sdk> = tokio::sync::OnceCell::const_new();
 
 /// How long an invocation may spend delivering health metrics before it returns.
 const FLUSH_BUDGET: Duration = Duration::from_millis(500);
 
-fn sdk() -> &'static Sdk {
-    SDK.get_or_init(|| Sdk::from_env().expect("SDK configuration"))
+/// Keys from Secrets Manager are read before the first call (`from_env_loaded`).
+async fn sdk() -> &'static Sdk {
+    SDK.get_or_init(|| async { Sdk::from_env_loaded().await.expect("SDK configuration") })
+        .await
 }
 
 /// One invocation: `{"kind": "tts", "text": ..., "voice": ..., "speed": ...}` or
 /// `{"kind": "image", "prompt": ..., "model": ..., "size": ..., "quality": ...}` (the media
 /// API's JSON shapes, plus `kind`).
 async fn handler(mut event: Value) -> Result<Value, MediaError> {
-    let sdk = sdk();
+    let sdk = sdk().await;
     let kind = event
         .as_object_mut()
         .and_then(|fields| fields.remove("kind"))
@@ -96,7 +97,8 @@ async fn main() -> anyhow::Result<()> {
     for (provider, url) in sim.base_urls() {
         builder = builder.base_url(provider, url);
     }
-    // In Lambda this is `Sdk::from_env()` inside `sdk()`; here it is preset for the simulator.
+    // In Lambda this is `Sdk::from_env_loaded()` inside `sdk()`; here it is preset for the
+    // simulator.
     let _ = SDK.set(builder.build()?);
 
     let events = [
@@ -111,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
             Err(error) => println!("{event} -> error: {error}"),
         }
     }
-    println!("recorder: {:?}", sdk().recorder_stats());
+    println!("recorder: {:?}", sdk().await.recorder_stats());
     println!(
         "in AWS: the role needs {} on the CONFIG_TABLE table",
         RUNTIME_ACTIONS.join(", ")

@@ -21,8 +21,8 @@ pub enum Error {
     },
     /// No usable key is configured for the provider.
     #[error(
-        "no keys configured for {provider}: set {env}{legacy}{rejected}",
-        legacy = legacy_env.map(|l| format!(" or {l}")).unwrap_or_default(),
+        "no keys configured for {provider}: {hint}{rejected}",
+        hint = no_keys_hint(env, *legacy_env, *secret),
         rejected = rejected_note(rejected)
     )]
     NoKeys {
@@ -32,6 +32,9 @@ pub enum Error {
         env: &'static str,
         /// The legacy single-key variable, e.g. `OPENAI_API_KEY`.
         legacy_env: Option<&'static str>,
+        /// The AWS Secrets Manager secret the keys come from instead of the variables, as
+        /// declared (`keys.source.secret`, e.g. `media-sdk/{stage}/openai`).
+        secret: Option<&'static str>,
         /// Keys that were configured but refused at load, each as `<fingerprint>: <why>`.
         rejected: Vec<String>,
     },
@@ -240,6 +243,17 @@ impl std::fmt::Display for StreamFailure {
     }
 }
 
+fn no_keys_hint(env: &str, legacy_env: Option<&str>, secret: Option<&str>) -> String {
+    match (secret, legacy_env) {
+        (Some(secret), _) => format!(
+            "put them in the AWS Secrets Manager secret `{secret}` (keys.source), readable with \
+             secretsmanager:GetSecretValue"
+        ),
+        (None, Some(legacy)) => format!("set {env} or {legacy}"),
+        (None, None) => format!("set {env}"),
+    }
+}
+
 fn rejected_note(rejected: &[String]) -> String {
     match rejected {
         [] => String::new(),
@@ -250,3 +264,32 @@ fn rejected_note(rejected: &[String]) -> String {
 
 /// Result alias for SDK calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_keys_names_where_the_keys_come_from() {
+        let error = |legacy_env, secret| {
+            Error::NoKeys {
+                provider: "openai",
+                env: "OPENAI_API_KEYS",
+                legacy_env,
+                secret,
+                rejected: vec![],
+            }
+            .to_string()
+        };
+        assert_eq!(
+            error(Some("OPENAI_API_KEY"), None),
+            "no keys configured for openai: set OPENAI_API_KEYS or OPENAI_API_KEY"
+        );
+        let from_secret = error(Some("OPENAI_API_KEY"), Some("media-sdk/{stage}/openai"));
+        assert!(
+            from_secret.contains("secret `media-sdk/{stage}/openai`"),
+            "{from_secret}"
+        );
+        assert!(!from_secret.contains("OPENAI_API_KEYS"), "{from_secret}");
+    }
+}

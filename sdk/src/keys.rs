@@ -583,6 +583,7 @@ impl KeyPool {
             provider: self.inner.provider,
             env: self.inner.source.env,
             legacy_env: self.inner.source.legacy_env,
+            secret: self.inner.source.secrets_manager.map(|s| s.secret),
             rejected: self
                 .inner
                 .rejected

@@ -60,6 +60,17 @@ impl Sdk {
     pub fn from_env() -> Result<Self> {
         Self::builder().build()
     }
+
+    /// [`Sdk::from_env`], then every key source read once
+    /// ([`SdkBuilder::build_loaded`]): keys declared in AWS Secrets Manager are in the pools
+    /// before the first call. What a Lambda's cold start should use.
+    ///
+    /// # Errors
+    ///
+    /// As [`SdkBuilder::build_loaded`].
+    pub async fn from_env_loaded() -> Result<Self> {
+        Self::builder().build_loaded().await
+    }
 }
 
 /// Support for `#[derive(Endpoint)]`'s expansion. Not part of the public API.

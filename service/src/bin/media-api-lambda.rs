@@ -25,7 +25,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sdk = match Sdk::from_env() {
+    // Keys from Secrets Manager are read before the first invocation.
+    let sdk = match Sdk::from_env_loaded().await {
         Ok(sdk) => Arc::new(sdk),
         Err(error) => {
             tracing::error!(%error, "media-api-lambda cannot configure the SDK");

@@ -86,7 +86,10 @@ async fn sdk(sim: bool) -> Result<(Sdk, Option<media_sdk_sim::Simulator>), Strin
         );
         return Ok((started.sdk, Some(started.sim)));
     }
-    Ok((Sdk::from_env().map_err(|e| e.to_string())?, None))
+    Ok((
+        Sdk::from_env_loaded().await.map_err(|e| e.to_string())?,
+        None,
+    ))
 }
 
 #[cfg(not(feature = "sim"))]
@@ -94,5 +97,8 @@ async fn sdk(sim: bool) -> Result<(Sdk, Option<()>), String> {
     if sim {
         return Err("--sim needs the `sim` feature (on by default)".into());
     }
-    Ok((Sdk::from_env().map_err(|e| e.to_string())?, None))
+    Ok((
+        Sdk::from_env_loaded().await.map_err(|e| e.to_string())?,
+        None,
+    ))
 }
