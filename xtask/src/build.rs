@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -75,6 +75,34 @@ fn compiled_crate(line: &str) -> Option<String> {
         return None;
     }
     message["target"]["name"].as_str().map(str::to_owned)
+}
+
+/// Runs `cargo <args>` (with `envs`) from the workspace `root`, its output on the terminal, and
+/// returns its exit status for the verb to pass on: `on_signal` when it was stopped by a signal
+/// (a server stopped with Ctrl-C ends normally, a batch job does not), 2 when cargo could not
+/// be started.
+pub fn run_cargo(
+    root: &Path,
+    args: impl IntoIterator<Item = OsString>,
+    envs: &[(&str, &str)],
+    on_signal: ExitCode,
+) -> ExitCode {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let status = Command::new(&cargo)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root)
+        .status();
+    match status {
+        Ok(status) => match status.code() {
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            None => on_signal,
+        },
+        Err(error) => {
+            eprintln!("cannot run {}: {error}", Path::new(&cargo).display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 #[cfg(test)]

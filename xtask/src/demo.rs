@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 /// The `cargo` arguments that run `media-sdk <verb> <args>`.
 pub fn cargo_args(verb: &str, args: &[String]) -> Vec<OsString> {
@@ -36,21 +36,7 @@ pub fn delegate(root: &Path, verb: &str, args: &[String]) -> ExitCode {
         eprintln!("{error:#}");
         return ExitCode::FAILURE;
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let status = Command::new(&cargo)
-        .args(cargo_args(verb, args))
-        .current_dir(root)
-        .status();
-    match status {
-        Ok(status) => match status.code() {
-            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-            None => ExitCode::FAILURE,
-        },
-        Err(error) => {
-            eprintln!("cannot run {}: {error}", Path::new(&cargo).display());
-            ExitCode::from(2)
-        }
-    }
+    xtask::build::run_cargo(root, cargo_args(verb, args), &[], ExitCode::FAILURE)
 }
 
 #[cfg(test)]

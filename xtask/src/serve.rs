@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::SystemTime;
 
 /// The variable `media-api` reads its user tokens from.
@@ -96,22 +96,13 @@ pub fn run(root: &Path, addr: SocketAddr) -> ExitCode {
     if configured.is_some() {
         println!("{}", usage(&base, "<a token from MEDIA_API_TOKENS>"));
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let status = Command::new(&cargo)
-        .args(cargo_args(addr))
-        .env(TOKENS_ENV, token)
-        .current_dir(root)
-        .status();
-    match status {
-        Ok(status) => match status.code() {
-            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-            None => ExitCode::SUCCESS,
-        },
-        Err(error) => {
-            eprintln!("cannot run {}: {error}", Path::new(&cargo).display());
-            ExitCode::from(2)
-        }
-    }
+    // Ctrl-C stops the server: a normal end.
+    xtask::build::run_cargo(
+        root,
+        cargo_args(addr),
+        &[(TOKENS_ENV, token.as_str())],
+        ExitCode::SUCCESS,
+    )
 }
 
 #[cfg(test)]
