@@ -1077,34 +1077,89 @@ async fn read_body(answer: &mut Answer, cap: u64) -> Body {
     if announced.is_some_and(|n| n > cap) {
         return Body::TooLarge { read: Bytes::new() };
     }
-    // Trust an announced length only for the first allocation, and only up to a modest size.
-    let mut buf: Vec<u8> = Vec::with_capacity(announced.unwrap_or(0).min(cap).min(1 << 20));
+    let mut read = Gathered::new(announced, cap);
     loop {
         match answer.body.next().await {
-            None => return Body::Complete(Bytes::from(buf)),
+            None => return Body::Complete(read.into_bytes()),
             Some(Ok(chunk)) => {
-                let room = cap - buf.len();
-                if chunk.len() > room {
-                    buf.extend_from_slice(&chunk[..room]);
+                if !read.push(chunk) {
                     return Body::TooLarge {
-                        read: Bytes::from(buf),
+                        read: read.into_bytes(),
                     };
                 }
-                if buf.capacity() - buf.len() < chunk.len() {
-                    // Grow geometrically, but never past the cap.
-                    let target = (buf.capacity().max(8 << 10) * 2)
-                        .max(buf.len() + chunk.len())
-                        .min(cap);
-                    buf.reserve_exact(target - buf.len());
-                }
-                buf.extend_from_slice(&chunk);
             }
             Some(Err(error)) => {
                 return Body::Failed {
-                    read: Bytes::from(buf),
+                    read: read.into_bytes(),
                     error,
                 };
             }
+        }
+    }
+}
+
+/// The chunks of a body read so far, at most `cap` bytes. A body that arrives in one chunk
+/// (the usual case) is kept as it came, without a copy; from a second chunk on they are
+/// gathered in one buffer that grows geometrically but never past the cap.
+struct Gathered {
+    cap: usize,
+    /// The announced length, trusted only for the buffer's first allocation, and only up to a
+    /// modest size.
+    announced: Option<usize>,
+    first: Bytes,
+    /// The whole body so far, once a second chunk has arrived.
+    buf: Option<Vec<u8>>,
+}
+
+impl Gathered {
+    fn new(announced: Option<usize>, cap: usize) -> Self {
+        Self {
+            cap,
+            announced,
+            first: Bytes::new(),
+            buf: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.buf.as_ref().map_or(self.first.len(), Vec::len)
+    }
+
+    /// Adds `chunk`, or what of it fits under the cap: `false` when it did not all fit.
+    fn push(&mut self, mut chunk: Bytes) -> bool {
+        let room = self.cap - self.len();
+        let over = chunk.len() > room;
+        if over {
+            // Only the bytes under the cap are kept, not the rest of the chunk's allocation.
+            chunk = Bytes::copy_from_slice(&chunk[..room]);
+        }
+        if self.buf.is_none() && self.first.is_empty() {
+            self.first = chunk;
+        } else if !chunk.is_empty() {
+            let first = &self.first;
+            let (cap, announced) = (self.cap, self.announced);
+            let buf = self.buf.get_or_insert_with(|| {
+                let initial = announced.unwrap_or(0).min(cap).min(1 << 20);
+                let mut buf = Vec::with_capacity(initial.max(first.len()));
+                buf.extend_from_slice(first);
+                buf
+            });
+            if buf.capacity() - buf.len() < chunk.len() {
+                // Grow geometrically, but never past the cap.
+                let target = (buf.capacity().max(8 << 10) * 2)
+                    .max(buf.len() + chunk.len())
+                    .min(cap);
+                buf.reserve_exact(target - buf.len());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        !over
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self.buf {
+            Some(buf) => Bytes::from(buf),
+            None => self.first,
         }
     }
 }
@@ -1263,6 +1318,29 @@ mod tests {
             "{error:?}"
         );
         assert_eq!(script.sent().len(), 1);
+    }
+
+    #[test]
+    fn a_body_is_gathered_up_to_its_cap_and_one_chunk_is_kept_as_it_came() {
+        let chunk = Bytes::from_static(b"ID3 whole");
+        let mut one = Gathered::new(None, 64);
+        assert!(one.push(chunk.clone()));
+        assert_eq!(one.into_bytes().as_ptr(), chunk.as_ptr(), "no copy");
+
+        let mut many = Gathered::new(Some(9), 64);
+        for part in ["ID3", " ", "parts"] {
+            assert!(many.push(Bytes::from(part)));
+        }
+        assert_eq!(&many.into_bytes()[..], b"ID3 parts");
+
+        let mut over = Gathered::new(None, 5);
+        assert!(over.push(Bytes::from("ID3")));
+        assert!(!over.push(Bytes::from(" parts")));
+        assert_eq!(&over.into_bytes()[..], b"ID3 p");
+
+        let mut first_over = Gathered::new(None, 3);
+        assert!(!first_over.push(Bytes::from("ID3 parts")));
+        assert_eq!(&first_over.into_bytes()[..], b"ID3");
     }
 
     #[tokio::test(start_paused = true)]

@@ -107,14 +107,24 @@ pub(crate) struct ReqwestTransport(pub reqwest::Client);
 impl Transport for ReqwestTransport {
     fn send(&self, request: Outgoing, timeout: Duration) -> Sending<'_> {
         Box::pin(async move {
-            let mut outgoing = reqwest_request(request);
-            *outgoing.timeout_mut() = Some(timeout);
-            let response = self
-                .0
-                .execute(outgoing)
-                .await
-                .map_err(|e| sending_error(&e))?;
-            Ok(answer_of(response))
+            // One timer for the headers and then the body, held here rather than set as
+            // reqwest's per-request timeout: that one is a request extension its retry layer
+            // clones, and a further wrapper around the body; the bound is the same.
+            let mut deadline = Box::pin(tokio::time::sleep(timeout));
+            let response = tokio::select! {
+                biased;
+                () = &mut deadline => return Err(timed_out(timeout)),
+                sent = self.0.execute(reqwest_request(request)) => {
+                    sent.map_err(|e| sending_error(&e))?
+                }
+            };
+            Ok(answer_of(
+                response,
+                Some(Deadline {
+                    at: deadline,
+                    timeout,
+                }),
+            ))
         })
     }
 
@@ -125,12 +135,9 @@ impl Transport for ReqwestTransport {
             let outgoing = reqwest_request(request);
             let response = tokio::time::timeout(timeout, self.0.execute(outgoing))
                 .await
-                .map_err(|_| TransportError {
-                    kind: NetworkErrorKind::Timeout,
-                    message: format!("no answer within {} ms", timeout.as_millis()),
-                })?
+                .map_err(|_| timed_out(timeout))?
                 .map_err(|e| sending_error(&e))?;
-            Ok(answer_of(response))
+            Ok(answer_of(response, None))
         })
     }
 }
@@ -142,18 +149,57 @@ fn reqwest_request(request: Outgoing) -> reqwest::Request {
     outgoing
 }
 
-fn answer_of(mut response: reqwest::Response) -> Answer {
+/// No answer's headers arrived in time.
+fn timed_out(timeout: Duration) -> TransportError {
+    TransportError {
+        kind: NetworkErrorKind::Timeout,
+        message: format!("no answer within {} ms", timeout.as_millis()),
+    }
+}
+
+/// When a buffered exchange's time runs out, its body included.
+struct Deadline {
+    at: Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+}
+
+fn answer_of(mut response: reqwest::Response, deadline: Option<Deadline>) -> Answer {
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
     let content_length = response.content_length();
-    let body = response
+    let chunks = response
         .bytes_stream()
         .map(|chunk| chunk.map_err(|error| reading_error(&error)));
+    let body: BodyStream = match deadline {
+        None => Box::pin(chunks),
+        Some(mut deadline) => {
+            // The deadline is checked before each chunk; once past it the body ends with a
+            // timeout.
+            let mut chunks = chunks;
+            let mut expired = false;
+            Box::pin(futures::stream::poll_fn(move |cx| {
+                if expired {
+                    return std::task::Poll::Ready(None);
+                }
+                if deadline.at.as_mut().poll(cx).is_ready() {
+                    expired = true;
+                    return std::task::Poll::Ready(Some(Err(TransportError {
+                        kind: NetworkErrorKind::Timeout,
+                        message: format!(
+                            "the body did not arrive within {} ms",
+                            deadline.timeout.as_millis()
+                        ),
+                    })));
+                }
+                chunks.poll_next_unpin(cx)
+            }))
+        }
+    };
     Answer {
         status,
         headers,
         content_length,
-        body: Box::pin(body),
+        body,
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::spec::ProviderSpec;
 use crate::telemetry::{CallMetric, RateLimitEvent};
@@ -212,8 +212,29 @@ pub struct HealthRecorder {
 
 struct Inner {
     tx: mpsc::Sender<Entry>,
+    /// Declared after `tx`: dropped once the queue is closed.
+    nudge: Nudge,
+    /// Records per batch ([`RecorderConfig::batch_size`], capped).
+    batch_size: usize,
     counters: Arc<Counters>,
     config: RecorderConfig,
+}
+
+/// Wakes the background task from its linger before it ends: a batch's worth is queued, a
+/// flush is, or the queue is closed (when the last handle drops it, after its `tx`). Records
+/// do not wake the task one by one: that wake was most of what recording cost a call.
+struct Nudge(Arc<Notify>);
+
+impl Nudge {
+    fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+impl Drop for Nudge {
+    fn drop(&mut self) {
+        self.wake();
+    }
 }
 
 impl fmt::Debug for HealthRecorder {
@@ -255,8 +276,10 @@ impl HealthRecorder {
     ) -> Self {
         let (tx, rx) = mpsc::channel(config.capacity.max(1));
         let counters = Arc::new(Counters::default());
+        let nudge = Arc::new(Notify::new());
         let worker = Worker {
             store,
+            nudge: nudge.clone(),
             counters: counters.clone(),
             suffix: UniqueSuffix::new(),
             config: config.clone(),
@@ -266,6 +289,8 @@ impl HealthRecorder {
         Self {
             inner: Arc::new(Inner {
                 tx,
+                nudge: Nudge(nudge),
+                batch_size: config.batch_size.clamp(1, MAX_BATCH),
                 counters,
                 config,
             }),
@@ -293,6 +318,7 @@ impl HealthRecorder {
         let (done_tx, done_rx) = oneshot::channel();
         let delivered = tokio::time::timeout(deadline, async {
             self.inner.tx.send(Entry::Flush(done_tx)).await.ok()?;
+            self.inner.nudge.wake();
             done_rx.await.ok()
         })
         .await;
@@ -323,6 +349,11 @@ impl HealthRecorder {
         match self.inner.tx.try_send(entry) {
             Ok(()) => {
                 bump(&counters.queued, 1);
+                // The task holds the first record of its batch while it lingers.
+                let queued = self.inner.tx.max_capacity() - self.inner.tx.capacity();
+                if queued + 1 >= self.inner.batch_size {
+                    self.inner.nudge.wake();
+                }
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let dropped = bump(&counters.dropped_full, 1);
@@ -392,6 +423,8 @@ impl FailureLog {
 
 struct Worker {
     store: Arc<dyn HealthStore>,
+    /// See [`Nudge`].
+    nudge: Arc<Notify>,
     counters: Arc<Counters>,
     suffix: UniqueSuffix,
     config: RecorderConfig,
@@ -425,16 +458,22 @@ impl Worker {
                 Ok(item) => batch.push(item),
                 Err(done) => flushes.push(done),
             }
-            let linger_until = tokio::time::Instant::now() + self.config.linger;
+            let linger = tokio::time::sleep(self.config.linger);
+            tokio::pin!(linger);
+            let mut lingered = false;
             while flushes.is_empty() && !batch.is_empty() && batch.len() < size {
                 let next = match rx.try_recv() {
                     Ok(entry) => Some(entry),
                     Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    Err(mpsc::error::TryRecvError::Empty) if lingered => None,
                     Err(mpsc::error::TryRecvError::Empty) => {
+                        // Woken by a nudge or the end of the linger, not by each record; then
+                        // what is queued is taken.
                         tokio::select! {
-                            entry = rx.recv() => entry,
-                            _ = tokio::time::sleep_until(linger_until) => None,
+                            () = self.nudge.notified() => {}
+                            () = &mut linger => lingered = true,
                         }
+                        continue;
                     }
                 };
                 match next.map(|entry| self.item(entry)) {

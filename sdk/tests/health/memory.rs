@@ -207,6 +207,54 @@ async fn dropping_the_last_handle_writes_what_is_queued() {
     assert_eq!(store.len(), 30);
 }
 
+#[tokio::test]
+async fn a_batch_s_worth_or_the_last_handle_cuts_the_linger_short() {
+    // Records do not wake the task one by one; a full batch or a closed queue still does.
+    let clock = clock();
+    let store = memory(&clock);
+    let config = RecorderConfig {
+        linger: Duration::from_secs(3_600),
+        ..RecorderConfig::default()
+    };
+    let recorder = HealthRecorder::spawn(store.clone(), config);
+    let id = leak("lingering");
+    let record = |i: u64| recorder.record_call(call(id, at_ms(START_MS - i), 10, true));
+    // Turns of this single-threaded runtime, no wall-clock time: the linger never ends here.
+    async fn settle(store: &MemoryStore, expected: usize) -> usize {
+        for _ in 0..100 {
+            if store.len() == expected {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        store.len()
+    }
+    record(0);
+    assert_eq!(
+        settle(&store, 1).await,
+        0,
+        "the task lingers over its first record"
+    );
+    (1..25).for_each(record);
+    assert_eq!(
+        settle(&store, 25).await,
+        25,
+        "a full batch is written at once"
+    );
+    (25..28).for_each(record);
+    assert_eq!(
+        settle(&store, 28).await,
+        25,
+        "lingering over the next batch"
+    );
+    drop(recorder);
+    assert_eq!(
+        settle(&store, 28).await,
+        28,
+        "the closed queue is written at once"
+    );
+}
+
 async fn seed(recorder: &HealthRecorder, id: &'static str, now: SystemTime, calls: &[(u64, bool)]) {
     for (i, (latency, success)) in calls.iter().enumerate() {
         recorder.record_call(call(
