@@ -21,7 +21,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::secret::{ApiKey, CachedToken};
+use crate::secret::{ApiKey, CachedHeader, CachedToken};
 use crate::spec::AuthScheme;
 
 /// The JOSE header of every Kling token.
@@ -91,7 +91,32 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 /// The header carrying the leased key under `scheme`, valued at `now_unix` (for JWTs).
+///
+/// Under a fixed scheme (everything but a JWT) the header is built once per key and cached on
+/// it: the hot path clones it (a reference count) instead of formatting and validating it.
 pub(crate) fn header(
+    scheme: AuthScheme,
+    key: &ApiKey,
+    now_unix: u64,
+) -> Result<(HeaderName, HeaderValue)> {
+    if matches!(scheme, AuthScheme::KlingJwt { .. }) {
+        return build_header(scheme, key, now_unix);
+    }
+    if let Some(cached) = key.header().get()
+        && cached.scheme == scheme
+    {
+        return Ok((cached.name.clone(), cached.value.clone()));
+    }
+    let (name, value) = build_header(scheme, key, now_unix)?;
+    let _ = key.header().set(CachedHeader {
+        scheme,
+        name: name.clone(),
+        value: value.clone(),
+    });
+    Ok((name, value))
+}
+
+fn build_header(
     scheme: AuthScheme,
     key: &ApiKey,
     now_unix: u64,
@@ -152,6 +177,33 @@ mod tests {
     use crate::generated::kling::PROVIDER as KLING;
     use crate::keys::{KeyLease, KeyPool};
     use crate::spec::*;
+
+    #[test]
+    fn a_fixed_scheme_header_is_built_once_per_key_and_kept_per_scheme() {
+        let key = ApiKey::new("sk-cache-test-0001");
+        let (name, value) = header(AuthScheme::Bearer, &key, 0).unwrap();
+        assert_eq!(name, http::header::AUTHORIZATION);
+        assert_eq!(value, "Bearer sk-cache-test-0001");
+        assert!(value.is_sensitive());
+        assert!(key.header().get().is_some(), "cached on the key");
+        // A clone shares the cache; another scheme is built for itself, not served the cached one.
+        let clone = key.clone();
+        assert_eq!(header(AuthScheme::Bearer, &clone, 0).unwrap().1, value);
+        let (name, value) = header(
+            AuthScheme::Header {
+                header: "xi-api-key",
+            },
+            &clone,
+            0,
+        )
+        .unwrap();
+        assert_eq!(name.as_str(), "xi-api-key");
+        assert_eq!(value, "sk-cache-test-0001");
+        assert_eq!(
+            header(AuthScheme::FalKey, &clone, 0).unwrap().1,
+            "Key sk-cache-test-0001"
+        );
+    }
 
     fn token(lease: &KeyLease, now: u64) -> String {
         let (name, value) = header(KLING.auth, lease, now).unwrap();

@@ -5,7 +5,7 @@
 //! header. Logs, errors, metrics and `Debug` output name a key by its [`fingerprint`].
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
 use sha2::{Digest, Sha256};
@@ -29,6 +29,8 @@ pub struct ApiKey {
     fingerprint: String,
     /// Auth material derived from the key (a signed JWT), cached by `auth`.
     token: Arc<ArcSwapOption<CachedToken>>,
+    /// The request header presenting the key under a fixed scheme, built once by `auth`.
+    header: Arc<OnceLock<CachedHeader>>,
 }
 
 impl ApiKey {
@@ -40,6 +42,7 @@ impl ApiKey {
             secret: secret.into_boxed_str(),
             fingerprint,
             token: Arc::default(),
+            header: Arc::default(),
         }
     }
 
@@ -58,6 +61,12 @@ impl ApiKey {
         let (access, secret) = self.secret.split_once(':')?;
         let (access, secret) = (access.trim(), secret.trim());
         (!access.is_empty() && !secret.is_empty()).then_some((access, secret))
+    }
+
+    /// The cell holding the header built from this key under a fixed scheme, shared by its
+    /// clones.
+    pub(crate) fn header(&self) -> &OnceLock<CachedHeader> {
+        &self.header
     }
 
     /// The cell holding the token signed from this key (Kling's JWT), shared by its clones.
@@ -128,6 +137,14 @@ impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ApiKey").field(&self.fingerprint).finish()
     }
+}
+
+/// A request header presenting a key, cached on the key with the scheme it was built for (see
+/// `auth`). The value is marked sensitive, so its `Debug` shows no key.
+pub(crate) struct CachedHeader {
+    pub(crate) scheme: crate::spec::AuthScheme,
+    pub(crate) name: http::HeaderName,
+    pub(crate) value: http::HeaderValue,
 }
 
 /// A signed token cached on a key (see `auth`).
