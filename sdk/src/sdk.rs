@@ -383,13 +383,17 @@ impl Telemetry for SdkTelemetry {
         {
             pool.record_success(fingerprint, metric.credits);
         }
+        // The metric is copied only when another sink wants it too.
+        let extra = (!self.extra.is_empty()).then(|| metric.clone());
         match self.recorder() {
-            Some(recorder) => recorder.record_call(metric.clone()),
+            Some(recorder) => recorder.record_call(metric),
             None => {
                 self.dropped_no_runtime.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.extra.record_call(metric);
+        if let Some(metric) = extra {
+            self.extra.record_call(metric);
+        }
     }
 
     fn record_rate_limit(&self, event: RateLimitEvent) {

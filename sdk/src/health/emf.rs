@@ -166,6 +166,11 @@ impl Fanout {
         self.sinks.push(Arc::new(sink));
         self
     }
+
+    /// Whether it has no sink (records sent to it go nowhere).
+    pub fn is_empty(&self) -> bool {
+        self.sinks.is_empty()
+    }
 }
 
 impl Telemetry for Fanout {
