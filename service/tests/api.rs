@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use media_sdk_cli::demo::demo_specs;
@@ -369,11 +368,7 @@ async fn refused_input_is_400_before_any_provider_call() {
         assert_eq!(reply.error_code(), "invalid_request", "{case}");
     }
     let syntax = api
-        .send(
-            api.request(Method::POST, IMAGE)
-                .header("content-type", "application/json")
-                .body("{\"prompt\": "),
-        )
+        .post_raw(IMAGE, "application/json", "{\"prompt\": ")
         .await;
     assert_eq!(syntax.status, 400);
     assert_eq!(syntax.error_code(), "invalid_request");
@@ -405,13 +400,7 @@ async fn body_limit_content_type_and_unknown_routes_answer_json() {
         .await;
     assert_eq!(big.status, 413);
     assert_eq!(big.error_code(), "payload_too_large");
-    let text = api
-        .send(
-            api.request(Method::POST, IMAGE)
-                .header("content-type", "text/plain")
-                .body("{}"),
-        )
-        .await;
+    let text = api.post_raw(IMAGE, "text/plain", "{}").await;
     assert_eq!(text.status, 415);
     assert_eq!(text.error_code(), "unsupported_media_type");
     let missing = api.get("/api/v1/media/nothing").await;

@@ -176,6 +176,16 @@ impl TestApi {
             .await
     }
 
+    /// Posts `body` as it is, declared as `content_type`, with the test token.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> Reply {
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.send(self.request(reqwest::Method::GET, path)).await
     }
