@@ -165,6 +165,24 @@ fn builder(spec: &'static ProviderSpec, sim: &Simulator) -> SdkBuilder {
         .health_store(Arc::new(MemoryStore::new()))
 }
 
+/// A secret unique to the test holding `keys`, and the simulator issuing exactly those keys;
+/// returns the secret's pattern and the simulator.
+async fn issued(keys: &[&str]) -> (&'static str, Simulator) {
+    let pattern = unique_pattern();
+    put_keys(pattern, keys).await;
+    (pattern, simulator(keys).await)
+}
+
+/// [`issued`], and an SDK with no budget whose first load read the secret.
+async fn loaded(keys: &[&str]) -> (&'static str, Simulator, Sdk) {
+    let (pattern, sim) = issued(keys).await;
+    let sdk = builder(spec(pattern, None), &sim)
+        .build_loaded()
+        .await
+        .unwrap();
+    (pattern, sim, sdk)
+}
+
 /// `what` must finish long before this; it is a guard against a hang, not a wait for work.
 async fn bounded<T>(what: &str, work: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), work)
@@ -175,6 +193,18 @@ async fn bounded<T>(what: &str, work: impl Future<Output = T>) -> T {
 async fn speak(sdk: &Sdk) -> Result<usize, Error> {
     let audio = sdk.openai()?.speech(SpeechRequest::new("rotate")).await?;
     Ok(audio.bytes.len())
+}
+
+/// Makes `calls` OpenAI speech calls, each charged `credits`; panics on a failed one.
+async fn speak_charged(sdk: &Sdk, calls: usize, credits: u32) {
+    let openai = sdk.openai().unwrap();
+    let options = CallOptions::default().credits(credits);
+    for _ in 0..calls {
+        openai
+            .speech_with(SpeechRequest::new("charged"), &options)
+            .await
+            .unwrap();
+    }
 }
 
 fn keys_used(sim: &Simulator) -> Vec<String> {
@@ -199,9 +229,7 @@ async fn drain(mut stream: AudioStream) -> usize {
 
 #[tokio::test]
 async fn the_first_load_reads_the_stage_secret_before_the_first_call() {
-    let pattern = unique_pattern();
-    put_keys(pattern, &[K1, K2]).await;
-    let sim = simulator(&[K1, K2]).await;
+    let (pattern, sim) = issued(&[K1, K2]).await;
     let sdk = bounded(
         "the first load",
         builder(spec(pattern, None), &sim).build_loaded(),
@@ -224,13 +252,7 @@ async fn the_first_load_reads_the_stage_secret_before_the_first_call() {
 
 #[tokio::test]
 async fn a_rotated_key_is_used_after_a_reload_without_a_failed_call() {
-    let pattern = unique_pattern();
-    put_keys(pattern, &[K1]).await;
-    let sim = simulator(&[K1]).await;
-    let sdk = builder(spec(pattern, None), &sim)
-        .build_loaded()
-        .await
-        .unwrap();
+    let (pattern, sim, sdk) = loaded(&[K1]).await;
     let pool = sdk.provider("openai").unwrap().pool().clone();
 
     // Calls in flight on the old key, held by the simulator's gate.
@@ -292,13 +314,7 @@ async fn a_rotated_key_is_used_after_a_reload_without_a_failed_call() {
 
 #[tokio::test]
 async fn a_removed_key_drains_and_is_never_selected_again() {
-    let pattern = unique_pattern();
-    put_keys(pattern, &[K1, K2]).await;
-    let sim = simulator(&[K1, K2]).await;
-    let sdk = builder(spec(pattern, None), &sim)
-        .build_loaded()
-        .await
-        .unwrap();
+    let (pattern, sim, sdk) = loaded(&[K1, K2]).await;
     let pool = sdk.provider("openai").unwrap().pool().clone();
     let gate = sim.gate_streams("openai");
     let stream = sdk
@@ -335,13 +351,7 @@ async fn a_removed_key_drains_and_is_never_selected_again() {
 
 #[tokio::test]
 async fn quarantine_stays_with_a_value_still_in_the_secret_and_a_new_value_starts_fresh() {
-    let pattern = unique_pattern();
-    put_keys(pattern, &[K1, K2]).await;
-    let sim = simulator(&[K1, K2]).await;
-    let sdk = builder(spec(pattern, None), &sim)
-        .build_loaded()
-        .await
-        .unwrap();
+    let (pattern, sim, sdk) = loaded(&[K1, K2]).await;
     let pool = sdk.provider("openai").unwrap().pool().clone();
     pool.quarantine(&fingerprint(K1), "invalid_api_key");
 
@@ -362,13 +372,8 @@ async fn quarantine_stays_with_a_value_still_in_the_secret_and_a_new_value_start
 
 #[tokio::test]
 async fn a_secret_that_disappears_keeps_the_pool_with_one_warning() {
-    let pattern = unique_pattern();
-    put_keys(pattern, &[K1]).await;
-    let sim = simulator(&[K1]).await;
-    let sdk = builder(spec(pattern, None), &sim)
-        .build_loaded()
-        .await
-        .unwrap();
+    // `_sim` stays alive: the SDK calls it.
+    let (pattern, _sim, sdk) = loaded(&[K1]).await;
     let (logs, _guard) = logs::capture_logs();
 
     secrets_client()
@@ -409,13 +414,8 @@ async fn a_secret_that_disappears_keeps_the_pool_with_one_warning() {
 
 #[tokio::test]
 async fn a_malformed_or_empty_secret_keeps_the_pool() {
-    let pattern = unique_pattern();
-    put_keys(pattern, &[K1]).await;
-    let sim = simulator(&[K1]).await;
-    let sdk = builder(spec(pattern, None), &sim)
-        .build_loaded()
-        .await
-        .unwrap();
+    // `_sim` stays alive: the SDK calls it.
+    let (pattern, _sim, sdk) = loaded(&[K1]).await;
     let (logs, _guard) = logs::capture_logs();
     for (secret, expected) in [
         (
@@ -452,9 +452,7 @@ async fn a_malformed_or_empty_secret_keeps_the_pool() {
 
 #[tokio::test]
 async fn an_exhausted_daily_budget_sets_the_key_aside_until_the_next_utc_day() {
-    let pattern = unique_pattern();
-    put_keys(pattern, &[K1]).await;
-    let sim = simulator(&[K1]).await;
+    let (pattern, sim) = issued(&[K1]).await;
     // 2026-11-30T12:00:00Z.
     let noon = UNIX_EPOCH + Duration::from_secs(1_796_040_000);
     let clock = ManualClock::new(noon);
@@ -463,14 +461,8 @@ async fn an_exhausted_daily_budget_sets_the_key_aside_until_the_next_utc_day() {
         .build_loaded()
         .await
         .unwrap();
+    speak_charged(&sdk, 3, 2).await;
     let openai = sdk.openai().unwrap();
-    let costly = CallOptions::default().credits(2);
-    for _ in 0..3 {
-        openai
-            .speech_with(SpeechRequest::new("budget"), &costly)
-            .await
-            .unwrap();
-    }
     let pool = sdk.provider("openai").unwrap().pool();
     let midnight = UNIX_EPOCH + Duration::from_secs(1_796_083_200);
     assert_eq!(
@@ -519,9 +511,7 @@ async fn an_exhausted_daily_budget_sets_the_key_aside_until_the_next_utc_day() {
 
 #[tokio::test]
 async fn the_fleets_spending_is_summed_from_the_shared_store() {
-    let pattern = unique_pattern();
-    put_keys(pattern, &[K1, K2]).await;
-    let sim = simulator(&[K1, K2]).await;
+    let (pattern, sim) = issued(&[K1, K2]).await;
     let store = Arc::new(MemoryStore::new());
     // The store's items carry real timestamps: the budget clock stands a minute later.
     let clock = ManualClock::new(SystemTime::now() + Duration::from_secs(60));
@@ -565,22 +555,13 @@ async fn the_fleets_spending_is_summed_from_the_shared_store() {
 
 #[tokio::test]
 async fn health_reports_usage_per_key() {
-    let pattern = unique_pattern();
-    put_keys(pattern, &[K1, K2]).await;
-    let sim = simulator(&[K1, K2]).await;
+    let (pattern, sim) = issued(&[K1, K2]).await;
     let sdk = builder(spec(pattern, None), &sim)
         .health_cache_ttl(Duration::ZERO)
         .build_loaded()
         .await
         .unwrap();
-    let openai = sdk.openai().unwrap();
-    let options = CallOptions::default().credits(3);
-    for _ in 0..4 {
-        openai
-            .speech_with(SpeechRequest::new("usage"), &options)
-            .await
-            .unwrap();
-    }
+    speak_charged(&sdk, 4, 3).await;
     sdk.flush(Duration::from_secs(5)).await.unwrap();
     let report = sdk.health().report("openai-tts").await.unwrap();
     let mut usage: Vec<(String, u64, u64, u64)> = report

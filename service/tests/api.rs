@@ -8,16 +8,28 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use media_sdk_cli::demo::demo_specs;
 use media_sdk_sim::{JobPace, Scripted};
-use support::{OTHER_TOKEN, TestApi, config, specs_with_max_wait};
+use support::{IMAGE, OTHER_TOKEN, TTS, TestApi, config, image_request, specs_with_max_wait};
 
-const TTS: &str = "/api/v1/media/tts";
-const IMAGE: &str = "/api/v1/media/image";
 const VIDEO: &str = "/api/v1/media/video";
+
+/// Scripts every key of `provider` to answer one 429 with `Retry-After: retry_after`.
+fn rate_limit_every_key(api: &TestApi, provider: &str, retry_after: Duration) {
+    let limited = api
+        .keys_of(provider)
+        .iter()
+        .map(|key| {
+            Scripted::RateLimited {
+                retry_after: Some(retry_after),
+            }
+            .for_key(key)
+        })
+        .collect();
+    api.sim.script(provider, limited);
+}
 
 #[tokio::test]
 async fn tts_streams_the_audio_with_its_credits_and_provider() {
@@ -28,12 +40,7 @@ async fn tts_streams_the_audio_with_its_credits_and_provider() {
             json!({"text": "Hello there", "voice": "alloy", "speed": 1.0}),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{:?}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
     assert_eq!(reply.header("content-type"), Some("audio/mpeg"));
     assert_eq!(reply.header("x-credits-used"), Some("1"));
     let provider = reply.header("x-provider").expect("provider");
@@ -50,12 +57,7 @@ async fn tts_falls_back_when_the_first_provider_fails() {
     let reply = api
         .post(TTS, json!({"text": "Hello there", "voice": "alloy"}))
         .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
     assert_eq!(reply.header("x-provider"), Some("elevenlabs"));
     assert_eq!(reply.header("x-credits-used"), Some("1"));
     assert!(!reply.body.is_empty());
@@ -102,12 +104,7 @@ async fn last_tts_candidate_serves_when_every_other_tts_provider_fails() {
     let reply = api
         .post(TTS, json!({"text": "Hello there", "voice": voice}))
         .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
     assert_eq!(reply.header("x-provider"), Some(provider));
     assert!(!reply.body.is_empty());
     assert_eq!(api.sim.requests_for(provider).len(), 1);
@@ -134,12 +131,7 @@ async fn sound_answers_its_urls_model_and_credits() {
             json!({"prompt": "Rain on a tin roof", "duration": 10}),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
     let body = reply.json();
     let url = body["audio"][0]["url"].as_str().expect("url").to_owned();
     assert_eq!(
@@ -157,12 +149,7 @@ async fn image_answers_exactly_the_api_shape() {
             json!({"prompt": "A lighthouse at dawn", "model": "dall-e-3", "size": "1792x1024", "quality": "hd"}),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(200);
     let body = reply.json();
     let url = body["images"][0]["url"].as_str().expect("url").to_owned();
     assert!(!url.is_empty());
@@ -186,12 +173,7 @@ async fn submit_video(api: &TestApi) -> String {
             json!({"prompt": "A fox in the snow", "model": "kling-v1", "duration": 5}),
         )
         .await;
-    assert_eq!(
-        reply.status,
-        202,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    reply.assert_status(202);
     let body = reply.json();
     let id = body["id"].as_str().expect("id").to_owned();
     assert_eq!(body, json!({"id": id, "status": "pending"}));
@@ -219,12 +201,7 @@ async fn video_is_submitted_then_polled_to_success() {
     let id = submit_video(&api).await;
     let path = format!("{VIDEO}/{id}");
     let first = api.get(&path).await;
-    assert_eq!(
-        first.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&first.body)
-    );
+    first.assert_status(200);
     assert_eq!(
         first.json(),
         json!({"id": id, "status": "pending", "model": "kling-v1"})
@@ -314,7 +291,7 @@ async fn requests_without_a_valid_token_are_401() {
     let api = TestApi::start().await;
     let client = reqwest::Client::new();
     let url = format!("{}{IMAGE}", api.base);
-    let body = json!({"prompt": "x", "model": "dall-e-3"});
+    let body = image_request();
     let cases = [
         ("no header", client.post(&url).json(&body)),
         (
@@ -391,11 +368,7 @@ async fn refused_input_is_400_before_any_provider_call() {
         assert_eq!(reply.error_code(), "invalid_request", "{case}");
     }
     let syntax = api
-        .send(
-            api.request(Method::POST, IMAGE)
-                .header("content-type", "application/json")
-                .body("{\"prompt\": "),
-        )
+        .post_raw(IMAGE, "application/json", "{\"prompt\": ")
         .await;
     assert_eq!(syntax.status, 400);
     assert_eq!(syntax.error_code(), "invalid_request");
@@ -427,13 +400,7 @@ async fn body_limit_content_type_and_unknown_routes_answer_json() {
         .await;
     assert_eq!(big.status, 413);
     assert_eq!(big.error_code(), "payload_too_large");
-    let text = api
-        .send(
-            api.request(Method::POST, IMAGE)
-                .header("content-type", "text/plain")
-                .body("{}"),
-        )
-        .await;
+    let text = api.post_raw(IMAGE, "text/plain", "{}").await;
     assert_eq!(text.status, 415);
     assert_eq!(text.error_code(), "unsupported_media_type");
     let missing = api.get("/api/v1/media/nothing").await;
@@ -449,26 +416,9 @@ async fn body_limit_content_type_and_unknown_routes_answer_json() {
 async fn every_key_rate_limited_is_429_with_retry_after() {
     // Each OpenAI key answers 429 for 3 s; the SDK may wait at most 50 ms for a key.
     let api = TestApi::start_with(specs_with_max_wait(50), |sim| sim, config()).await;
-    let limited = api
-        .keys_of("openai")
-        .iter()
-        .map(|key| {
-            Scripted::RateLimited {
-                retry_after: Some(Duration::from_secs(3)),
-            }
-            .for_key(key)
-        })
-        .collect();
-    api.sim.script("openai", limited);
-    let reply = api
-        .post(IMAGE, json!({"prompt": "x", "model": "dall-e-3"}))
-        .await;
-    assert_eq!(
-        reply.status,
-        429,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    rate_limit_every_key(&api, "openai", Duration::from_secs(3));
+    let reply = api.post(IMAGE, image_request()).await;
+    reply.assert_status(429);
     assert_eq!(reply.error_code(), "rate_limited");
     let retry_after: u64 = reply
         .header("retry-after")
@@ -483,21 +433,14 @@ async fn provider_failures_are_502() {
     let api = TestApi::start().await;
     // A final error from the only provider of the model.
     api.sim.script("openai", vec![Scripted::Status(400)]);
-    let reply = api
-        .post(IMAGE, json!({"prompt": "x", "model": "dall-e-3"}))
-        .await;
-    assert_eq!(
-        reply.status,
-        502,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    let reply = api.post(IMAGE, image_request()).await;
+    reply.assert_status(502);
     assert_eq!(reply.error_code(), "provider_error");
     // Every text-to-speech provider failing is 502 too.
     api.sim.script("openai", vec![Scripted::Status(400); 4]);
     api.sim.script("elevenlabs", vec![Scripted::Status(400); 4]);
     let tts = api.post(TTS, json!({"text": "hi", "voice": "alloy"})).await;
-    assert_eq!(tts.status, 502, "{}", String::from_utf8_lossy(&tts.body));
+    tts.assert_status(502);
     assert_eq!(tts.error_code(), "provider_error");
 }
 
@@ -511,24 +454,15 @@ async fn no_provider_available_is_503() {
         .map(|key| Scripted::InvalidKey.for_key(key))
         .collect();
     api.sim.script("openai", invalid);
-    let first = api
-        .post(IMAGE, json!({"prompt": "x", "model": "dall-e-3"}))
-        .await;
+    let first = api.post(IMAGE, image_request()).await;
     assert!(
         [502, 503].contains(&first.status),
         "{}",
         String::from_utf8_lossy(&first.body)
     );
     let before = api.sim.requests_for("openai").len();
-    let reply = api
-        .post(IMAGE, json!({"prompt": "x", "model": "dall-e-3"}))
-        .await;
-    assert_eq!(
-        reply.status,
-        503,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    let reply = api.post(IMAGE, image_request()).await;
+    reply.assert_status(503);
     assert_eq!(reply.error_code(), "unavailable");
     assert_eq!(api.sim.requests_for("openai").len(), before);
 }
@@ -542,15 +476,8 @@ async fn a_request_past_its_deadline_is_504() {
     )
     .await;
     api.sim.script("openai", vec![Scripted::Hang]);
-    let reply = api
-        .post(IMAGE, json!({"prompt": "x", "model": "dall-e-3"}))
-        .await;
-    assert_eq!(
-        reply.status,
-        504,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    let reply = api.post(IMAGE, image_request()).await;
+    reply.assert_status(504);
     assert_eq!(reply.error_code(), "deadline_exceeded");
 }
 
@@ -565,26 +492,9 @@ async fn the_deadline_reaches_the_sdk_so_a_key_wait_beyond_it_is_429_at_once() {
         config().deadline(Duration::from_secs(1)),
     )
     .await;
-    let limited = api
-        .keys_of("openai")
-        .iter()
-        .map(|key| {
-            Scripted::RateLimited {
-                retry_after: Some(Duration::from_secs(5)),
-            }
-            .for_key(key)
-        })
-        .collect();
-    api.sim.script("openai", limited);
-    let reply = api
-        .post(IMAGE, json!({"prompt": "x", "model": "dall-e-3"}))
-        .await;
-    assert_eq!(
-        reply.status,
-        429,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    rate_limit_every_key(&api, "openai", Duration::from_secs(5));
+    let reply = api.post(IMAGE, image_request()).await;
+    reply.assert_status(429);
     assert_eq!(reply.error_code(), "rate_limited");
     assert!(reply.header("retry-after").is_some());
 }

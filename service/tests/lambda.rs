@@ -13,13 +13,22 @@ use serde_json::{Value, json};
 use media_sdk_cli::demo::demo_specs;
 use media_sdk_service::sim::{SimSdk, start_with};
 use media_sdk_service::{lambda, router};
-use support::{TOKEN, config};
+use support::{IMAGE, TOKEN, TTS, config, image_request};
 
-fn rest_v1_event(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
-    let mut headers = json!({"Content-Type": "application/json", "Host": "abc.execute-api.eu-west-1.amazonaws.com"});
+/// An event's headers: JSON content, the API's host and, given a token, its bearer
+/// authorization; `[content_type, host, authorization]` name them as the event format spells them.
+fn event_headers([content_type, host, authorization]: [&str; 3], token: Option<&str>) -> Value {
+    let mut headers =
+        json!({content_type: "application/json", host: "abc.execute-api.eu-west-1.amazonaws.com"});
     if let Some(token) = token {
-        headers["Authorization"] = json!(format!("Bearer {token}"));
+        headers[authorization] = json!(format!("Bearer {token}"));
     }
+    headers
+}
+
+/// A REST API (v1) proxy event.
+fn rest_v1_event(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+    let headers = event_headers(["Content-Type", "Host", "Authorization"], token);
     json!({
         "resource": "/{proxy+}",
         "path": path,
@@ -48,11 +57,9 @@ fn rest_v1_event(method: &str, path: &str, token: Option<&str>, body: Option<Val
     })
 }
 
+/// An HTTP API (v2) event.
 fn http_v2_event(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
-    let mut headers = json!({"content-type": "application/json", "host": "abc.execute-api.eu-west-1.amazonaws.com"});
-    if let Some(token) = token {
-        headers["authorization"] = json!(format!("Bearer {token}"));
-    }
+    let headers = event_headers(["content-type", "host", "authorization"], token);
     json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -144,11 +151,8 @@ async fn image_through_api_gateway_events() {
     let app = app().await;
     for (kind, event) in EVENTS {
         let body = json!({"prompt": "A lighthouse", "model": "dall-e-3", "quality": "hd"});
-        let (status, headers, bytes) = invoke(
-            &app,
-            event("POST", "/api/v1/media/image", Some(TOKEN), Some(body)),
-        )
-        .await;
+        let (status, headers, bytes) =
+            invoke(&app, event("POST", IMAGE, Some(TOKEN), Some(body))).await;
         assert_eq!(status, 200, "{kind}: {}", String::from_utf8_lossy(&bytes));
         assert_eq!(headers["content-type"], "application/json", "{kind}");
         let answer: Value = serde_json::from_slice(&bytes).unwrap();
@@ -165,9 +169,8 @@ async fn image_through_api_gateway_events() {
 async fn unauthenticated_events_are_401_and_health_is_open() {
     let app = app().await;
     for (kind, event) in EVENTS {
-        let body = json!({"prompt": "x", "model": "dall-e-3"});
-        let (status, headers, bytes) =
-            invoke(&app, event("POST", "/api/v1/media/image", None, Some(body))).await;
+        let body = image_request();
+        let (status, headers, bytes) = invoke(&app, event("POST", IMAGE, None, Some(body))).await;
         assert_eq!(status, 401, "{kind}");
         assert_eq!(headers["www-authenticate"], "Bearer", "{kind}");
         let answer: Value = serde_json::from_slice(&bytes).unwrap();
@@ -187,11 +190,8 @@ async fn tts_through_api_gateway_events_is_audio() {
     let app = app().await;
     for (kind, event) in EVENTS {
         let body = json!({"text": "Hello there", "voice": "alloy"});
-        let (status, headers, bytes) = invoke(
-            &app,
-            event("POST", "/api/v1/media/tts", Some(TOKEN), Some(body)),
-        )
-        .await;
+        let (status, headers, bytes) =
+            invoke(&app, event("POST", TTS, Some(TOKEN), Some(body))).await;
         assert_eq!(status, 200, "{kind}: {}", String::from_utf8_lossy(&bytes));
         assert_eq!(headers["content-type"], "audio/mpeg", "{kind}");
         assert_eq!(headers["x-credits-used"], "1", "{kind}");
@@ -206,8 +206,8 @@ async fn the_invocation_deadline_bounds_a_request() {
 
     let app = app().await;
     app.sim.script("openai", vec![Scripted::Hang]);
-    let body = json!({"prompt": "x", "model": "dall-e-3"});
-    let event = http_v2_event("POST", "/api/v1/media/image", Some(TOKEN), Some(body));
+    let body = image_request();
+    let event = http_v2_event("POST", IMAGE, Some(TOKEN), Some(body));
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -3,47 +3,26 @@
 //! every test of a process.
 #![cfg(feature = "sim")]
 
+// The SDK tests' log capture, shared by path: the service has no test-support crate to put it in.
+#[path = "../../sdk/tests/support/logs.rs"]
+mod logs;
 mod support;
 
 use serde_json::json;
 
+use logs::capture_logs;
 use media_sdk_sim::Scripted;
-use support::{OTHER_TOKEN, TestApi};
-
-const TTS: &str = "/api/v1/media/tts";
-const IMAGE: &str = "/api/v1/media/image";
-
-/// A `Write` collecting log lines for one test.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::{IMAGE, OTHER_TOKEN, TTS, TestApi, image_request};
 
 #[tokio::test(flavor = "current_thread")]
 async fn logs_name_tokens_and_keys_by_fingerprint_only() {
     // One thread: the service's tasks log to this test's subscriber.
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
 
     let api = TestApi::start().await;
     api.sim
         .script("openai", vec![Scripted::InvalidKey, Scripted::Status(400)]);
-    api.post(IMAGE, json!({"prompt": "x", "model": "dall-e-3"}))
-        .await;
+    api.post(IMAGE, image_request()).await;
     api.post(TTS, json!({"text": "hi", "voice": "alloy"})).await;
     let wrong = api
         .send(
@@ -55,7 +34,7 @@ async fn logs_name_tokens_and_keys_by_fingerprint_only() {
         .await;
     assert_eq!(wrong.status, 401);
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = String::from_utf8(logs.bytes()).unwrap();
     assert!(
         text.contains("request failed"),
         "the failures were logged: {text}"

@@ -15,8 +15,8 @@ use media_sdk::health::{
 };
 use media_sdk::media::capability::{Capabilities, Capability, Fallback};
 use media_sdk::media::{
-    ImageInput, Media, MediaConfig, MediaError, OptionValue, SoundInput, TtsInput, VideoInput,
-    VideoStatus, VideoTicket,
+    ImageInput, Media, MediaConfig, MediaError, OptionValue, SoundInput, Speech, TtsInput,
+    VideoInput, VideoStatus, VideoTicket,
 };
 use media_sdk::telemetry::CallMetric;
 use media_sdk::{CAPABILITIES, Error, Sdk, elevenlabs, openai};
@@ -48,17 +48,25 @@ fn tts(text: &str, voice: &str) -> TtsInput {
     TtsInput::new(text, voice)
 }
 
+/// Text-to-speech of `text` in `voice` through the environment's media facade.
+async fn speak(env: &Env, text: &str, voice: &str) -> Result<Speech, MediaError> {
+    env.sdk.media().tts(&tts(text, voice)).await
+}
+
+/// An image request for `model`, with `size` and `quality` when given.
+fn image_input(prompt: &str, model: &str, size: Option<&str>, quality: Option<&str>) -> ImageInput {
+    let mut input = ImageInput::new(prompt, model);
+    input.size = size.map(str::to_owned);
+    input.quality = quality.map(str::to_owned);
+    input
+}
+
 #[tokio::test]
 async fn tts_falls_back_when_the_first_provider_fails_with_server_errors() {
     let env = env().await;
     // Every attempt OpenAI's retry policy allows fails.
     env.sim.script("openai", vec![Scripted::Status(500); 4]);
-    let speech = env
-        .sdk
-        .media()
-        .tts(&tts("Hello there", "alloy"))
-        .await
-        .unwrap();
+    let speech = speak(&env, "Hello there", "alloy").await.unwrap();
     assert_eq!(speech.provider, "elevenlabs");
     assert_eq!(speech.credits_used, 1);
     assert!(speech.audio.bytes.starts_with(b"ID3"));
@@ -106,24 +114,14 @@ async fn tts_falls_back_on_rate_limits_and_reports_retry_after_when_all_are_limi
     // Each OpenAI key is rate limited once: every key cools down, the call is shed.
     env.sim
         .script("openai", vec![limited.clone(); OPENAI_KEYS.len()]);
-    let speech = env
-        .sdk
-        .media()
-        .tts(&tts("Rate limited", "nova"))
-        .await
-        .unwrap();
+    let speech = speak(&env, "Rate limited", "nova").await.unwrap();
     assert_eq!(speech.provider, "elevenlabs");
     assert_eq!(env.log("openai").len(), OPENAI_KEYS.len());
 
     // Now ElevenLabs' keys too: every provider is rate limited.
     env.sim
         .script("elevenlabs", vec![limited; keys_of("elevenlabs").len()]);
-    let error = env
-        .sdk
-        .media()
-        .tts(&tts("Rate limited", "nova"))
-        .await
-        .unwrap_err();
+    let error = speak(&env, "Rate limited", "nova").await.unwrap_err();
     let MediaError::AllProvidersFailed { attempts } = &error else {
         panic!("{error}");
     };
@@ -226,15 +224,9 @@ async fn unknown_voices_and_bad_inputs_are_refused_before_any_request() {
 async fn images_route_by_model_with_option_maps_and_credits() {
     let env = env().await;
     let media = env.sdk.media();
-    let image = |prompt: &str, model: &str, size: Option<&str>, quality: Option<&str>| {
-        let mut input = ImageInput::new(prompt, model);
-        input.size = size.map(str::to_owned);
-        input.quality = quality.map(str::to_owned);
-        input
-    };
 
     let hd = media
-        .image(&image("A lighthouse", "dalle-3", None, Some("hd")))
+        .image(&image_input("A lighthouse", "dalle-3", None, Some("hd")))
         .await
         .unwrap();
     assert_eq!(hd.provider, "openai");
@@ -247,12 +239,17 @@ async fn images_route_by_model_with_option_maps_and_credits() {
         })
     );
     let standard = media
-        .image(&image("A lighthouse", "DALL-E-3", Some("1792x1024"), None))
+        .image(&image_input(
+            "A lighthouse",
+            "DALL-E-3",
+            Some("1792x1024"),
+            None,
+        ))
         .await
         .unwrap();
     assert_eq!(standard.credits_used, 10);
     let gpt = media
-        .image(&image(
+        .image(&image_input(
             "A lighthouse",
             "gpt-image-1",
             Some("1536x1024"),
@@ -262,7 +259,7 @@ async fn images_route_by_model_with_option_maps_and_credits() {
         .unwrap();
     assert_eq!((gpt.model.as_str(), gpt.credits_used), ("gpt-image-1", 5));
     let flux = media
-        .image(&image(
+        .image(&image_input(
             "A lighthouse",
             "flux-pro",
             Some("1792x1024"),
@@ -279,7 +276,12 @@ async fn images_route_by_model_with_option_maps_and_credits() {
         "https://v3.fal.media/files/rabbit/flux-1.jpeg"
     );
     media
-        .image(&image("A lighthouse", "flux-pro", Some("1024x1024"), None))
+        .image(&image_input(
+            "A lighthouse",
+            "flux-pro",
+            Some("1024x1024"),
+            None,
+        ))
         .await
         .unwrap();
 
@@ -355,10 +357,10 @@ async fn unknown_models_and_unsupported_options_are_refused_before_any_request()
         ("gpt-image-1", None, Some("hd"), "quality"),
         ("flux-pro", Some("big"), None, "size"),
     ] {
-        let mut input = ImageInput::new("A cat", model);
-        input.size = size.map(str::to_owned);
-        input.quality = quality.map(str::to_owned);
-        let error = media.image(&input).await.unwrap_err();
+        let error = media
+            .image(&image_input("A cat", model, size, quality))
+            .await
+            .unwrap_err();
         match &error {
             MediaError::UnsupportedOption {
                 option: o, allowed, ..
@@ -620,7 +622,7 @@ async fn fastest_healthy_follows_the_health_store_and_in_order_does_not() {
     seed(&env.sdk, "openai-tts", "openai", 900).await;
     seed(&env.sdk, "elevenlabs-tts", "elevenlabs", 100).await;
 
-    let fastest = env.sdk.media().tts(&tts("Hi", "alloy")).await.unwrap();
+    let fastest = speak(&env, "Hi", "alloy").await.unwrap();
     assert_eq!(fastest.provider, "elevenlabs", "the faster healthy one");
 
     let in_order: &'static Capabilities = Box::leak(Box::new(Capabilities {

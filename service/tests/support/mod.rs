@@ -19,6 +19,16 @@ pub const TOKEN: &str = "user-token-alpha-0123456789";
 /// A second configured token (another user).
 pub const OTHER_TOKEN: &str = "user-token-beta-9876543210";
 
+/// The text-to-speech route.
+pub const TTS: &str = "/api/v1/media/tts";
+/// The image route.
+pub const IMAGE: &str = "/api/v1/media/image";
+
+/// The smallest valid image request: prompt "x", model `dall-e-3`.
+pub fn image_request() -> Value {
+    serde_json::json!({"prompt": "x", "model": "dall-e-3"})
+}
+
 /// The demo's specs with `max_wait_ms` cut to `max_wait_ms`, so a call finding every key
 /// cooling down fails fast instead of waiting.
 pub fn specs_with_max_wait(max_wait_ms: u64) -> &'static [&'static ProviderSpec] {
@@ -68,6 +78,17 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Asserts the status is `status`, showing the body when it is not.
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -153,6 +174,16 @@ impl TestApi {
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(self.request(reqwest::Method::POST, path).json(&body))
             .await
+    }
+
+    /// Posts `body` as it is, declared as `content_type`, with the test token.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> Reply {
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
