@@ -210,6 +210,9 @@ enum Origin {
     Explicit,
 }
 
+// Aligned so that the `Arc`'s reference counts, bumped by every lease, share no cache line with
+// the fields every selection reads.
+#[repr(align(128))]
 struct PoolInner {
     provider: &'static str,
     source: KeySource,
@@ -226,7 +229,9 @@ struct PoolInner {
     share: AtomicU64,
     slots: ArcSwap<Vec<Arc<KeySlot>>>,
     rejected: ArcSwap<Vec<KeyRejection>>,
-    cursor: AtomicUsize,
+    /// Round-robin start, written by every selection: on its own cache line, so selecting
+    /// does not evict the fields every caller reads (`slots`, `limits`, `epoch`).
+    cursor: CacheLine<AtomicUsize>,
     /// Wall clock of budget days (the system clock unless [`KeyPool::set_clock`] was called).
     clock: OnceLock<Arc<dyn Clock>>,
     /// Budget alerts raised (one per key and day), oldest first, bounded.
@@ -349,7 +354,7 @@ impl KeyPool {
                 share: AtomicU64::new(1.0_f64.to_bits()),
                 slots: ArcSwap::from_pointee(slots),
                 rejected: ArcSwap::from_pointee(rejected),
-                cursor: AtomicUsize::new(0),
+                cursor: CacheLine(AtomicUsize::new(0)),
                 clock: OnceLock::new(),
                 alerts: Mutex::new(Vec::new()),
             }),
@@ -428,7 +433,7 @@ impl KeyPool {
         if n == 0 {
             return Scan::None(Unavailable::NoKeys);
         }
-        let start = self.inner.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let start = self.inner.cursor.0.fetch_add(1, Ordering::Relaxed) % n;
         let now_instant = Instant::now();
         let now = self.inner.nanos(now_instant);
         let concurrent = self.inner.limits.concurrent;
@@ -1024,6 +1029,10 @@ impl Drop for KeyLease {
         }
     }
 }
+
+/// A value alone on its cache line(s) (128 bytes: two lines on x86's adjacent-line prefetch).
+#[repr(align(128))]
+struct CacheLine<T>(T);
 
 /// What one scan of the pool found.
 enum Scan {
