@@ -469,7 +469,9 @@ impl ProviderClient {
         })
     }
 
-    async fn run<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<E::Output> {
+    /// Sends `request` to its endpoint's own path and reads the answer whole, up to the
+    /// endpoint's body limit: a buffered call, or a job's submission.
+    async fn send_whole<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<Delivered> {
         let endpoint = call.endpoint;
         let prepared = self.prepare(
             request,
@@ -478,7 +480,12 @@ impl ProviderClient {
             Receive::Whole,
             endpoint.body_limit(&self.inner.spec.body_limits),
         )?;
-        let reply = self.send(call, &prepared).await?;
+        self.send(call, &prepared).await
+    }
+
+    async fn run<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<E::Output> {
+        let endpoint = call.endpoint;
+        let reply = self.send_whole(request, call).await?;
         let body = match endpoint.response {
             // Audio as server-sent events (OpenAI's `stream_format: sse` on the buffered
             // path): the caller gets the audio, never the event text.

@@ -244,14 +244,7 @@ impl ProviderClient {
         job: JobSpec,
     ) -> Result<JobTicket> {
         let endpoint = call.endpoint;
-        let prepared = self.prepare(
-            request,
-            endpoint,
-            endpoint.path,
-            Receive::Whole,
-            endpoint.body_limit(&self.inner.spec.body_limits),
-        )?;
-        let delivered = self.send(call, &prepared).await?;
+        let delivered = self.send_whole(request, call).await?;
         let submitted = match job.flow {
             JobFlow::FalQueue => fal::submitted(self, call, &delivered.payload)?,
             JobFlow::KlingTask { poll_path } => {
