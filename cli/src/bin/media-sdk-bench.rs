@@ -30,7 +30,7 @@ use media_sdk::spec::ProviderSpec;
 use media_sdk::spec::{EndpointSpec, ResponseSpec, StreamSpec};
 use media_sdk::telemetry::CallMetric;
 use media_sdk::{Audio, DecodeError, Endpoint, ResponseBody, Sdk, Validate, ValidationError};
-use media_sdk_sim::{RateLimit, SimRoute, SimStats, Simulator, StreamPacing};
+use media_sdk_sim::{RateLimit, SimBuilder, SimRoute, SimStats, Simulator, StreamPacing};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,14 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// A simulator serving OpenAI's generated routes, to be given keys and started.
+fn openai_sim() -> SimBuilder {
+    Simulator::builder().provider(
+        &openai::PROVIDER,
+        media_sdk_sim::providers::openai::routes(),
+    )
+}
+
 async fn overhead(mode: Mode) -> Result<Value> {
     let pairs = mode.pick(3_000, 20_000);
     let warmup = mode.pick(300, 1_000);
@@ -120,14 +128,7 @@ async fn overhead(mode: Mode) -> Result<Value> {
         "overhead: {pairs} interleaved rounds (+{warmup} warm-up)"
     ));
     let key = "sk-bench-overhead-0001";
-    let sim = Simulator::builder()
-        .provider(
-            &openai::PROVIDER,
-            media_sdk_sim::providers::openai::routes(),
-        )
-        .keys("openai", [key])
-        .start()
-        .await?;
+    let sim = openai_sim().keys("openai", [key]).start().await?;
     let base = sim.base_url("openai");
     let http = reqwest::Client::builder().user_agent(USER_AGENT).build()?;
     let sdk = Sdk::builder()
@@ -254,11 +255,7 @@ fn overload_keys() -> Vec<String> {
 }
 
 async fn rate_limited_simulator(keys: &[String]) -> Result<Simulator> {
-    Ok(Simulator::builder()
-        .provider(
-            &openai::PROVIDER,
-            media_sdk_sim::providers::openai::routes(),
-        )
+    Ok(openai_sim()
         .keys("openai", keys.to_vec())
         .rate_limit(
             "openai",
@@ -894,14 +891,7 @@ async fn health(mode: Mode) -> Result<Value> {
     let store = dynamo_store(&endpoint, "bench-health").await?;
     let config = RecorderConfig::for_providers(&[&openai::PROVIDER]);
     let key = "sk-bench-health-0001";
-    let sim = Simulator::builder()
-        .provider(
-            &openai::PROVIDER,
-            media_sdk_sim::providers::openai::routes(),
-        )
-        .keys("openai", [key])
-        .start()
-        .await?;
+    let sim = openai_sim().keys("openai", [key]).start().await?;
     let sdk = Sdk::builder()
         .providers(&[&openai::PROVIDER])
         .keys("openai", [key])
