@@ -36,24 +36,15 @@ pub fn run(args: &AlarmsArgs, out: &mut dyn Write) -> Result<bool, CliError> {
         return Err(CliError::Usage("--namespace must not be empty".into()));
     }
     let text = template(PROVIDERS, &args.namespace);
-    match &args.out {
-        Some(path) => {
-            std::fs::write(path, &text).map_err(CliError::io(path.display().to_string()))?;
-            let alarms = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|t| t["Resources"].as_object().map(|r| r.len()))
-                .unwrap_or(0);
-            writeln!(
-                out,
-                "wrote {alarms} CloudWatch alarms (namespace {}) to {}",
-                args.namespace,
-                path.display()
-            )
-            .map_err(CliError::io("stdout"))?;
-        }
-        None => out
-            .write_all(text.as_bytes())
-            .map_err(CliError::io("stdout"))?,
-    }
+    super::write_document(&text, args.out.as_deref(), out, |path| {
+        let alarms = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|t| t["Resources"].as_object().map(|r| r.len()))
+            .unwrap_or(0);
+        format!(
+            "wrote {alarms} CloudWatch alarms (namespace {}) to {path}",
+            args.namespace
+        )
+    })?;
     Ok(true)
 }

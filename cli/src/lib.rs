@@ -95,6 +95,25 @@ impl CliError {
     }
 }
 
+/// Writes a generated document (`alarms`, `table cloudformation`) to `path`, then says so on
+/// `out` with `wrote` (given the path shown), or writes it to `out` when there is no path.
+fn write_document(
+    text: &str,
+    path: Option<&std::path::Path>,
+    out: &mut dyn Write,
+    wrote: impl FnOnce(std::path::Display<'_>) -> String,
+) -> Result<(), CliError> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, text).map_err(CliError::io(path.display().to_string()))?;
+            writeln!(out, "{}", wrote(path.display())).map_err(CliError::io("stdout"))
+        }
+        None => out
+            .write_all(text.as_bytes())
+            .map_err(CliError::io("stdout")),
+    }
+}
+
 /// Where health metrics are kept: the choice `CONFIG_TABLE` makes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

@@ -81,21 +81,9 @@ pub async fn run(args: TableArgs, out: &mut dyn Write) -> Result<bool, CliError>
                 .or_else(config_table)
                 .unwrap_or_else(|| DEFAULT_TABLE_NAME.to_owned());
             let text = template(&table);
-            match &args.out {
-                Some(path) => {
-                    std::fs::write(path, &text)
-                        .map_err(CliError::io(path.display().to_string()))?;
-                    writeln!(
-                        out,
-                        "wrote the health table `{table}` and its IAM policy to {}",
-                        path.display()
-                    )
-                    .map_err(CliError::io("stdout"))?;
-                }
-                None => out
-                    .write_all(text.as_bytes())
-                    .map_err(CliError::io("stdout"))?,
-            }
+            super::write_document(&text, args.out.as_deref(), out, |path| {
+                format!("wrote the health table `{table}` and its IAM policy to {path}")
+            })?;
             Ok(true)
         }
     }
