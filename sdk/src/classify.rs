@@ -193,6 +193,10 @@ pub(crate) const MESSAGE_LIMIT: usize = 300;
 
 /// `text` cut to at most `max` characters, with `…` appended when it was cut.
 pub(crate) fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        // No more bytes than `max`, so no more characters either.
+        return text.to_owned();
+    }
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),

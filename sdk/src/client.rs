@@ -146,6 +146,10 @@ struct ClientInner {
     spec: &'static ProviderSpec,
     pool: KeyPool,
     base_url: Url,
+    /// The URL of each endpoint whose path has no placeholder, built once: most calls clone
+    /// it instead of rendering a path onto the base. A provider has a handful of endpoints, so
+    /// a scan of short paths beats hashing one.
+    fixed_urls: Vec<(&'static str, Url)>,
     /// The spec's `allowed_origins`, parsed.
     allowed_origins: Vec<::url::Origin>,
     /// Why this provider cannot be called (an unusable base URL), if so: every call fails
@@ -157,6 +161,15 @@ struct ClientInner {
     shed: AtomicU64,
     transport: Arc<dyn Transport>,
     telemetry: Arc<dyn Telemetry>,
+}
+
+/// The URL of each of `spec`'s endpoints whose path has no `{param}`, on `base_url`.
+fn fixed_urls(spec: &'static ProviderSpec, base_url: &Url) -> Vec<(&'static str, Url)> {
+    spec.endpoints
+        .iter()
+        .filter(|e| !e.path.contains('{'))
+        .filter_map(|e| Some((e.path, build_url(base_url, e.path, &[], &[]).ok()?)))
+        .collect()
 }
 
 impl std::fmt::Debug for ProviderClient {
@@ -210,11 +223,13 @@ impl ProviderClient {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let fixed_urls = fixed_urls(spec, &base_url);
         Ok(Self {
             inner: Arc::new(ClientInner {
                 spec,
                 pool,
                 base_url,
+                fixed_urls,
                 allowed_origins,
                 unusable: None,
                 admission: Admission::new(spec.retry.max_queue as usize),
@@ -242,6 +257,7 @@ impl ProviderClient {
                 spec,
                 pool,
                 base_url,
+                fixed_urls: Vec::new(),
                 allowed_origins: Vec::new(),
                 unusable: Some(reason),
                 admission: Admission::new(1),
@@ -439,15 +455,16 @@ impl ProviderClient {
         receive: Receive,
         max_body: u64,
     ) -> Result<Prepared> {
-        let url = build_url(
-            &self.inner.base_url,
-            path,
-            &request.path_params(),
-            &request.query_params(),
-        )
-        .map_err(|message| {
-            Error::Config(format!("{}/{}: {message}", endpoint.provider, endpoint.id))
-        })?;
+        let query = request.query_params();
+        let fixed = self.inner.fixed_urls.iter().find(|(p, _)| *p == path);
+        let url = match fixed {
+            Some((_, url)) if query.is_empty() => url.clone(),
+            _ => build_url(&self.inner.base_url, path, &request.path_params(), &query).map_err(
+                |message| {
+                    Error::Config(format!("{}/{}: {message}", endpoint.provider, endpoint.id))
+                },
+            )?,
+        };
         let method = endpoint.method.as_http();
         let body = if !endpoint.method.sends_body() {
             None
@@ -994,7 +1011,8 @@ enum Receive {
 impl Prepared {
     /// This request with `auth` attached, for the transport.
     fn outgoing(&self, (name, value): (HeaderName, HeaderValue)) -> Outgoing {
-        let mut headers = http::HeaderMap::with_capacity(2);
+        // Room for what reqwest adds (user agent, accept) as well, so the map never regrows.
+        let mut headers = http::HeaderMap::with_capacity(6);
         headers.insert(name, value);
         if self.body.is_some() {
             headers.insert(
@@ -1052,10 +1070,14 @@ fn call_metric(call: &Call, latency_ms: u64, error: Option<&Error>) -> CallMetri
 /// `x-ratelimit-remaining-requests` and `x-ratelimit-reset-requests` (a Go duration), all three
 /// present and readable.
 fn budget(headers: &http::HeaderMap) -> Option<(u32, u32, Duration)> {
-    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
-    let limit = text("x-ratelimit-limit-requests")?.parse().ok()?;
-    let remaining = text("x-ratelimit-remaining-requests")?.parse().ok()?;
-    let reset = crate::classify::parse_reset_duration(text("x-ratelimit-reset-requests")?)?;
+    // Names made once, not parsed from text on every answer.
+    const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+    const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+    const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+    let text = |name: &HeaderName| headers.get(name)?.to_str().ok().map(str::trim);
+    let limit = text(&LIMIT)?.parse().ok()?;
+    let remaining = text(&REMAINING)?.parse().ok()?;
+    let reset = crate::classify::parse_reset_duration(text(&RESET)?)?;
     Some((limit, remaining, reset))
 }
 

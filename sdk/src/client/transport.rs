@@ -110,13 +110,16 @@ impl Transport for ReqwestTransport {
             // One timer for the headers and then the body, held here rather than set as
             // reqwest's per-request timeout: that one is a request extension its retry layer
             // clones, and a further wrapper around the body; the bound is the same.
+            // The exchange is polled before the timer: an answer that is in never pays for a
+            // poll of the timer (the timer still fires at the deadline; a wake then finds the
+            // exchange pending and the timer elapsed).
             let mut deadline = Box::pin(tokio::time::sleep(timeout));
             let response = tokio::select! {
                 biased;
-                () = &mut deadline => return Err(timed_out(timeout)),
                 sent = self.0.execute(reqwest_request(request)) => {
                     sent.map_err(|e| sending_error(&e))?
                 }
+                () = &mut deadline => return Err(timed_out(timeout)),
             };
             Ok(answer_of(
                 response,
@@ -173,25 +176,36 @@ fn answer_of(mut response: reqwest::Response, deadline: Option<Deadline>) -> Ans
     let body: BodyStream = match deadline {
         None => Box::pin(chunks),
         Some(mut deadline) => {
-            // The deadline is checked before each chunk; once past it the body ends with a
-            // timeout.
+            // The deadline is checked before each chunk (a clock read); once past it the body
+            // ends with a timeout. The timer itself is polled, to be woken at the deadline,
+            // only when no chunk is ready.
             let mut chunks = chunks;
             let mut expired = false;
             Box::pin(futures::stream::poll_fn(move |cx| {
+                use std::task::Poll;
                 if expired {
-                    return std::task::Poll::Ready(None);
+                    return Poll::Ready(None);
                 }
-                if deadline.at.as_mut().poll(cx).is_ready() {
-                    expired = true;
-                    return std::task::Poll::Ready(Some(Err(TransportError {
+                let timeout = || {
+                    Poll::Ready(Some(Err(TransportError {
                         kind: NetworkErrorKind::Timeout,
                         message: format!(
                             "the body did not arrive within {} ms",
                             deadline.timeout.as_millis()
                         ),
-                    })));
+                    })))
+                };
+                if tokio::time::Instant::now() >= deadline.at.deadline() {
+                    expired = true;
+                    return timeout();
                 }
-                chunks.poll_next_unpin(cx)
+                match chunks.poll_next_unpin(cx) {
+                    Poll::Pending if deadline.at.as_mut().poll(cx).is_ready() => {
+                        expired = true;
+                        timeout()
+                    }
+                    polled => polled,
+                }
             }))
         }
     };
