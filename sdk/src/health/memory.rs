@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use super::clock::{Clock, SharedClock, SystemClock, epoch_millis, from_epoch_millis};
 use super::store::{
-    HealthItem, HealthStore, MetricItem, MetricPage, PageCursor, RateLimitItem, StoreFuture,
-    metric_sk_floor, rate_limit_sk_floor,
+    HealthItem, HealthStore, METRIC_SK_PREFIX, MetricItem, MetricPage, PageCursor, RateLimitItem,
+    StoreFuture,
 };
 
 /// Default number of metrics per [`MemoryStore`] query page.
@@ -28,12 +28,21 @@ pub struct MemoryStore {
     state: Mutex<State>,
 }
 
+/// An item's place in its partition: its time, then its unique suffix. The order of the
+/// `sk` strings (`…#<13-digit millis>#<suffix>`), without formatting one per write.
+type SortKey = (u64, String);
+
+/// The first place at or after `since_ms`.
+fn floor(since_ms: u64) -> SortKey {
+    (since_ms, String::new())
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// By health id, then sort key.
-    metrics: HashMap<String, BTreeMap<String, MetricItem>>,
+    metrics: HashMap<String, BTreeMap<SortKey, MetricItem>>,
     /// By provider, then sort key.
-    rate_limits: HashMap<String, BTreeMap<String, RateLimitItem>>,
+    rate_limits: HashMap<String, BTreeMap<SortKey, RateLimitItem>>,
     /// By provider, then fingerprint: until, in epoch millis.
     cooldowns: HashMap<String, HashMap<String, u64>>,
 }
@@ -92,8 +101,25 @@ impl MemoryStore {
     }
 }
 
+/// `partitions[id]`, made on first use (the id is copied only then).
+fn partition<'m, T>(
+    partitions: &'m mut HashMap<String, BTreeMap<SortKey, T>>,
+    id: &str,
+) -> &'m mut BTreeMap<SortKey, T> {
+    if !partitions.contains_key(id) {
+        partitions.insert(id.to_owned(), BTreeMap::new());
+    }
+    partitions.get_mut(id).expect("inserted above")
+}
+
+/// The place of the metric whose sort key is `sk` (`METRIC#<13-digit millis>#<suffix>`).
+fn metric_sort_key(sk: &str) -> Option<SortKey> {
+    let (millis, unique) = sk.strip_prefix(METRIC_SK_PREFIX)?.split_once('#')?;
+    Some((millis.parse().ok()?, unique.to_owned()))
+}
+
 /// Drops expired items from the front (oldest) of a partition and caps its size.
-fn prune<T>(items: &mut BTreeMap<String, T>, max: usize, expired: impl Fn(&T) -> bool) {
+fn prune<T>(items: &mut BTreeMap<SortKey, T>, max: usize, expired: impl Fn(&T) -> bool) {
     while let Some(entry) = items.first_entry() {
         if expired(entry.get()) || items.len() > max {
             items.pop_first();
@@ -110,13 +136,13 @@ impl HealthStore for MemoryStore {
         for item in items {
             match item {
                 HealthItem::Metric(m) => {
-                    let part = state.metrics.entry(m.health_id.clone()).or_default();
-                    part.insert(m.sk(), m.clone());
+                    let part = partition(&mut state.metrics, &m.health_id);
+                    part.insert((m.at_ms, m.unique.clone()), m.clone());
                     prune(part, self.max_items, |i| i.is_expired(now));
                 }
                 HealthItem::RateLimit(r) => {
-                    let part = state.rate_limits.entry(r.provider.clone()).or_default();
-                    part.insert(r.sk(), r.clone());
+                    let part = partition(&mut state.rate_limits, &r.provider);
+                    part.insert((r.at_ms, r.unique.clone()), r.clone());
                     prune(part, self.max_items, |i| i.is_expired(now));
                 }
             }
@@ -131,7 +157,7 @@ impl HealthStore for MemoryStore {
         cursor: Option<PageCursor>,
     ) -> StoreFuture<'a, MetricPage> {
         let now = self.clock.now();
-        let floor = metric_sk_floor(epoch_millis(since));
+        let floor = floor(epoch_millis(since));
         let state = self.lock();
         let page = match state.metrics.get(health_id) {
             None => MetricPage {
@@ -140,7 +166,13 @@ impl HealthStore for MemoryStore {
             },
             Some(part) => {
                 let upper = match &cursor {
-                    Some(PageCursor(sk)) => std::ops::Bound::Excluded(sk.clone()),
+                    // A cursor this store did not make, or one from before `since`, reads as
+                    // "nothing older".
+                    Some(PageCursor(sk)) => std::ops::Bound::Excluded(
+                        metric_sort_key(sk)
+                            .filter(|key| *key > floor)
+                            .unwrap_or_else(|| floor.clone()),
+                    ),
                     None => std::ops::Bound::Unbounded,
                 };
                 let mut iter = part
@@ -166,7 +198,7 @@ impl HealthStore for MemoryStore {
         since: SystemTime,
     ) -> StoreFuture<'a, Vec<RateLimitItem>> {
         let now = self.clock.now();
-        let floor = rate_limit_sk_floor(epoch_millis(since));
+        let floor = floor(epoch_millis(since));
         let state = self.lock();
         let items = state
             .rate_limits
@@ -226,5 +258,35 @@ impl HealthStore for MemoryStore {
             .unwrap_or_default();
         active.sort();
         Box::pin(std::future::ready(Ok(active)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_order_like_the_sort_key_strings_they_stand_for() {
+        let items = [
+            (1_700_000_000_000, "abc0de000002"),
+            (1_700_000_000_000, "abc0de000010"),
+            (1_700_000_000_001, "000000000000"),
+            (999, "ffffffffffff"),
+        ];
+        let sk = |(at_ms, unique): (u64, &str)| format!("{METRIC_SK_PREFIX}{at_ms:013}#{unique}");
+        let mut by_string: Vec<_> = items.iter().map(|i| sk(*i)).collect();
+        by_string.sort();
+        let mut by_key: Vec<SortKey> = items.iter().map(|(t, u)| (*t, (*u).to_owned())).collect();
+        by_key.sort();
+        let back: Vec<String> = by_key.iter().map(|(t, u)| sk((*t, u))).collect();
+        assert_eq!(back, by_string);
+        // A page cursor (the last sort key read) comes back to the same place.
+        for key in &by_key {
+            assert_eq!(metric_sort_key(&sk((key.0, &key.1))).as_ref(), Some(key));
+        }
+        assert_eq!(metric_sort_key("EVENT#0000000000999#x"), None);
+        // A floor sorts before every item of its millisecond.
+        assert!(floor(1_700_000_000_000) < by_key[1]);
+        assert!(floor(1_700_000_000_001) > by_key[2]);
     }
 }
