@@ -33,7 +33,7 @@ pub struct MemoryStore {
 type SortKey = (u64, String);
 
 /// The first place at or after `since_ms`.
-fn floor(since_ms: u64) -> SortKey {
+fn first_key_at(since_ms: u64) -> SortKey {
     (since_ms, String::new())
 }
 
@@ -157,7 +157,7 @@ impl HealthStore for MemoryStore {
         cursor: Option<PageCursor>,
     ) -> StoreFuture<'a, MetricPage> {
         let now = self.clock.now();
-        let floor = floor(epoch_millis(since));
+        let floor = first_key_at(epoch_millis(since));
         let state = self.lock();
         let page = match state.metrics.get(health_id) {
             None => MetricPage {
@@ -198,7 +198,7 @@ impl HealthStore for MemoryStore {
         since: SystemTime,
     ) -> StoreFuture<'a, Vec<RateLimitItem>> {
         let now = self.clock.now();
-        let floor = floor(epoch_millis(since));
+        let floor = first_key_at(epoch_millis(since));
         let state = self.lock();
         let items = state
             .rate_limits
@@ -286,7 +286,7 @@ mod tests {
         }
         assert_eq!(metric_sort_key("EVENT#0000000000999#x"), None);
         // A floor sorts before every item of its millisecond.
-        assert!(floor(1_700_000_000_000) < by_key[1]);
-        assert!(floor(1_700_000_000_001) > by_key[2]);
+        assert!(first_key_at(1_700_000_000_000) < by_key[1]);
+        assert!(first_key_at(1_700_000_000_001) > by_key[2]);
     }
 }
