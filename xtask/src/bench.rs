@@ -703,11 +703,12 @@ Run `cargo xtask bench` (about 5 minutes after the release build) or `cargo xtas
 shared, so absolute times move between runs; the side-by-side comparisons are what the targets
 are about.
 
-1. **Overhead** (`media-sdk-bench`, release profile: fat LTO, one codegen unit, as a deployed
-   Lambda binary is built; without LTO the SDK's share reads about 3 µs higher). The simulator serves OpenAI on loopback with no
-   faults and no rate limits. Each iteration makes one `sdk.openai()?.speech(..)` call (key pool,
-   auth header, retry wrapper, response classification, a `HealthRecorder` on a `MemoryStore`
-   as telemetry) and the same request with bare `reqwest` (same body serialized per request,
+1. **Overhead** (`media-sdk-bench`, release profile: fat LTO and one codegen unit, as a
+   deployed Lambda binary is built; without LTO the SDK's share reads about 3 µs higher). The
+   simulator serves OpenAI on loopback with no faults and no rate limits. Each iteration makes
+   one `sdk.openai()?.speech(..)` call (key pool, auth header, retry wrapper, response
+   classification, a `HealthRecorder` on a `MemoryStore` as telemetry) and the same request
+   with bare `reqwest` (same body serialized per request,
    same `Authorization` header, same `reqwest::Client`, so the same kept-alive connections).
    Each variant runs in blocks of 8 calls whose first call is not measured, so every measured
    call follows a call of its own kind: what one variant leaves running behind it (a connection
