@@ -107,6 +107,18 @@ impl Admission {
         self.lock().waiters.len()
     }
 
+    /// A key from `pool` at once, when nobody waits and one is free: the first thing
+    /// [`acquire`](Self::acquire) does, without a future. `None` sends the caller to `acquire`,
+    /// which decides again under the lock.
+    pub(crate) fn try_acquire(&self, pool: &KeyPool) -> Option<KeyLease> {
+        let queue = self.lock();
+        if queue.waiters.is_empty() {
+            pool.select().ok()
+        } else {
+            None
+        }
+    }
+
     /// A key from `pool` for one call that may wait until `until` (the smaller of its remaining
     /// `max_wait` and its deadline), joining the queue at `place`.
     pub(crate) async fn acquire(

@@ -302,17 +302,22 @@ impl ProviderClient {
 
     /// Validates and sends `request`, returning its output (see the module docs for keys,
     /// retries and jobs).
-    pub async fn call<E: Endpoint>(&self, request: E) -> Result<E::Output> {
-        self.call_with(request, &CallOptions::default()).await
+    pub fn call<E: Endpoint>(&self, request: E) -> impl Future<Output = Result<E::Output>> {
+        self.call_owned(request, CallOptions::default())
     }
 
     /// [`call`](Self::call) with this call's own budgets (a deadline, a longest wait for a
     /// key, attempts) instead of the spec's, e.g. a Lambda's remaining time as the deadline.
-    pub async fn call_with<E: Endpoint>(
+    pub fn call_with<E: Endpoint>(
         &self,
         request: E,
         options: &CallOptions,
-    ) -> Result<E::Output> {
+    ) -> impl Future<Output = Result<E::Output>> {
+        self.call_owned(request, *options)
+    }
+
+    /// [`call_with`](Self::call_with) with the options by value: the one future both return.
+    async fn call_owned<E: Endpoint>(&self, request: E, options: CallOptions) -> Result<E::Output> {
         let endpoint = &E::SPEC;
         self.admissible(&request)?;
         let span = tracing::info_span!(
@@ -320,7 +325,7 @@ impl ProviderClient {
             provider = endpoint.provider,
             endpoint = endpoint.id
         );
-        let mut call = Call::new(self.inner.spec, endpoint, options);
+        let mut call = Call::new(self.inner.spec, endpoint, &options);
         let result = self.run(&request, &mut call).instrument(span).await;
         self.finish(&call, result.as_ref().err());
         result
@@ -486,23 +491,26 @@ impl ProviderClient {
         })
     }
 
-    /// Sends `request` to its endpoint's own path and reads the answer whole, up to the
+    /// `request` ready to send to its endpoint's own path, its answer read whole up to the
     /// endpoint's body limit: a buffered call, or a job's submission.
-    async fn send_whole<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<Delivered> {
-        let endpoint = call.endpoint;
-        let prepared = self.prepare(
+    fn prepare_whole<E: Endpoint>(
+        &self,
+        request: &E,
+        endpoint: &'static EndpointSpec,
+    ) -> Result<Prepared> {
+        self.prepare(
             request,
             endpoint,
             endpoint.path,
             Receive::Whole,
             endpoint.body_limit(&self.inner.spec.body_limits),
-        )?;
-        self.send(call, &prepared).await
+        )
     }
 
     async fn run<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<E::Output> {
         let endpoint = call.endpoint;
-        let reply = self.send_whole(request, call).await?;
+        let prepared = self.prepare_whole(request, endpoint)?;
+        let reply = self.send(call, &prepared).await?;
         let body = match endpoint.response {
             // Audio as server-sent events (OpenAI's `stream_format: sse` on the buffered
             // path): the caller gets the audio, never the event text.
@@ -722,7 +730,11 @@ impl ProviderClient {
         let (provider, endpoint) = (spec.id, call.endpoint.id);
         let mut place = QueuePlace::Arrival;
         loop {
-            let lease = self.admit(call, place).await?;
+            // A free key with nobody waiting is taken without entering the queue's future.
+            let lease = match self.inner.admission.try_acquire(pool) {
+                Some(lease) => lease,
+                None => self.admit(call, place).await?,
+            };
             place = QueuePlace::Front;
             let timeout = call
                 .retry

@@ -1738,17 +1738,17 @@ fn client_items(
         let stream = stream_methods(&eid.value, endpoint, stream_limits);
         quote! {
             #docs
-            pub async fn #method(&self, request: #request) -> crate::Result<#output> {
-                self.client.call(request).await
+            pub fn #method(&self, request: #request) -> impl Future<Output = crate::Result<#output>> {
+                self.client.call(request)
             }
 
             #with_docs
-            pub async fn #with(
+            pub fn #with(
                 &self,
                 request: #request,
                 options: &crate::CallOptions,
-            ) -> crate::Result<#output> {
-                self.client.call_with(request, options).await
+            ) -> impl Future<Output = crate::Result<#output>> {
+                self.client.call_with(request, options)
             }
 
             #stream

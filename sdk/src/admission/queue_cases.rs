@@ -286,3 +286,44 @@ async fn learned_limits_keep_429s_rare_under_overload() {
     assert!(per_success <= 1.10, "{limited} 429s for {ok} successes");
     assert!(ok >= 370, "served close to the capacity: {ok}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_fast_path_takes_a_free_key_only_when_nobody_waits() {
+    // One key, one call in flight at a time: free, taken at once; held, the fast path declines
+    // (and `acquire` queues); with a caller queued, a freed key is not taken past it.
+    let limits = KeyLimits {
+        concurrent: Some(1),
+        ..KeyLimits::default()
+    };
+    let pool = KeyPool::from_keys(spec(limits), ["sk-one"]).unwrap();
+    let admission = Arc::new(Admission::new(8));
+    let first = admission
+        .try_acquire(&pool)
+        .expect("a free key, nobody waiting");
+    assert!(
+        admission.try_acquire(&pool).is_none(),
+        "the only key is held"
+    );
+
+    let queued = tokio::spawn({
+        let (pool, admission) = (pool.clone(), admission.clone());
+        async move {
+            admission
+                .acquire(
+                    &pool,
+                    Instant::now() + Duration::from_secs(5),
+                    QueuePlace::Arrival,
+                )
+                .await
+        }
+    });
+    while admission.waiting() == 0 {
+        tokio::task::yield_now().await;
+    }
+    drop(first);
+    assert!(
+        admission.try_acquire(&pool).is_none(),
+        "a freed key goes to the caller already waiting"
+    );
+    assert!(queued.await.unwrap().is_ok(), "the waiter is served");
+}

@@ -244,7 +244,8 @@ impl ProviderClient {
         job: JobSpec,
     ) -> Result<JobTicket> {
         let endpoint = call.endpoint;
-        let delivered = self.send_whole(request, call).await?;
+        let prepared = self.prepare_whole(request, endpoint)?;
+        let delivered = self.send(call, &prepared).await?;
         let submitted = match job.flow {
             JobFlow::FalQueue => fal::submitted(self, call, &delivered.payload)?,
             JobFlow::KlingTask { poll_path } => {

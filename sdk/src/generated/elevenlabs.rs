@@ -104,20 +104,20 @@ impl<'a> ElevenLabs<'a> {
     /// Converts text into speech with the given voice.
     ///
     /// `POST /v1/text-to-speech/{voice_id}` (health id `elevenlabs-tts`); returns the audio.
-    pub async fn text_to_speech(
+    pub fn text_to_speech(
         &self,
         request: ElevenTtsRequest,
-    ) -> crate::Result<Audio> {
-        self.client.call(request).await
+    ) -> impl Future<Output = crate::Result<Audio>> {
+        self.client.call(request)
     }
 
     /// [`text_to_speech`](Self::text_to_speech) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
-    pub async fn text_to_speech_with(
+    pub fn text_to_speech_with(
         &self,
         request: ElevenTtsRequest,
         options: &crate::CallOptions,
-    ) -> crate::Result<Audio> {
-        self.client.call_with(request, options).await
+    ) -> impl Future<Output = crate::Result<Audio>> {
+        self.client.call_with(request, options)
     }
 
     /// Streams the audio of [`text_to_speech`](Self::text_to_speech): chunks as the provider produces them, the first one as soon as it arrives.

@@ -105,39 +105,39 @@ impl<'a> Fal<'a> {
     /// Flux Pro v1.1 text-to-image, through fal's queue.
     ///
     /// `POST /fal-ai/flux-pro/v1.1` (health id `fal-flux`); returns the finished job: submits it, polls until it completes and fetches the result.
-    pub async fn flux_pro(
+    pub fn flux_pro(
         &self,
         request: FluxProRequest,
-    ) -> crate::Result<Job<FluxProOutput>> {
-        self.client.call(request).await
+    ) -> impl Future<Output = crate::Result<Job<FluxProOutput>>> {
+        self.client.call(request)
     }
 
     /// [`flux_pro`](Self::flux_pro) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
-    pub async fn flux_pro_with(
+    pub fn flux_pro_with(
         &self,
         request: FluxProRequest,
         options: &crate::CallOptions,
-    ) -> crate::Result<Job<FluxProOutput>> {
-        self.client.call_with(request, options).await
+    ) -> impl Future<Output = crate::Result<Job<FluxProOutput>>> {
+        self.client.call_with(request, options)
     }
 
     /// Stable Audio text-to-audio, through fal's queue.
     ///
     /// `POST /fal-ai/stable-audio` (health id `fal-stable-audio`); returns the finished job: submits it, polls until it completes and fetches the result.
-    pub async fn stable_audio(
+    pub fn stable_audio(
         &self,
         request: StableAudioRequest,
-    ) -> crate::Result<Job<StableAudioOutput>> {
-        self.client.call(request).await
+    ) -> impl Future<Output = crate::Result<Job<StableAudioOutput>>> {
+        self.client.call(request)
     }
 
     /// [`stable_audio`](Self::stable_audio) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
-    pub async fn stable_audio_with(
+    pub fn stable_audio_with(
         &self,
         request: StableAudioRequest,
         options: &crate::CallOptions,
-    ) -> crate::Result<Job<StableAudioOutput>> {
-        self.client.call_with(request, options).await
+    ) -> impl Future<Output = crate::Result<Job<StableAudioOutput>>> {
+        self.client.call_with(request, options)
     }
 }
 

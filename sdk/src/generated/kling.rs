@@ -109,20 +109,20 @@ impl<'a> Kling<'a> {
     /// Text-to-video generation task, submitted and polled until it finishes.
     ///
     /// `POST /v1/videos/text2video` (health id `kling-video`); returns the finished job: submits it, polls until it completes and fetches the result.
-    pub async fn text_to_video(
+    pub fn text_to_video(
         &self,
         request: TextToVideoRequest,
-    ) -> crate::Result<Job<VideoTaskResult>> {
-        self.client.call(request).await
+    ) -> impl Future<Output = crate::Result<Job<VideoTaskResult>>> {
+        self.client.call(request)
     }
 
     /// [`text_to_video`](Self::text_to_video) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
-    pub async fn text_to_video_with(
+    pub fn text_to_video_with(
         &self,
         request: TextToVideoRequest,
         options: &crate::CallOptions,
-    ) -> crate::Result<Job<VideoTaskResult>> {
-        self.client.call_with(request, options).await
+    ) -> impl Future<Output = crate::Result<Job<VideoTaskResult>>> {
+        self.client.call_with(request, options)
     }
 }
 

@@ -107,17 +107,20 @@ impl<'a> OpenAi<'a> {
     /// Generates audio from the input text.
     ///
     /// `POST /v1/audio/speech` (health id `openai-tts`); returns the audio.
-    pub async fn speech(&self, request: SpeechRequest) -> crate::Result<Audio> {
-        self.client.call(request).await
+    pub fn speech(
+        &self,
+        request: SpeechRequest,
+    ) -> impl Future<Output = crate::Result<Audio>> {
+        self.client.call(request)
     }
 
     /// [`speech`](Self::speech) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
-    pub async fn speech_with(
+    pub fn speech_with(
         &self,
         request: SpeechRequest,
         options: &crate::CallOptions,
-    ) -> crate::Result<Audio> {
-        self.client.call_with(request, options).await
+    ) -> impl Future<Output = crate::Result<Audio>> {
+        self.client.call_with(request, options)
     }
 
     /// Streams the audio of [`speech`](Self::speech): chunks as the provider produces them, the first one as soon as it arrives.
@@ -144,17 +147,20 @@ impl<'a> OpenAi<'a> {
     /// Creates images from a prompt (DALL-E and GPT image models).
     ///
     /// `POST /v1/images/generations` (health id `openai-image`); returns the decoded response.
-    pub async fn images(&self, request: ImageRequest) -> crate::Result<ImagesResponse> {
-        self.client.call(request).await
+    pub fn images(
+        &self,
+        request: ImageRequest,
+    ) -> impl Future<Output = crate::Result<ImagesResponse>> {
+        self.client.call(request)
     }
 
     /// [`images`](Self::images) with this call's own budgets (deadline, longest wait for a key, attempts) instead of the spec's.
-    pub async fn images_with(
+    pub fn images_with(
         &self,
         request: ImageRequest,
         options: &crate::CallOptions,
-    ) -> crate::Result<ImagesResponse> {
-        self.client.call_with(request, options).await
+    ) -> impl Future<Output = crate::Result<ImagesResponse>> {
+        self.client.call_with(request, options)
     }
 }
 
