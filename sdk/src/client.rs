@@ -648,7 +648,14 @@ impl ProviderClient {
                 },
                 None,
             ),
-            Ok(answer) => self.read_answer(call, lease, req, answer).await,
+            // Reading the body is this future's own await, not a nested one's.
+            Ok(mut answer) => match self.answer_head(call, lease, req, &mut answer) {
+                Head::Open { content_type } => (Attempt::Opened { content_type }, Some(answer)),
+                Head::Read(head) => {
+                    let body = read_body(&mut answer, head.cap).await;
+                    (self.read_attempt(lease, head, body), None)
+                }
+            },
         };
         tracing::debug!(
             provider = spec.id,
@@ -663,15 +670,15 @@ impl ProviderClient {
         (attempt, open)
     }
 
-    /// Reads and classifies an answer whose headers have arrived; a 2xx whose body goes to the
-    /// caller as a stream is handed back unread.
-    async fn read_answer(
+    /// What an answer's headers say, before its body is read: a 2xx whose body goes to the
+    /// caller as a stream is handed back unread; otherwise how much of the body to read.
+    fn answer_head(
         &self,
         call: &mut Call,
         lease: &KeyLease,
         req: &Prepared,
-        mut answer: Answer,
-    ) -> (Attempt, Option<Answer>) {
+        answer: &mut Answer,
+    ) -> Head {
         let spec = self.inner.spec;
         let status = answer.status.as_u16();
         let headers = std::mem::take(&mut answer.headers);
@@ -687,7 +694,7 @@ impl ProviderClient {
             None => {}
         }
         if success && matches!(req.receive, Receive::Headers) {
-            return (Attempt::Opened { content_type }, Some(answer));
+            return Head::Open { content_type };
         }
         // Once a 2xx's headers are here the provider has acted: whatever happens to the body
         // (a cap, a timeout, a reset), it is never replayed.
@@ -696,12 +703,31 @@ impl ProviderClient {
         } else {
             spec.body_limits.error_bytes
         };
+        Head::Read(ReadHead {
+            status,
+            success,
+            headers,
+            content_type,
+            cap,
+        })
+    }
+
+    /// The attempt an answer makes, its headers in `head` and its body read.
+    fn read_attempt(&self, lease: &KeyLease, head: ReadHead, body: Body) -> Attempt {
+        let spec = self.inner.spec;
+        let ReadHead {
+            status,
+            success,
+            headers,
+            content_type,
+            cap,
+        } = head;
         let classify = |body: &Bytes| {
             classify_with(spec, status, &headers, body, SystemTime::now(), &|text| {
                 lease.redact(text)
             })
         };
-        let attempt = match read_body(&mut answer, cap).await {
+        match body {
             Body::Complete(body) => Attempt::Answered {
                 outcome: classify(&body),
                 content_type,
@@ -719,8 +745,7 @@ impl ProviderClient {
                 outcome: classify(&read),
                 content_type,
             },
-        };
-        (attempt, None)
+        }
     }
 
     /// Sends the request, rotating keys on rate limits and retrying transient failures.
@@ -1105,6 +1130,27 @@ enum Body {
         read: Bytes,
         error: transport::TransportError,
     },
+}
+
+/// What an answer's headers say (see [`ProviderClient::answer_head`]).
+enum Head {
+    /// A 2xx whose body goes to the caller as a stream, unread.
+    Open {
+        /// The answer's content type.
+        content_type: Option<String>,
+    },
+    /// The body is to be read, up to `cap` bytes, then classified.
+    Read(ReadHead),
+}
+
+/// An answer's head, kept while its body is read.
+struct ReadHead {
+    status: u16,
+    success: bool,
+    headers: http::HeaderMap,
+    content_type: Option<String>,
+    /// How much of the body to read: the endpoint's limit for a 2xx, the error limit otherwise.
+    cap: u64,
 }
 
 /// Reads `answer`'s body, keeping at most `cap` bytes in memory whatever the provider sends
