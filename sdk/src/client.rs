@@ -326,7 +326,32 @@ impl ProviderClient {
             endpoint = endpoint.id
         );
         let mut call = Call::new(self.inner.spec, endpoint, &options);
-        let result = self.run(&request, &mut call).instrument(span).await;
+        // The call's steps are awaited here, not in a nested future of their own; the span
+        // covers the exchanges and a job's polls, where every event but the last is logged.
+        let result = match self.prepare_whole(&request, endpoint) {
+            Err(error) => Err(error),
+            Ok(prepared) => match self
+                .send(&mut call, &prepared)
+                .instrument(span.clone())
+                .await
+            {
+                Err(error) => Err(error),
+                Ok(reply) => match endpoint.response {
+                    // Boxed: a job's polling state would otherwise be carried by every call.
+                    ResponseSpec::Job(job) => {
+                        Box::pin(self.follow_job(&mut call, job, reply).instrument(span)).await
+                    }
+                    response => buffered_body(endpoint, response, reply),
+                }
+                .and_then(|body| {
+                    E::decode(body).map_err(|source| Error::Decode {
+                        provider: endpoint.provider,
+                        endpoint: endpoint.id,
+                        source,
+                    })
+                }),
+            },
+        };
         self.finish(&call, result.as_ref().err());
         result
     }
@@ -505,49 +530,6 @@ impl ProviderClient {
             Receive::Whole,
             endpoint.body_limit(&self.inner.spec.body_limits),
         )
-    }
-
-    async fn run<E: Endpoint>(&self, request: &E, call: &mut Call) -> Result<E::Output> {
-        let endpoint = call.endpoint;
-        let prepared = self.prepare_whole(request, endpoint)?;
-        let reply = self.send(call, &prepared).await?;
-        let body = match endpoint.response {
-            // Audio as server-sent events (OpenAI's `stream_format: sse` on the buffered
-            // path): the caller gets the audio, never the event text.
-            ResponseSpec::Audio {
-                content_type,
-                stream:
-                    Some(StreamSpec {
-                        events: Some(names),
-                        ..
-                    }),
-            } if reply.content_type.as_deref().is_some_and(is_event_stream) => {
-                let bytes =
-                    streaming::event_body_audio(&reply.payload, &names).map_err(|message| {
-                        Error::Decode {
-                            provider: endpoint.provider,
-                            endpoint: endpoint.id,
-                            source: DecodeError(message),
-                        }
-                    })?;
-                ResponseBody {
-                    bytes,
-                    content_type: Some(content_type.to_owned()),
-                    job_id: None,
-                }
-            }
-            ResponseSpec::Json | ResponseSpec::Audio { .. } => ResponseBody {
-                bytes: reply.payload,
-                content_type: reply.content_type,
-                job_id: None,
-            },
-            ResponseSpec::Job(job) => self.follow_job(call, job, reply).await?,
-        };
-        E::decode(body).map_err(|source| Error::Decode {
-            provider: endpoint.provider,
-            endpoint: endpoint.id,
-            source,
-        })
     }
 
     fn finish(&self, call: &Call, error: Option<&Error>) {
@@ -1130,6 +1112,44 @@ enum Body {
         read: Bytes,
         error: transport::TransportError,
     },
+}
+
+/// The body of a buffered call's answer `reply` (a `response` that is not a job): the payload
+/// as it came, or for audio sent as server-sent events (OpenAI's `stream_format: sse` on the
+/// buffered path) the audio, never the event text.
+fn buffered_body(
+    endpoint: &EndpointSpec,
+    response: ResponseSpec,
+    reply: Delivered,
+) -> Result<ResponseBody> {
+    match response {
+        ResponseSpec::Audio {
+            content_type,
+            stream:
+                Some(StreamSpec {
+                    events: Some(names),
+                    ..
+                }),
+        } if reply.content_type.as_deref().is_some_and(is_event_stream) => {
+            let bytes = streaming::event_body_audio(&reply.payload, &names).map_err(|message| {
+                Error::Decode {
+                    provider: endpoint.provider,
+                    endpoint: endpoint.id,
+                    source: DecodeError(message),
+                }
+            })?;
+            Ok(ResponseBody {
+                bytes,
+                content_type: Some(content_type.to_owned()),
+                job_id: None,
+            })
+        }
+        _ => Ok(ResponseBody {
+            bytes: reply.payload,
+            content_type: reply.content_type,
+            job_id: None,
+        }),
+    }
 }
 
 /// What an answer's headers say (see [`ProviderClient::answer_head`]).
