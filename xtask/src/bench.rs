@@ -704,7 +704,7 @@ shared, so absolute times move between runs; the side-by-side comparisons are wh
 are about.
 
 1. **Overhead** (`media-sdk-bench`, release profile: fat LTO and one codegen unit, as a
-   deployed Lambda binary is built; without LTO the SDK's share reads about 3 µs higher). The
+   deployed Lambda binary is built; without LTO the SDK's share reads 4-5 µs higher). The
    simulator serves OpenAI on loopback with no faults and no rate limits. Each iteration makes
    one `sdk.openai()?.speech(..)` call (key pool, auth header, retry wrapper, response
    classification, a `HealthRecorder` on a `MemoryStore` as telemetry) and the same request
