@@ -630,7 +630,7 @@ impl ProviderClient {
                 },
                 None,
             ),
-            // Reading the body is this future's own await, not a nested one's.
+            // The head and the classification are sync: only the body's reading is awaited.
             Ok(mut answer) => match self.answer_head(call, lease, req, &mut answer) {
                 Head::Open { content_type } => (Attempt::Opened { content_type }, Some(answer)),
                 Head::Read(head) => {
