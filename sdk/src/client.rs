@@ -328,30 +328,32 @@ impl ProviderClient {
         let mut call = Call::new(self.inner.spec, endpoint, &options);
         // The call's steps are awaited here, not in a nested future of their own; the span
         // covers the exchanges and a job's polls, where every event but the last is logged.
-        let result = match self.prepare_whole(&request, endpoint) {
+        // (No `?` from here on: every outcome goes through `finish`.)
+        let delivered = match self.prepare_whole(&request, endpoint) {
+            Ok(prepared) => {
+                self.send(&mut call, &prepared)
+                    .instrument(span.clone())
+                    .await
+            }
             Err(error) => Err(error),
-            Ok(prepared) => match self
-                .send(&mut call, &prepared)
-                .instrument(span.clone())
-                .await
-            {
-                Err(error) => Err(error),
-                Ok(reply) => match endpoint.response {
-                    // Boxed: a job's polling state would otherwise be carried by every call.
-                    ResponseSpec::Job(job) => {
-                        Box::pin(self.follow_job(&mut call, job, reply).instrument(span)).await
-                    }
-                    response => buffered_body(endpoint, response, reply),
-                }
-                .and_then(|body| {
-                    E::decode(body).map_err(|source| Error::Decode {
-                        provider: endpoint.provider,
-                        endpoint: endpoint.id,
-                        source,
-                    })
-                }),
-            },
         };
+        let body = match delivered {
+            Ok(reply) => match endpoint.response {
+                // Boxed: a job's polling state would otherwise be carried by every call.
+                ResponseSpec::Job(job) => {
+                    Box::pin(self.follow_job(&mut call, job, reply).instrument(span)).await
+                }
+                response => buffered_body(endpoint, response, reply),
+            },
+            Err(error) => Err(error),
+        };
+        let result = body.and_then(|body| {
+            E::decode(body).map_err(|source| Error::Decode {
+                provider: endpoint.provider,
+                endpoint: endpoint.id,
+                source,
+            })
+        });
         self.finish(&call, result.as_ref().err());
         result
     }

@@ -708,8 +708,8 @@ are about.
    simulator serves OpenAI on loopback with no faults and no rate limits. Each iteration makes
    one `sdk.openai()?.speech(..)` call (key pool, auth header, retry wrapper, response
    classification, a `HealthRecorder` on a `MemoryStore` as telemetry) and the same request
-   with bare `reqwest` (same body serialized per request,
-   same `Authorization` header, same `reqwest::Client`, so the same kept-alive connections).
+   with bare `reqwest` (same body serialized per request, same `Authorization` header, same
+   `reqwest::Client`, so the same kept-alive connections).
    Each variant runs in blocks of 8 calls whose first call is not measured, so every measured
    call follows a call of its own kind: what one variant leaves running behind it (a connection
    still on its way back to the pool, a background task) is never timed against another. The
@@ -718,9 +718,10 @@ are about.
    after-effects, which flattered the ratio.) Reported: both medians and p99s, the ratio of
    medians, the difference of medians and the median of the differences of the k-th calls of a
    round's SDK and bare blocks.
-   A third variant, the same SDK whose health store discards every write (the recorder
-   still runs), is in the same rotation to show the memory store's share. No `tracing` subscriber is installed (as in a service that logs at `info` without this
-   crate's target, events are filtered at their call sites).
+   A third variant, the same SDK whose health store discards every write (the recorder still
+   runs), is in the same rotation to show the memory store's share. No `tracing` subscriber is
+   installed (as in a service that logs at `info` without this crate's target, events are
+   filtered at their call sites).
 2. **Overload** (issue \"Overload without retry storms\"). Every run uses the OpenAI spec as
    shipped (`openai::PROVIDER` generated from `providers.yaml`: retry policy, `max_wait_ms`,
    no declared key limits), a fresh simulator whose 3 keys each have a token bucket of
